@@ -1,0 +1,199 @@
+// Package cli is the codex-bootstrap command line: a thin layer over the
+// servicescfg engine. Each verb has an Options struct and a run function that
+// takes its IO from the Factory, so commands are testable without a process.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// Exit codes, the same for every command.
+const (
+	ExitOK        = 0
+	ExitFailure   = 1 // invalid input or a failed operation
+	ExitUsage     = 2 // bad flags, arguments or targets
+	ExitInterrupt = 130
+)
+
+// IOStreams are the standard streams of a command.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+}
+
+// IsTerminal reports whether w is an interactive terminal.
+func IsTerminal(w any) bool {
+	f, ok := w.(interface{ Fd() uintptr })
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// Factory carries what commands need from the process: streams, the
+// environment and the logger. Tests build one with buffers.
+type Factory struct {
+	IO        IOStreams
+	LookupEnv func(string) (string, bool)
+	// Verbosity is raised by -v.
+	Verbosity int
+	logger    *slog.Logger
+}
+
+// Logger returns the logger writing to the error stream.
+func (f *Factory) Logger() *slog.Logger {
+	if f.logger == nil {
+		level := slog.LevelWarn
+		if f.Verbosity >= 2 {
+			level = slog.LevelDebug
+		} else if f.Verbosity == 1 {
+			level = slog.LevelInfo
+		}
+		f.logger = slog.New(slog.NewTextHandler(f.IO.ErrOut, &slog.HandlerOptions{Level: level}))
+	}
+	return f.logger
+}
+
+// usageError marks an error as the caller's mistake in invoking the command.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// UsageErrorf returns an error that exits with ExitUsage.
+func UsageErrorf(format string, args ...any) error {
+	return &usageError{err: fmt.Errorf(format, args...)}
+}
+
+// AsUsage marks err as a usage error.
+func AsUsage(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &usageError{err: err}
+}
+
+// silentError has already been reported on the error stream.
+type silentError struct{ err error }
+
+func (e *silentError) Error() string { return e.err.Error() }
+func (e *silentError) Unwrap() error { return e.err }
+
+// ExitCode maps an error to the process exit code. It is the one place that
+// decides exit codes.
+func ExitCode(err error) int {
+	var ue *usageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ue):
+		return ExitUsage
+	case errors.Is(err, context.Canceled):
+		return ExitInterrupt
+	default:
+		return ExitFailure
+	}
+}
+
+// Main runs the command line with the process's streams and arguments and
+// returns the exit code.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	f := &Factory{
+		IO:        IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr},
+		LookupEnv: os.LookupEnv,
+	}
+	return Run(ctx, f, os.Args[1:])
+}
+
+// Run executes one command line and returns the exit code, reporting any
+// error on the factory's error stream.
+func Run(ctx context.Context, f *Factory, args []string) int {
+	root := NewRootCmd(f)
+	root.SetArgs(args)
+	root.SetIn(f.IO.In)
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.ErrOut)
+	err := root.ExecuteContext(ctx)
+	code := ExitCode(err)
+	var silent *silentError
+	switch {
+	case err == nil, errors.As(err, &silent):
+	case code == ExitInterrupt:
+		fmt.Fprintln(f.IO.ErrOut, "interrupted")
+	case code == ExitUsage:
+		fmt.Fprintf(f.IO.ErrOut, "error: %v\nRun '%s --help' for usage.\n", err, commandPath(root, args))
+	default:
+		fmt.Fprintf(f.IO.ErrOut, "error: %v\n", err)
+	}
+	return code
+}
+
+// commandPath names the command the arguments select, for the usage hint.
+func commandPath(root *cobra.Command, args []string) string {
+	cmd, _, err := root.Find(args)
+	if err != nil || cmd == nil {
+		return root.CommandPath()
+	}
+	return cmd.CommandPath()
+}
+
+// NewRootCmd builds the command tree.
+func NewRootCmd(f *Factory) *cobra.Command {
+	var configPath string
+	root := &cobra.Command{
+		Use:   "codex-bootstrap",
+		Short: "Bootstrap a server and deploy whole environments from one services.yaml",
+		Long: `codex-bootstrap deploys a whole environment to Kubernetes from one typed
+services.yaml: infrastructure, migrations, internal services, edge and
+frontend, in that order, each waited for before the next starts.
+
+services.yaml is the single source of truth: nodes, deploy groups,
+dependencies, environments (dev, staging, one namespace per task slot, prod),
+runtime parity (hot reload outside prod) and the bootstrap of a clean server.
+
+Exit codes: 0 success, 1 invalid input or failed operation, 2 usage error,
+130 interrupted.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		// Positional arguments to the root are mistyped verbs.
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return UsageErrorf("unknown command %q for %q", args[0], cmd.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help()
+		},
+	}
+	root.PersistentFlags().StringVar(&configPath, "config", "services.yaml", "path of the stack file; paths inside it are relative to its directory")
+	root.PersistentFlags().CountVarP(&f.Verbosity, "verbose", "v", "log more (repeat for debug logs); logs go to stderr")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return AsUsage(err) })
+	root.CompletionOptions.HiddenDefaultCmd = false
+
+	cfg := func() string { return configPath }
+	root.AddCommand(
+		NewCmdValidate(f, cfg, nil),
+		NewCmdReconcile(f, cfg, nil),
+		NewCmdVersion(f),
+	)
+	return root
+}
+
+// noArgs rejects positional arguments as a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return UsageErrorf("%s takes no arguments, got %q", cmd.CommandPath(), args)
+	}
+	return nil
+}

@@ -1,0 +1,152 @@
+// Package config resolves the operator-supplied values a stack declares in
+// spec.bootstrap.variables: from the config file (bootstrap/host/config.env),
+// overlaid by the process environment, falling back to declared defaults.
+//
+// Only non-secret values are ever handed to templates; secret values are used
+// for Kubernetes Secrets (fromConfig) and bootstrap steps, and are never
+// printed.
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"sort"
+
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/envfile"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
+)
+
+// LookupFunc reads a process environment variable; os.LookupEnv in production.
+type LookupFunc func(string) (string, bool)
+
+// Source says where a value came from.
+type Source string
+
+const (
+	SourceFile    Source = "file"
+	SourceEnv     Source = "env"
+	SourceDefault Source = "default"
+)
+
+// Values are the resolved variables of one stack.
+type Values struct {
+	vars   []*stack.Variable
+	values map[string]string
+	source map[string]Source
+}
+
+// Path returns the absolute path of the stack's config file, or "" when the
+// stack declares none.
+func Path(s *stack.Stack) string {
+	if s.Spec.Bootstrap == nil || s.Spec.Bootstrap.ConfigFile == "" {
+		return ""
+	}
+	return filepath.Join(s.Root, filepath.FromSlash(s.Spec.Bootstrap.ConfigFile))
+}
+
+// Load reads the stack's config file (a missing file is empty) and resolves
+// every declared variable.
+func Load(s *stack.Stack, lookup LookupFunc) (*Values, *envfile.File, error) {
+	f := &envfile.File{}
+	if p := Path(s); p != "" {
+		var err error
+		if f, err = envfile.Read(p); err != nil {
+			return nil, nil, err
+		}
+	}
+	return Resolve(s, f, lookup), f, nil
+}
+
+// Resolve computes the values of the declared variables: the process
+// environment wins over the file, the file over the declared default.
+func Resolve(s *stack.Stack, f *envfile.File, lookup LookupFunc) *Values {
+	v := &Values{values: map[string]string{}, source: map[string]Source{}}
+	if s.Spec.Bootstrap != nil {
+		v.vars = s.Spec.Bootstrap.Variables
+	}
+	for _, d := range v.vars {
+		if lookup != nil {
+			if val, ok := lookup(d.Name); ok && val != "" {
+				v.values[d.Name], v.source[d.Name] = val, SourceEnv
+				continue
+			}
+		}
+		if val, ok := f.Get(d.Name); ok && val != "" {
+			v.values[d.Name], v.source[d.Name] = val, SourceFile
+			continue
+		}
+		if d.Default != "" {
+			v.values[d.Name], v.source[d.Name] = d.Default, SourceDefault
+		}
+	}
+	return v
+}
+
+// Get returns a variable's value, secret or not.
+func (v *Values) Get(name string) (string, bool) {
+	val, ok := v.values[name]
+	return val, ok
+}
+
+// Source tells where a set variable's value came from.
+func (v *Values) Source(name string) Source { return v.source[name] }
+
+// Set records a value supplied by the operator (e.g. typed at a prompt).
+func (v *Values) Set(name, value string) {
+	v.values[name], v.source[name] = value, SourceFile
+}
+
+// Variables returns the declared variables in declared order.
+func (v *Values) Variables() []*stack.Variable { return v.vars }
+
+// NonSecret returns the values templates may see (.Config).
+func (v *Values) NonSecret() map[string]string {
+	out := make(map[string]string, len(v.values))
+	for _, d := range v.vars {
+		if val, ok := v.values[d.Name]; ok && !d.Secret {
+			out[d.Name] = val
+		}
+	}
+	return out
+}
+
+// Missing returns the required variables that have no value, in declared order.
+func (v *Values) Missing() []*stack.Variable {
+	var out []*stack.Variable
+	for _, d := range v.vars {
+		if _, ok := v.values[d.Name]; d.Required && !ok {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Check validates set values against their declared patterns. Messages name
+// the variable, never the value.
+func (v *Values) Check() []error {
+	var errs []error
+	names := make([]string, 0, len(v.vars))
+	byName := map[string]*stack.Variable{}
+	for _, d := range v.vars {
+		names = append(names, d.Name)
+		byName[d.Name] = d
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		d := byName[n]
+		val, ok := v.values[n]
+		if !ok || d.Pattern == "" {
+			continue
+		}
+		re, err := regexp.Compile("^(?:" + d.Pattern + ")$")
+		if err != nil {
+			errs = append(errs, fmt.Errorf("variable %s: invalid pattern: %w", n, err))
+			continue
+		}
+		if !re.MatchString(val) {
+			errs = append(errs, fmt.Errorf("variable %s (from %s): value does not match pattern %q", n, v.source[n], d.Pattern))
+		}
+	}
+	return errs
+}

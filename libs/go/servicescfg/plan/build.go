@@ -1,0 +1,597 @@
+package plan
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation"
+	k8syaml "sigs.k8s.io/yaml"
+
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/render"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
+)
+
+// Usage errors: the request names no valid target. Callers (the CLI) map them
+// to a usage exit code; errors.Is works on the returned error.
+var (
+	ErrUnknownEnvironment = errors.New("unknown environment")
+	ErrSlotRequired       = errors.New("slot required")
+	ErrSlotNotAllowed     = errors.New("slot not allowed")
+	ErrInvalidSlot        = errors.New("invalid slot")
+)
+
+// Options select what to plan.
+type Options struct {
+	// Env names the environment.
+	Env string
+	// Slot names the slot; required exactly for slot environments.
+	Slot string
+	// Config holds the non-secret bootstrap variables (.Config).
+	Config map[string]string
+	// Engine renders templates; when nil, Build makes one from the stack's
+	// partials. Pass one to render several environments with one parse.
+	Engine *render.Engine
+	// Parallel bounds concurrent rendering; GOMAXPROCS when zero.
+	Parallel int
+}
+
+// NewEngine returns the renderer for a stack: its partials parsed once.
+func NewEngine(s *stack.Stack) (*render.Engine, error) {
+	return render.New(s.Root, s.Spec.Templates.Partials, render.WithGlob(s.Glob))
+}
+
+// Build resolves, renders and orders the stack for one environment. Problems
+// in the stack's templates are returned together as a diag.List; usage
+// problems (unknown environment, slot rules) wrap the Err* values above.
+func Build(ctx context.Context, s *stack.Stack, opts Options) (*Plan, error) {
+	env, ok := s.Spec.Environments[opts.Env]
+	if !ok || env == nil {
+		return nil, fmt.Errorf("%w %q (declared: %s)", ErrUnknownEnvironment, opts.Env, strings.Join(s.EnvironmentNames(), ", "))
+	}
+	renv, err := s.ResolveEnvironment(opts.Env)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case renv.Slots && opts.Slot == "":
+		return nil, fmt.Errorf("%w: environment %q is a slot environment: pass --slot", ErrSlotRequired, opts.Env)
+	case !renv.Slots && opts.Slot != "":
+		return nil, fmt.Errorf("%w: environment %q has no slots: drop --slot", ErrSlotNotAllowed, opts.Env)
+	case opts.Slot != "" && len(validation.IsDNS1123Label(opts.Slot)) > 0:
+		return nil, fmt.Errorf("%w %q: a slot is a DNS label (lowercase letters, digits, '-')", ErrInvalidSlot, opts.Slot)
+	}
+	engine := opts.Engine
+	if engine == nil {
+		if engine, err = NewEngine(s); err != nil {
+			return nil, err
+		}
+	}
+
+	rt := renv.Runtime
+	if rt == nil {
+		rt = &stack.Runtime{}
+	}
+	tctx := render.Context{
+		Project:  s.Spec.Project,
+		Env:      opts.Env,
+		Slot:     opts.Slot,
+		Versions: nonNil(renv.Versions),
+		Vars:     nonNil(renv.Vars),
+		Config:   nonNil(opts.Config),
+		Runtime:  runtimeContext(renv.RuntimeName, rt),
+	}
+	var errs diag.List
+	nsPos := s.PosOf("spec", "environments", declaringEnv(s, opts.Env), "namespaceTemplate")
+	ns, err := engine.RenderString(nsPos.String(), renv.NamespaceTemplate, tctx)
+	if err != nil {
+		errs.Append(err)
+	} else if ns = strings.TrimSpace(ns); len(validation.IsDNS1123Label(ns)) > 0 {
+		errs.AddHint(nsPos, "namespaces are DNS labels: lowercase letters, digits and '-', at most 63 characters",
+			"namespace %q rendered for environment %s is not a valid namespace name", ns, opts.Env)
+	}
+	tctx.Namespace = ns
+	if tctx.Runtime.Workspace.Enabled && tctx.Runtime.Workspace.ClaimName == "" {
+		tctx.Runtime.Workspace.ClaimName = "workspace"
+	}
+
+	p := &Plan{
+		Stack:                s.Metadata.Name,
+		Project:              s.Spec.Project,
+		Environment:          opts.Env,
+		Namespace:            ns,
+		Slot:                 opts.Slot,
+		Runtime:              renv.RuntimeName,
+		HotReload:            rt.HotReload,
+		Order:                slices.Clone(s.Spec.Deploy.Order),
+		NamespaceLabels:      renv.Labels,
+		NamespaceAnnotations: renv.Annotations,
+		Context:              tctx,
+	}
+	p.Secrets = secrets(s)
+
+	// Decide which nodes take part, in declared order.
+	type work struct {
+		node    *stack.Node
+		overlay *stack.Overlay
+		step    *Step
+		errs    diag.List
+	}
+	var jobs []*work
+	for _, n := range s.Nodes() {
+		ov := renv.Overlays[n.Name]
+		if ov != nil && ov.Enabled != nil && !*ov.Enabled {
+			p.Skipped = append(p.Skipped, Skipped{Name: n.Name, Reason: "disabled by overlay in " + opts.Env})
+			continue
+		}
+		if n.When != "" {
+			pos := nodePos(s, n.Name, "when")
+			out, err := engine.RenderString(pos.String(), n.When, withService(tctx, n, ov, rt))
+			if err != nil {
+				errs.Append(err)
+				continue
+			}
+			switch strings.TrimSpace(out) {
+			case "true":
+			case "false":
+				p.Skipped = append(p.Skipped, Skipped{Name: n.Name, Reason: "when is false in " + opts.Env})
+				continue
+			default:
+				errs.AddHint(pos, "a when template must render to true or false",
+					"when of node %s rendered %q in environment %s", n.Name, strings.TrimSpace(out), opts.Env)
+				continue
+			}
+		}
+		jobs = append(jobs, &work{node: n, overlay: ov})
+	}
+	if err := errs.Err(); err != nil && ns == "" {
+		return nil, err
+	}
+
+	// Render every node's manifests, bounded in parallel; results keep
+	// declared order so the plan stays deterministic.
+	par := opts.Parallel
+	if par <= 0 {
+		par = runtime.GOMAXPROCS(0)
+	}
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
+	for _, w := range jobs {
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			w.step, w.errs = renderNode(s, engine, withService(tctx, w.node, w.overlay, rt), w.node, w.overlay, p)
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for _, w := range jobs {
+		errs = append(errs, w.errs...)
+		if w.step != nil {
+			p.Steps = append(p.Steps, w.step)
+		}
+	}
+
+	errs = append(errs, checkObjects(s, p, renv.Slots)...)
+	errs = append(errs, order(s, p)...)
+	if err := errs.Err(); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+func nonNil(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+func runtimeContext(name string, rt *stack.Runtime) render.Runtime {
+	out := render.Runtime{Profile: name, HotReload: rt.HotReload}
+	if w := rt.Workspace; w != nil {
+		out.Workspace = render.Workspace{
+			Enabled:      true,
+			MountPath:    w.MountPath,
+			Size:         w.Size,
+			StorageClass: w.StorageClass,
+			AccessMode:   w.AccessMode,
+			ClaimName:    w.ClaimName,
+		}
+		if w.UID != nil {
+			out.Workspace.UID = *w.UID
+		}
+		if w.GID != nil {
+			out.Workspace.GID = *w.GID
+		}
+		if w.FSGroup != nil {
+			out.Workspace.FSGroup = *w.FSGroup
+		}
+	}
+	return out
+}
+
+// withService returns the context for one node's templates.
+func withService(c render.Context, n *stack.Node, ov *stack.Overlay, rt *stack.Runtime) render.Context {
+	svc := &render.Service{
+		Name:      n.Name,
+		Group:     n.Group,
+		Image:     n.Image,
+		Kind:      n.Kind,
+		DependsOn: slices.Clone(n.DependsOn),
+		Vars:      map[string]string{},
+		HotReload: rt.HotReload && (n.Kind == "go" || n.Kind == "frontend"),
+	}
+	if svc.DependsOn == nil {
+		svc.DependsOn = []string{}
+	}
+	maps.Copy(svc.Vars, n.Vars)
+	if ov != nil {
+		if ov.Image != "" {
+			svc.Image = ov.Image
+		}
+		maps.Copy(svc.Vars, ov.Vars)
+	}
+	c.Service = svc
+	return c
+}
+
+// renderNode renders one node's manifests into a step.
+func renderNode(s *stack.Stack, e *render.Engine, tctx render.Context, n *stack.Node, ov *stack.Overlay, p *Plan) (*Step, diag.List) {
+	var errs diag.List
+	st := &Step{
+		Name:           n.Name,
+		Group:          n.Group,
+		DependsOn:      slices.Clone(n.DependsOn),
+		Infrastructure: n.Infrastructure,
+		ClusterScoped:  n.ClusterScoped,
+		Objects:        []*Object{},
+	}
+	if st.DependsOn == nil {
+		st.DependsOn = []string{}
+	}
+	if r := n.Readiness; r != nil {
+		if r.Timeout.Duration > 0 {
+			st.Timeout = r.Timeout.Duration.String()
+		}
+		for _, c := range r.Conditions {
+			status := c.Status
+			if status == "" {
+				status = "True"
+			}
+			st.Conditions = append(st.Conditions, Condition{Kind: c.Kind, Type: c.Type, Status: status})
+		}
+	}
+	patterns := slices.Clone(n.Manifests)
+	if ov != nil {
+		patterns = append(patterns, ov.Manifests...)
+	}
+	seen := map[string]bool{}
+	for _, pat := range patterns {
+		files, err := s.Glob(pat)
+		if err != nil {
+			// The loader reports bad patterns at their position.
+			continue
+		}
+		for _, f := range files {
+			if seen[f] {
+				continue
+			}
+			seen[f] = true
+			out, err := e.RenderFile(f, tctx)
+			if err != nil {
+				errs.Append(err)
+				continue
+			}
+			st.Manifests = append(st.Manifests, &Manifest{Path: f, Data: out})
+			objs, derrs := decode(f, out, p.Namespace)
+			errs = append(errs, derrs...)
+			st.Objects = append(st.Objects, objs...)
+		}
+	}
+	return st, errs
+}
+
+// decode splits a rendered manifest into objects. Empty documents (a template
+// that rendered nothing) are skipped.
+func decode(file string, data []byte, namespace string) ([]*Object, diag.List) {
+	var errs diag.List
+	var out []*Object
+	for i, doc := range splitDocuments(data) {
+		if len(bytes.TrimSpace(stripComments(doc.data))) == 0 {
+			continue
+		}
+		pos := diag.Pos{File: file}
+		where := fmt.Sprintf("rendered document %d (line %d of the rendered output)", i+1, doc.line)
+		js, err := k8syaml.YAMLToJSON(doc.data)
+		if err != nil {
+			errs.AddHint(pos, "render it with `reconcile --dry-run --output-dir DIR` and check the YAML",
+				"%s is not valid YAML: %v", where, err)
+			continue
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(js); err != nil {
+			errs.Add(pos, "%s is not a Kubernetes object: %v", where, err)
+			continue
+		}
+		if u.GetName() == "" {
+			errs.Add(pos, "%s: %s %s has no metadata.name", where, u.GetAPIVersion(), u.GetKind())
+			continue
+		}
+		if u.GetNamespace() == "" && !ClusterScoped(u.GroupVersionKind().GroupKind()) {
+			u.SetNamespace(namespace)
+		}
+		out = append(out, &Object{
+			APIVersion: u.GetAPIVersion(),
+			Kind:       u.GetKind(),
+			Name:       u.GetName(),
+			Namespace:  u.GetNamespace(),
+			Source:     fmt.Sprintf("%s#%d", file, i),
+			Object:     u,
+		})
+	}
+	return out, errs
+}
+
+type document struct {
+	data []byte
+	line int
+}
+
+// splitDocuments splits a YAML stream at "---" lines.
+func splitDocuments(data []byte) []document {
+	var docs []document
+	start, startLine, line := 0, 1, 1
+	for i := 0; i <= len(data); i++ {
+		if i < len(data) && data[i] != '\n' {
+			continue
+		}
+		lineStart := bytes.LastIndexByte(data[:i], '\n') + 1
+		text := bytes.TrimRight(data[lineStart:i], " \t\r")
+		if bytes.Equal(text, []byte("---")) || bytes.HasPrefix(text, []byte("--- ")) {
+			docs = append(docs, document{data: data[start:lineStart], line: startLine})
+			start, startLine = min(i+1, len(data)), line+1
+		}
+		line++
+	}
+	docs = append(docs, document{data: data[start:], line: startLine})
+	return docs
+}
+
+func stripComments(doc []byte) []byte {
+	var b bytes.Buffer
+	for _, l := range bytes.Split(doc, []byte("\n")) {
+		if t := bytes.TrimSpace(l); len(t) > 0 && t[0] != '#' {
+			b.Write(l)
+			b.WriteByte('\n')
+		}
+	}
+	return b.Bytes()
+}
+
+// checkObjects enforces that no two nodes render the same object and, in slot
+// environments, that nodes stay inside their namespace unless declared
+// cluster-scoped.
+func checkObjects(s *stack.Stack, p *Plan, slots bool) diag.List {
+	var errs diag.List
+	type owner struct{ step, source string }
+	seen := map[string]owner{}
+	for _, sec := range p.Secrets {
+		seen[objectKey("", "Secret", p.Namespace, sec.Name)] = owner{step: "spec.secrets", source: s.File}
+	}
+	for _, st := range p.Steps {
+		for _, o := range st.Objects {
+			gk := o.Object.GroupVersionKind().GroupKind()
+			key := objectKey(gk.Group, gk.Kind, o.Namespace, o.Name)
+			file := strings.SplitN(o.Source, "#", 2)[0]
+			if prev, dup := seen[key]; dup {
+				errs.AddHint(diag.Pos{File: file}, "each object must belong to exactly one node",
+					"%s %s is rendered by node %s and also by %s (%s)", o.Kind, qualified(o), st.Name, prev.step, prev.source)
+				continue
+			}
+			seen[key] = owner{step: "node " + st.Name, source: o.Source}
+			if slots && !st.ClusterScoped {
+				switch {
+				case o.Namespace == "":
+					errs.AddHint(diag.Pos{File: file}, "set clusterScoped: true on the node if every slot may share it",
+						"%s %s of node %s is cluster-scoped: in slot environment %s it would collide across slots", o.Kind, o.Name, st.Name, p.Environment)
+				case o.Namespace != p.Namespace:
+					errs.AddHint(diag.Pos{File: file}, "drop metadata.namespace or set clusterScoped: true on the node",
+						"%s %s of node %s is in namespace %s, outside the slot namespace %s", o.Kind, o.Name, st.Name, o.Namespace, p.Namespace)
+				}
+			}
+		}
+	}
+	return errs
+}
+
+func objectKey(group, kind, ns, name string) string {
+	return group + "/" + kind + "/" + ns + "/" + name
+}
+
+func qualified(o *Object) string {
+	if o.Namespace == "" {
+		return o.Name
+	}
+	return o.Namespace + "/" + o.Name
+}
+
+// order computes levels and sorts the steps into apply order: by level, then
+// group order, then declared order.
+func order(s *stack.Stack, p *Plan) diag.List {
+	var errs diag.List
+	byName := map[string]*Step{}
+	declared := map[string]int{}
+	for i, st := range p.Steps {
+		byName[st.Name] = st
+		declared[st.Name] = i
+	}
+	groupIdx := func(g string) int { return s.GroupIndex(g) }
+
+	// Drop edges to nodes absent from this environment, but refuse to drop
+	// an edge silently: a dependency left out is an error.
+	skipped := map[string]string{}
+	for _, sk := range p.Skipped {
+		skipped[sk.Name] = sk.Reason
+	}
+	for _, st := range p.Steps {
+		for _, d := range st.DependsOn {
+			if reason, ok := skipped[d]; ok {
+				errs.AddHint(nodePos(s, st.Name, "dependsOn"),
+					"enable the dependency in this environment or disable the dependent too",
+					"node %s depends on %s, which is left out of environment %s (%s)", st.Name, d, p.Environment, reason)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+
+	// Group barriers: every node of a group comes after every node of the
+	// non-empty groups before it.
+	groups := map[int][]*Step{}
+	for _, st := range p.Steps {
+		groups[groupIdx(st.Group)] = append(groups[groupIdx(st.Group)], st)
+	}
+	gidx := slices.Sorted(maps.Keys(groups))
+	base := 0
+	var earlier []string
+	for _, g := range gidx {
+		members := groups[g]
+		// Within a group, levels follow the dependencies (the loader has
+		// rejected cycles and forward-group edges).
+		level := map[string]int{}
+		var visit func(st *Step, depth int) int
+		visit = func(st *Step, depth int) int {
+			if l, ok := level[st.Name]; ok {
+				return l
+			}
+			if depth > len(members) {
+				return base // a cycle; reported by the loader
+			}
+			l := base
+			for _, d := range st.DependsOn {
+				dep := byName[d]
+				if dep == nil || groupIdx(dep.Group) != g {
+					continue
+				}
+				l = max(l, visit(dep, depth+1)+1)
+			}
+			level[st.Name] = l
+			return l
+		}
+		top := base
+		for _, st := range members {
+			st.Level = visit(st, 0)
+			top = max(top, st.Level)
+			after := slices.Clone(earlier)
+			for _, d := range st.DependsOn {
+				if !slices.Contains(after, d) {
+					after = append(after, d)
+				}
+			}
+			sort.Strings(after)
+			st.After = after
+		}
+		for _, st := range members {
+			earlier = append(earlier, st.Name)
+		}
+		sort.Strings(earlier)
+		base = top + 1
+	}
+	sort.SliceStable(p.Steps, func(i, j int) bool {
+		a, b := p.Steps[i], p.Steps[j]
+		if a.Level != b.Level {
+			return a.Level < b.Level
+		}
+		if ga, gb := groupIdx(a.Group), groupIdx(b.Group); ga != gb {
+			return ga < gb
+		}
+		return declared[a.Name] < declared[b.Name]
+	})
+	return errs
+}
+
+// declaringEnv follows from links to the environment that sets the
+// namespaceTemplate, so its position can be reported.
+func declaringEnv(s *stack.Stack, name string) string {
+	seen := map[string]bool{}
+	for name != "" && !seen[name] {
+		seen[name] = true
+		e := s.Spec.Environments[name]
+		if e == nil || e.NamespaceTemplate != "" || e.From == "" {
+			return name
+		}
+		name = e.From
+	}
+	return name
+}
+
+// nodePos positions a field of a node in services.yaml.
+func nodePos(s *stack.Stack, name, field string) diag.Pos {
+	return s.PosOf("spec", nodeSection(s, name), nodeIndex(s, name), field)
+}
+
+func nodeSection(s *stack.Stack, name string) string {
+	if n := s.Node(name); n != nil && n.Infrastructure {
+		return "infrastructure"
+	}
+	return "services"
+}
+
+func nodeIndex(s *stack.Stack, name string) int {
+	list := s.Spec.Services
+	if nodeSection(s, name) == "infrastructure" {
+		list = s.Spec.Infrastructure
+	}
+	for i, n := range list {
+		if n.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// secrets describes spec.secrets without values, keys sorted.
+func secrets(s *stack.Stack) []Secret {
+	var out []Secret
+	for _, sec := range s.Spec.Secrets {
+		typ := sec.Type
+		if typ == "" {
+			typ = "Opaque"
+		}
+		ps := Secret{Name: sec.Name, Type: typ, Keys: []SecretKey{}}
+		for _, k := range slices.Sorted(maps.Keys(sec.Data)) {
+			v := sec.Data[k]
+			sk := SecretKey{Key: k}
+			if v != nil {
+				sk.FromConfig = v.FromConfig
+				if v.Generate != nil {
+					sk.Generate = v.Generate.Length
+					if sk.Generate == 0 {
+						sk.Generate = 32
+					}
+					sk.Charset = v.Generate.Charset
+				}
+			}
+			ps.Keys = append(ps.Keys, sk)
+		}
+		out = append(out, ps)
+	}
+	return out
+}
