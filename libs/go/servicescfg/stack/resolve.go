@@ -1,0 +1,198 @@
+package stack
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// ErrUnknownEnvironment is wrapped by ResolveEnvironment for a name the stack
+// does not declare.
+var ErrUnknownEnvironment = errors.New("unknown environment")
+
+// ErrInvalidEnvironment is wrapped by ResolveEnvironment for an environment
+// that cannot be resolved: a from cycle, an unknown from or runtime profile,
+// or no runtime or namespaceTemplate. Load reports the same problems with
+// their positions.
+var ErrInvalidEnvironment = errors.New("invalid environment")
+
+// ResolvedEnvironment is an environment with its from chain applied: what
+// the planner and the renderer use.
+type ResolvedEnvironment struct {
+	// Name is the environment's own name ("ai-slot", not its parent).
+	Name string
+	// Chain is the environment followed by its ancestors through from.
+	Chain []string
+	// RuntimeName is the runtime profile name; Runtime is the profile.
+	RuntimeName string
+	Runtime     *Runtime
+	// NamespaceTemplate renders the namespace.
+	NamespaceTemplate string
+	// Slots is true for a per-task environment.
+	Slots bool
+	// Vars and Versions are the stack's overlaid by the chain's, nearest
+	// last; Labels and Annotations merge along the chain alone.
+	Vars        map[string]string
+	Versions    map[string]string
+	Labels      map[string]string
+	Annotations map[string]string
+	// Overlays are merged per node along the chain.
+	Overlays map[string]*Overlay
+}
+
+// ResolveEnvironment applies from inheritance to one environment: the
+// child's settings override the parent's, maps merge key by key, and
+// overlays merge per node (Enabled and Image when set, Vars key by key,
+// Manifests replaced when the child lists any, an explicit empty list
+// included). The result shares nothing with the stack.
+func (s *Stack) ResolveEnvironment(name string) (*ResolvedEnvironment, error) {
+	if _, ok := s.Spec.Environments[name]; !ok {
+		return nil, fmt.Errorf("%w %q (declared: %s)", ErrUnknownEnvironment, name, strings.Join(s.EnvironmentNames(), ", "))
+	}
+	chain, err := s.chain(name)
+	if err != nil {
+		return nil, fmt.Errorf("environment %q: %w: %w", name, ErrInvalidEnvironment, err)
+	}
+	eff := merge(chain)
+	r := &ResolvedEnvironment{
+		Name:              name,
+		RuntimeName:       eff.Runtime,
+		NamespaceTemplate: eff.NamespaceTemplate,
+		Slots:             eff.Slots != nil && *eff.Slots,
+		Vars:              overlay(s.Spec.Vars, eff.Vars),
+		Versions:          overlay(s.Spec.Versions, eff.Versions),
+		Labels:            overlay(nil, eff.Labels),
+		Annotations:       overlay(nil, eff.Annotations),
+		Overlays:          eff.Overlays,
+	}
+	for _, c := range chain {
+		r.Chain = append(r.Chain, c.name)
+	}
+	switch {
+	case eff.Runtime == "":
+		return nil, fmt.Errorf("environment %q has no runtime: %w", name, ErrInvalidEnvironment)
+	case eff.NamespaceTemplate == "":
+		return nil, fmt.Errorf("environment %q has no namespaceTemplate: %w", name, ErrInvalidEnvironment)
+	}
+	rt := s.Spec.Runtime[eff.Runtime]
+	if rt == nil {
+		return nil, fmt.Errorf("environment %q uses unknown runtime profile %q: %w", name, eff.Runtime, ErrInvalidEnvironment)
+	}
+	r.Runtime = cloneRuntime(rt)
+	return r, nil
+}
+
+type named struct {
+	name string
+	env  *Environment
+}
+
+// chain returns an environment and its ancestors, nearest first. A cycle
+// is returned as a *cycleError starting from its smallest name.
+func (s *Stack) chain(name string) ([]named, error) {
+	var out []named
+	at := map[string]int{}
+	for {
+		if i, seen := at[name]; seen {
+			loop := make([]string, 0, len(out)-i+1)
+			for _, c := range out[i:] {
+				loop = append(loop, c.name)
+			}
+			m := slices.Index(loop, slices.Min(loop))
+			loop = append(loop[m:], loop[:m]...)
+			return nil, &cycleError{cycle: append(loop, loop[0])}
+		}
+		e, ok := s.Spec.Environments[name]
+		if !ok {
+			return nil, fmt.Errorf("%q inherits from unknown environment %q", out[len(out)-1].name, name)
+		}
+		if e == nil {
+			e = &Environment{}
+		}
+		at[name] = len(out)
+		out = append(out, named{name, e})
+		if e.From == "" {
+			return out, nil
+		}
+		name = e.From
+	}
+}
+
+// merge folds a chain (nearest first) into one Environment, nearest winning.
+func merge(chain []named) *Environment {
+	eff := &Environment{}
+	for i := len(chain) - 1; i >= 0; i-- {
+		e := chain[i].env
+		if e.Runtime != "" {
+			eff.Runtime = e.Runtime
+		}
+		if e.NamespaceTemplate != "" {
+			eff.NamespaceTemplate = e.NamespaceTemplate
+		}
+		if e.Slots != nil {
+			eff.Slots = e.Slots
+		}
+		eff.Vars = overlay(eff.Vars, e.Vars)
+		eff.Versions = overlay(eff.Versions, e.Versions)
+		eff.Labels = overlay(eff.Labels, e.Labels)
+		eff.Annotations = overlay(eff.Annotations, e.Annotations)
+		for node, ov := range e.Overlays {
+			if eff.Overlays == nil {
+				eff.Overlays = map[string]*Overlay{}
+			}
+			eff.Overlays[node] = mergeOverlay(eff.Overlays[node], ov)
+		}
+	}
+	return eff
+}
+
+// overlay returns a new map: base with top's entries over it.
+func overlay(base, top map[string]string) map[string]string {
+	out := make(map[string]string, len(base)+len(top))
+	maps.Copy(out, base)
+	maps.Copy(out, top)
+	return out
+}
+
+func mergeOverlay(parent, child *Overlay) *Overlay {
+	out := &Overlay{}
+	for _, o := range []*Overlay{parent, child} {
+		if o == nil {
+			continue
+		}
+		if o.Enabled != nil {
+			b := *o.Enabled
+			out.Enabled = &b
+		}
+		if o.Image != "" {
+			out.Image = o.Image
+		}
+		if o.Manifests != nil {
+			out.Manifests = slices.Clone(o.Manifests)
+		}
+		if o.Vars != nil {
+			out.Vars = overlay(out.Vars, o.Vars)
+		}
+	}
+	return out
+}
+
+func cloneRuntime(rt *Runtime) *Runtime {
+	out := *rt
+	if w := rt.Workspace; w != nil {
+		cw := *w
+		cw.UID, cw.GID, cw.FSGroup = clonePtr(w.UID), clonePtr(w.GID), clonePtr(w.FSGroup)
+		out.Workspace = &cw
+	}
+	return &out
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}

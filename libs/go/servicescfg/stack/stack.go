@@ -1,0 +1,62 @@
+package stack
+
+import (
+	"maps"
+	"path/filepath"
+	"slices"
+)
+
+// Nodes returns every node: infrastructure first, then services, each in
+// declared order.
+func (s *Stack) Nodes() []*Node {
+	out := make([]*Node, 0, len(s.Spec.Infrastructure)+len(s.Spec.Services))
+	out = append(out, s.Spec.Infrastructure...)
+	return append(out, s.Spec.Services...)
+}
+
+// Node returns the node of that name (the first declared, should a name be
+// declared twice), or nil.
+func (s *Stack) Node(name string) *Node {
+	for _, n := range s.Nodes() {
+		if n.Name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// Order returns the deploy groups in order: spec.deploy.order, or
+// DefaultOrder when it is empty.
+func (s *Stack) Order() []string {
+	if len(s.Spec.Deploy.Order) == 0 {
+		return DefaultOrder
+	}
+	return s.Spec.Deploy.Order
+}
+
+// GroupIndex returns the position of a group in the deploy order, or -1 for
+// a group the order does not have.
+func (s *Stack) GroupIndex(group string) int { return slices.Index(s.Order(), group) }
+
+// EnvironmentNames returns the declared environment names, sorted.
+func (s *Stack) EnvironmentNames() []string { return slices.Sorted(maps.Keys(s.Spec.Environments)) }
+
+// RuntimeNames returns the runtime profile names, sorted.
+func (s *Stack) RuntimeNames() []string { return slices.Sorted(maps.Keys(s.Spec.Runtime)) }
+
+// Abs turns a root-relative slash path (as Glob returns) into an absolute
+// file path.
+func (s *Stack) Abs(rel string) string { return filepath.Join(s.Root, filepath.FromSlash(rel)) }
+
+// Variable returns the bootstrap variable of that name, or nil.
+func (s *Stack) Variable(name string) *Variable {
+	if s.Spec.Bootstrap == nil {
+		return nil
+	}
+	for _, v := range s.Spec.Bootstrap.Variables {
+		if v.Name == name {
+			return v
+		}
+	}
+	return nil
+}
