@@ -15,37 +15,43 @@ func closest(name string, candidates []string) string {
 		if c == name {
 			continue
 		}
-		d := distance(strings.ToLower(name), strings.ToLower(c))
 		limit := max(1, min(len(name), len(c))/3)
-		if d > limit {
+		if len(name) > 128 || len(c) > 128 || abs(len(name)-len(c)) > limit {
 			continue
 		}
-		if bestDist < 0 || d < bestDist {
+		if d := distance(strings.ToLower(name), strings.ToLower(c)); d > limit {
+			continue
+		} else if bestDist < 0 || d < bestDist {
 			best, bestDist = c, d
 		}
 	}
 	return best
 }
 
-// distance is the Levenshtein distance between a and b, in bytes.
+// distance is the optimal string alignment distance between a and b, in
+// bytes: Levenshtein with transpositions ("dve" is one step from "dev").
 func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
-		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return d[len(a)][len(b)]
 }
 
 func quote(s string) string { return strconv.Quote(s) }
@@ -71,3 +77,5 @@ func didYouMean(name string, candidates []string) string {
 	}
 	return ""
 }
+
+func abs(n int) int { return max(n, -n) }

@@ -102,7 +102,12 @@ func (v *validator) keyPos(path ...any) diag.Pos { return v.s.KeyPosOf(path...) 
 // parent that should hold it.
 func (v *validator) missing(path []any, owner string) {
 	field := path[len(path)-1].(string)
-	if _, n, found := v.s.locate(path); found == len(path) && n != nil {
+	_, n, found := v.s.locate(path)
+	if found == len(path)-1 && n != nil && n.Kind != yaml.MappingNode {
+		// The parent is of the wrong type, reported by the decoder.
+		return
+	}
+	if found == len(path) && n != nil {
 		switch {
 		case n.Kind == yaml.ScalarNode && (n.Value == "" || n.ShortTag() == "!!null"):
 			// Written but empty: as good as missing.
