@@ -1,0 +1,343 @@
+package render
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"text/template"
+	"text/template/parse"
+
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
+)
+
+const (
+	// maxDepth bounds nested include and tpl calls, like Helm's limit: an
+	// include that calls itself would otherwise overflow the stack.
+	maxDepth = 1000
+	// reservedPrefix starts the names of the engine's own templates; a define
+	// may not use it.
+	reservedPrefix = "\x00"
+	mainName       = reservedPrefix + "main"
+	// tplFile is the file name under which tpl parses its text; errors in it
+	// are reported at the tpl call instead.
+	tplFile = reservedPrefix + "tpl"
+	// atFile is the file name of a text given to RenderAt.
+	atFile = reservedPrefix + "at"
+)
+
+// Engine renders templates against one stack's partials. The partials are
+// read and parsed once, by New; an Engine is safe for concurrent use.
+type Engine struct {
+	root     string
+	files    []string
+	partials map[string]partial
+	// unresolved lists, for a partial, the templates it reaches by a constant
+	// name that no partial defines: each render must define them itself.
+	unresolved map[string][]ref
+	funcs      template.FuncMap
+	// base holds every partial; renders clone it once per set of names they
+	// define and reuse the clones through pools (see acquire).
+	base  *template.Template
+	pools sync.Map // unit.key -> *sync.Pool of *instance
+}
+
+// partial is a named template defined by a partial file.
+type partial struct {
+	tree *parse.Tree
+	pos  diag.Pos
+}
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	glob func(pattern string) ([]string, error)
+	pos  func(entry int) diag.Pos
+}
+
+// WithGlob resolves templates.partials entries with glob instead of matching
+// them against the file system under the stack root. glob receives the entry
+// as written and returns paths relative to the root, in any order; New still
+// rejects paths outside the root and entries that match nothing. An error it
+// returns is reported as is when it is a diagnostic.
+func WithGlob(glob func(pattern string) ([]string, error)) Option {
+	return func(o *options) { o.glob = glob }
+}
+
+// WithPositions places errors about templates.partials entry i (a glob that
+// matches nothing, is invalid or leaves the root) at pos(i), typically the
+// entry's line in services.yaml.
+func WithPositions(pos func(entry int) diag.Pos) Option {
+	return func(o *options) { o.pos = pos }
+}
+
+// New reads and parses the partials of the stack rooted at root (an absolute
+// directory). Each entry of partials is a path or glob relative to root that
+// must match at least one file; the files of one entry are taken in sorted
+// order. Every named template they define is available to every render, and
+// no name may be defined twice. All problems found are returned at once, as a
+// diag.List.
+func New(root string, partials []string, opts ...Option) (*Engine, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if !filepath.IsAbs(root) {
+		return nil, diag.List{{Msg: fmt.Sprintf("stack root %q is not an absolute path", root)}}
+	}
+	e := &Engine{
+		root:       filepath.Clean(root),
+		partials:   map[string]partial{},
+		unresolved: map[string][]ref{},
+		funcs:      funcMap(),
+	}
+	var errs diag.List
+	var units []*unit
+	for _, file := range e.resolve(partials, &o, &errs) {
+		text, err := e.read(file)
+		if err != nil {
+			errs.Append(err)
+			continue
+		}
+		u, perrs := e.parseUnit(file, text)
+		errs = append(errs, perrs...)
+		if u != nil {
+			units = append(units, u)
+			e.files = append(e.files, file)
+		}
+	}
+	for _, u := range units {
+		for _, name := range u.sortedDefs() {
+			pos := diag.Pos{File: u.name, Line: u.lines[name]}
+			if p, dup := e.partials[name]; dup {
+				errs.Add(pos, "template %q already defined in %s", name, p.pos)
+				continue
+			}
+			e.partials[name] = partial{tree: u.defs[name], pos: pos}
+		}
+	}
+	e.linkPartials(units)
+	e.base = template.New(mainName).Funcs(e.funcs)
+	for name, p := range e.partials {
+		if _, err := e.base.AddParseTree(name, p.tree); err != nil {
+			errs.Add(p.pos, "%v", err)
+		}
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Partials returns the partial files read by New, relative to the root, in
+// the order they were read.
+func (e *Engine) Partials() []string { return slices.Clone(e.files) }
+
+// RenderFile renders the template file at path (relative to the stack root)
+// with data, usually a Context. The file's own defines are visible only to
+// this render. Errors are a diag.List placed at PATH:LINE.
+func (e *Engine) RenderFile(path string, data any) ([]byte, error) {
+	name, err := e.rel(path)
+	if err != nil {
+		return nil, err
+	}
+	text, err := e.read(name)
+	if err != nil {
+		return nil, err
+	}
+	b, errs := e.render(name, text, data)
+	return b, errs.Err()
+}
+
+// RenderString renders text, e.g. a prompt or a hook template, with the same
+// partials and functions as RenderFile. name labels the text in errors:
+// NAME:LINE, LINE counted from the start of text.
+func (e *Engine) RenderString(name, text string, data any) (string, error) {
+	b, errs := e.render(name, text, data)
+	return string(b), errs.Err()
+}
+
+// RenderAt renders text found inside another file, such as a `when` or a
+// namespaceTemplate of services.yaml, whose position is pos: problems in the
+// text are placed at pos (the line moved down for a multi-line text).
+func (e *Engine) RenderAt(pos diag.Pos, text string, data any) (string, error) {
+	b, errs := e.render(atFile, text, data)
+	for i, d := range errs {
+		if d.Pos.File != atFile {
+			continue
+		}
+		at := *d
+		at.Pos = diag.Pos{File: pos.File, Line: pos.Line + d.Pos.Line - 1}
+		if d.Pos.Line <= 1 {
+			at.Pos.Col = pos.Col
+		}
+		if pos.Line == 0 {
+			at.Pos.Line = 0
+		}
+		errs[i] = &at
+	}
+	return string(b), errs.Err()
+}
+
+// CheckFile parses the template file at path and checks it against the
+// partials without rendering it: syntax, defines that clash with a partial,
+// templates called by a name nothing defines (in untaken branches too),
+// functions that are not available.
+func (e *Engine) CheckFile(path string) error {
+	name, err := e.rel(path)
+	if err != nil {
+		return err
+	}
+	text, err := e.read(name)
+	if err != nil {
+		return err
+	}
+	_, errs := e.prepare(name, text)
+	return errs.Err()
+}
+
+func (e *Engine) prepare(name, text string) (*unit, diag.List) {
+	u, errs := e.parseUnit(name, text)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	if errs := e.link(u, nil); len(errs) > 0 {
+		return nil, errs
+	}
+	return u, nil
+}
+
+func (e *Engine) render(name, text string, data any) ([]byte, diag.List) {
+	u, errs := e.prepare(name, text)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	in := e.acquire(u)
+	var buf bytes.Buffer
+	buf.Grow(len(text) + len(text)/2)
+	err := in.t.Execute(&buf, data)
+	in.release()
+	if err != nil {
+		return nil, diag.List{e.execError(err)}
+	}
+	return buf.Bytes(), nil
+}
+
+// rel turns a template path into the slash-separated path relative to the
+// root that names it in errors, refusing paths outside the root.
+func (e *Engine) rel(p string) (string, error) {
+	if filepath.IsAbs(p) {
+		r, err := filepath.Rel(e.root, p)
+		if err != nil {
+			r = p
+		}
+		p = r
+	}
+	if !filepath.IsLocal(p) {
+		return "", diag.List{{Pos: diag.Pos{File: filepath.ToSlash(p)}, Msg: "template is outside the stack root"}}
+	}
+	return filepath.ToSlash(filepath.Clean(p)), nil
+}
+
+// read reads a file under the root; symbolic links may not lead out of it.
+func (e *Engine) read(name string) (string, error) {
+	f, err := os.OpenInRoot(e.root, filepath.FromSlash(name))
+	if err == nil {
+		var b []byte
+		b, err = io.ReadAll(f)
+		f.Close()
+		if err == nil {
+			return string(b), nil
+		}
+	}
+	return "", &diag.Diagnostic{Pos: diag.Pos{File: name}, Msg: fmt.Sprintf("cannot read template: %v", err)}
+}
+
+// resolve expands the partials entries into files, relative to the root,
+// each file once.
+func (e *Engine) resolve(entries []string, o *options, errs *diag.List) []string {
+	glob := o.glob
+	if glob == nil {
+		glob = e.glob
+	}
+	var files []string
+	seen := map[string]bool{}
+	for i, entry := range entries {
+		var pos diag.Pos
+		if o.pos != nil {
+			pos = o.pos(i)
+		}
+		matches, err := glob(entry)
+		if err != nil {
+			msg := err.Error()
+			switch {
+			case isDiag(err):
+				errs.Append(err)
+				continue
+			case !strings.Contains(msg, strconv.Quote(entry)):
+				msg = strconv.Quote(entry) + ": " + msg
+			}
+			errs.Add(pos, "partial %s", msg)
+			continue
+		}
+		var found []string
+		for _, m := range matches {
+			name, err := e.rel(m)
+			if err != nil {
+				errs.Add(pos, "%s %q matches %s, outside the stack root", noun(entry), entry, m)
+				continue
+			}
+			found = append(found, name)
+		}
+		if len(matches) == 0 {
+			errs.Add(pos, "%s %q matches no file", noun(entry), entry)
+		}
+		slices.Sort(found)
+		for _, f := range found {
+			if !seen[f] {
+				seen[f] = true
+				files = append(files, f)
+			}
+		}
+	}
+	return files
+}
+
+// glob is the default resolver: fs.Glob under the root, regular files only.
+func (e *Engine) glob(entry string) ([]string, error) {
+	pattern := path.Clean(filepath.ToSlash(entry))
+	if _, err := path.Match(pattern, ""); err != nil {
+		return nil, fmt.Errorf("pattern %q is not a valid glob: %w", entry, err)
+	}
+	if entry == "" || path.IsAbs(pattern) || pattern == ".." || strings.HasPrefix(pattern, "../") {
+		return nil, fmt.Errorf("pattern %q leaves the stack root", entry)
+	}
+	fsys := os.DirFS(e.root)
+	matches, err := fs.Glob(fsys, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("pattern %q is not a valid glob: %w", entry, err)
+	}
+	files := matches[:0]
+	for _, m := range matches {
+		if fi, err := fs.Stat(fsys, m); err == nil && fi.Mode().IsRegular() {
+			files = append(files, m)
+		}
+	}
+	return files, nil
+}
+
+// noun names a partials entry in messages, as the stack's validator does.
+func noun(entry string) string {
+	if strings.ContainsAny(entry, `*?[\`) {
+		return "partial pattern"
+	}
+	return "partial"
+}

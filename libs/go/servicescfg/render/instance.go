@@ -1,0 +1,145 @@
+package render
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"text/template"
+)
+
+// instance is one template set in use by one render at a time: the partials,
+// the names the render's text defines, and include and tpl bound to this set
+// (Helm's late binding) with this render's nesting depth.
+//
+// Cloning the partials costs far more than executing a typical manifest (the
+// clone copies sprig's whole function map), so instances are pooled by the
+// set of names the text defines (unit.key): most manifests define none and
+// share one pool. A render swaps its trees into the instance's slots; since
+// the names are the same, nothing one render defined can leak into another.
+type instance struct {
+	e    *Engine
+	pool *sync.Pool
+	t    *template.Template // the set's root, holding the text being rendered
+	// defs are the slots of the names the text defines; for a tpl child they
+	// also hold the caller's names.
+	defs  map[string]*template.Template
+	tpls  []*template.Template // tpl slots, by depth
+	depth int
+}
+
+// acquire returns an instance holding u's trees.
+func (e *Engine) acquire(u *unit) *instance {
+	p, ok := e.pools.Load(u.key)
+	if !ok {
+		p, _ = e.pools.LoadOrStore(u.key, &sync.Pool{})
+	}
+	pool := p.(*sync.Pool)
+	if in, ok := pool.Get().(*instance); ok {
+		in.t.Tree = u.main
+		for name, t := range u.defs {
+			in.defs[name].Tree = t
+		}
+		return in
+	}
+	in := e.newInstance(e.base, u, nil)
+	in.pool = pool
+	return in
+}
+
+func (in *instance) release() {
+	in.depth = 0
+	in.pool.Put(in)
+}
+
+// newInstance clones from (the partials, or for tpl the caller's set) and
+// adds u's trees; u's main tree becomes the root.
+func (e *Engine) newInstance(from *template.Template, u *unit, local map[string]*template.Template) *instance {
+	t, _ := from.Clone() // Clone never fails
+	if from != e.base {
+		// The clone's root is the caller's text; tpl text runs from a slot.
+		t, _ = t.AddParseTree(tplFile, u.main)
+	} else {
+		t, _ = t.AddParseTree(mainName, u.main)
+	}
+	in := &instance{e: e, t: t, defs: make(map[string]*template.Template, len(u.defs)+len(local))}
+	t.Funcs(template.FuncMap{"include": in.include, "tpl": in.tpl})
+	for name := range local {
+		in.defs[name] = t.Lookup(name)
+	}
+	for name, tree := range u.defs {
+		in.defs[name], _ = t.AddParseTree(name, tree)
+	}
+	// Options are per template and Clone does not copy them.
+	for _, x := range t.Templates() {
+		x.Option("missingkey=error")
+	}
+	return in
+}
+
+// include executes the named template with data and returns its output, so
+// that it can be piped (include "x" . | nindent 4).
+func (in *instance) include(name string, data any) (string, error) {
+	var t *template.Template
+	if !strings.HasPrefix(name, reservedPrefix) {
+		t = in.t.Lookup(name)
+	}
+	if t == nil {
+		return "", userError(fmt.Sprintf("no template %q", name))
+	}
+	if in.depth >= maxDepth {
+		return "", userError(fmt.Sprintf("include %q: more than %d nested include and tpl calls", name, maxDepth))
+	}
+	in.depth++
+	defer func() { in.depth-- }()
+	var b strings.Builder
+	if err := t.Execute(&b, data); err != nil {
+		return "", in.e.execError(err)
+	}
+	return b.String(), nil
+}
+
+// tpl renders text as a template with data, seeing the partials and the
+// caller's own defines, like Helm's tpl.
+func (in *instance) tpl(text string, data any) (string, error) {
+	if in.depth >= maxDepth {
+		return "", userError(fmt.Sprintf("tpl: more than %d nested include and tpl calls", maxDepth))
+	}
+	u, errs := in.e.parseUnit(tplFile, text)
+	if len(errs) == 0 {
+		errs = in.e.link(u, func(name string) bool { return in.defs[name] != nil })
+	}
+	if len(errs) > 0 {
+		errs.Sort()
+		return "", fromTpl(errs[0])
+	}
+	var t *template.Template
+	if len(u.defs) == 0 {
+		t = in.tplSlot()
+		t.Tree = u.main
+	} else {
+		// Rare: the text defines templates of its own, which must not stay
+		// in this pooled set.
+		child := in.e.newInstance(in.t, u, in.defs)
+		child.depth = in.depth + 1
+		t = child.t
+	}
+	in.depth++
+	defer func() { in.depth-- }()
+	var b strings.Builder
+	if err := t.Execute(&b, data); err != nil {
+		return "", fromTpl(in.e.execError(err))
+	}
+	return b.String(), nil
+}
+
+// tplSlot returns the template tpl runs its text from at the current depth:
+// a tpl in progress keeps its slot while nested ones use deeper slots.
+func (in *instance) tplSlot() *template.Template {
+	for len(in.tpls) <= in.depth {
+		t, _ := in.t.AddParseTree(tplFile+strconv.Itoa(len(in.tpls)), in.t.Tree)
+		t.Option("missingkey=error")
+		in.tpls = append(in.tpls, t)
+	}
+	return in.tpls[in.depth]
+}
