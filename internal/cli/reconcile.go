@@ -6,11 +6,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
 
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/apply"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/config"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
 )
 
 // ReconcileOptions are the inputs of `reconcile`.
@@ -24,13 +28,28 @@ type ReconcileOptions struct {
 	DryRun     bool
 	Output     string
 	OutputDir  string
+
+	// Cluster access and apply behaviour (without --dry-run).
+	Kubeconfig     string
+	Context        string
+	Parallel       int
+	Timeout        time.Duration
+	ForceConflicts bool
+	Recreate       bool
+	NoPrune        bool
+	EventsFile     string
+	Yes            bool
+	LockWait       time.Duration
+
+	// RESTConfig replaces kubeconfig loading in tests.
+	RESTConfig func() (*rest.Config, error)
 }
 
 // NewCmdReconcile builds `reconcile`. runF replaces the run function in tests.
 func NewCmdReconcile(f *Factory, configPath func() string, runF func(context.Context, *ReconcileOptions) error) *cobra.Command {
 	opts := &ReconcileOptions{}
 	cmd := &cobra.Command{
-		Use:   "reconcile --env NAME [--slot N] [--dry-run [-o text|json] [--output-dir DIR]]",
+		Use:   "reconcile --env NAME [--slot N] [--kubeconfig PATH] [--context NAME] [--dry-run [-o text|json] [--output-dir DIR]]",
 		Short: "Deploy an environment from services.yaml, in order, waiting for readiness",
 		Long: `Reconcile renders the stack for one environment and brings the cluster to it.
 
@@ -45,6 +64,24 @@ or, with -o json, as exactly one JSON document on stdout (logs go to stderr).
 With --output-dir the rendered manifests are also written there, one folder
 per step in apply order. Secret values never appear in a plan.
 
+Without --dry-run the plan is applied to the cluster of the current
+kubeconfig context (KUBECONFIG, --kubeconfig, --context; in a pod, the pod's
+service account): the namespace first, labelled with stack, environment and
+slot, then the Secrets of spec.secrets, then every node with server-side apply
+(field manager codex-bootstrap), each waited for until ready: workloads rolled
+out, Jobs complete, claims bound, declared conditions met. A node whose
+dependencies failed is skipped; independent nodes go on. Objects that left
+services.yaml are deleted afterwards (never namespaces, claims or CRDs unless
+annotated codex-k8s.dev/prune=allow). One reconcile runs per namespace at a
+time (a Lease). A second run with no changes modifies nothing.
+
+Fields owned by another manager are a conflict, reported with the fields and
+their manager; --force-conflicts takes them over. A change to an immutable
+field is refused unless --recreate (delete, wait, create again).
+
+An environment with the prod runtime asks for confirmation on a terminal and
+needs --yes otherwise.
+
 A slot environment (one namespace per task) needs --slot; other environments
 refuse it.
 
@@ -54,7 +91,13 @@ Exit codes: 0 success, 1 invalid input or failed operation, 2 usage error,
   codex-bootstrap reconcile --env staging --dry-run
 
   # a task slot, as JSON, with the rendered manifests written to a folder
-  codex-bootstrap reconcile --env ai-slot --slot 3 --dry-run -o json --output-dir out/`,
+  codex-bootstrap reconcile --env ai-slot --slot 3 --dry-run -o json --output-dir out/
+
+  # deploy staging to the current kubeconfig context, recording events
+  codex-bootstrap reconcile --env staging --events events.jsonl
+
+  # deploy a task slot to another cluster, 8 nodes at a time
+  codex-bootstrap reconcile --env ai-slot --slot 3 --context dev-cluster --parallel 8`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.IO = f.IO
@@ -72,6 +115,12 @@ Exit codes: 0 success, 1 invalid input or failed operation, 2 usage error,
 			if !opts.DryRun && (cmd.Flags().Changed("output") || opts.OutputDir != "") {
 				return UsageErrorf("--output and --output-dir are for --dry-run")
 			}
+			if opts.Parallel < 1 {
+				return UsageErrorf("--parallel must be at least 1, got %d", opts.Parallel)
+			}
+			if opts.Timeout < 0 || opts.LockWait < 0 {
+				return UsageErrorf("--timeout and --lock-wait must not be negative")
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -84,16 +133,26 @@ Exit codes: 0 success, 1 invalid input or failed operation, 2 usage error,
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan instead of applying it; contacts nothing")
 	fl.StringVarP(&opts.Output, "output", "o", "text", "plan format with --dry-run: text or json")
 	fl.StringVar(&opts.OutputDir, "output-dir", "", "with --dry-run, also write the rendered manifests to this folder")
+	fl.StringVar(&opts.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config; in a pod, its service account)")
+	fl.StringVar(&opts.Context, "context", "", "kubeconfig context (default: the current context)")
+	fl.IntVar(&opts.Parallel, "parallel", apply.DefaultParallel, "nodes applied and waited for at the same time")
+	fl.DurationVar(&opts.Timeout, "timeout", 0, "readiness timeout of a node without its own (default: spec.deploy.timeout, else "+apply.DefaultTimeout.String()+")")
+	fl.BoolVar(&opts.ForceConflicts, "force-conflicts", false, "take over fields that another field manager owns")
+	fl.BoolVar(&opts.Recreate, "recreate", false, "delete and re-create objects whose immutable fields changed")
+	fl.BoolVar(&opts.NoPrune, "no-prune", false, "keep objects that left services.yaml")
+	fl.StringVar(&opts.EventsFile, "events", "", "write progress events to this file as JSON lines")
+	fl.BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation (required for prod without a terminal)")
+	fl.DurationVar(&opts.LockWait, "lock-wait", 0, "wait this long for another reconcile of the namespace to finish (default: fail at once)")
 	return cmd
 }
 
 func runReconcile(ctx context.Context, opts *ReconcileOptions) error {
-	p, err := buildPlan(ctx, opts)
+	p, s, values, err := buildPlan(ctx, opts)
 	if err != nil {
 		return err
 	}
 	if !opts.DryRun {
-		return UsageErrorf("applying to a cluster is not available in this build: pass --dry-run")
+		return runApply(ctx, opts, p, s, values)
 	}
 	if opts.OutputDir != "" {
 		if err := writeManifests(opts.OutputDir, p); err != nil {
@@ -108,25 +167,25 @@ func runReconcile(ctx context.Context, opts *ReconcileOptions) error {
 
 // buildPlan loads the stack and its config and builds the plan, reporting
 // load and render problems all together.
-func buildPlan(ctx context.Context, opts *ReconcileOptions) (*plan.Plan, error) {
+func buildPlan(ctx context.Context, opts *ReconcileOptions) (*plan.Plan, *stack.Stack, *config.Values, error) {
 	s, errs := loadStack(opts.ConfigPath)
 	if len(errs) > 0 {
-		return nil, reportDiagnostics(opts.IO, errs)
+		return nil, nil, nil, reportDiagnostics(opts.IO, errs)
 	}
 	values, _, err := config.Load(s, opts.LookupEnv)
 	if err != nil {
 		errs.Append(err)
-		return nil, reportDiagnostics(opts.IO, errs)
+		return nil, nil, nil, reportDiagnostics(opts.IO, errs)
 	}
 	p, err := plan.Build(ctx, s, plan.Options{Env: opts.Env, Slot: opts.Slot, Config: values.NonSecret()})
 	if err != nil {
 		if isPlanUsage(err) {
-			return nil, AsUsage(err)
+			return nil, nil, nil, AsUsage(err)
 		}
 		errs.Append(err)
-		return nil, reportDiagnostics(opts.IO, errs)
+		return nil, nil, nil, reportDiagnostics(opts.IO, errs)
 	}
-	return p, nil
+	return p, s, values, nil
 }
 
 // writeManifests writes each step's rendered manifests under dir, one folder

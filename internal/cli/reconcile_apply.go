@@ -1,0 +1,145 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/apply"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/config"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
+)
+
+// runApply applies the plan to the cluster and reports progress.
+func runApply(ctx context.Context, opts *ReconcileOptions, p *plan.Plan, s *stack.Stack, values *config.Values) error {
+	if err := confirmProd(opts, p); err != nil {
+		return err
+	}
+	logger := opts.Factory.Logger()
+	// client-go logs through klog; route it to our logger so nothing else
+	// writes to the terminal.
+	klog.SetSlogLogger(logger)
+
+	cfg, err := restConfig(opts)
+	if err != nil {
+		return err
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.WarningHandler = slogWarnings{logger}
+
+	timeout := opts.Timeout
+	if timeout == 0 {
+		timeout = s.Spec.Deploy.Timeout.Duration
+	}
+
+	var observers apply.Observers
+	interactive := IsTerminal(opts.IO.Out)
+	prog := newProgress(opts.IO.Out, p, interactive)
+	observers = append(observers, prog)
+	var events *apply.JSONLines
+	if opts.EventsFile != "" {
+		f, err := os.Create(opts.EventsFile)
+		if err != nil {
+			return fmt.Errorf("events file: %w", err)
+		}
+		defer f.Close()
+		events = apply.NewJSONLines(f)
+		observers = append(observers, events)
+	}
+
+	fmt.Fprintf(opts.IO.Out, "reconciling %s (environment %s) into namespace %s on %s\n", p.Stack, envLabel(p), p.Namespace, cfg.Host)
+	stopProg := prog.start(ctx)
+	res, err := apply.Reconcile(ctx, cfg, p, apply.Options{
+		Parallel:       opts.Parallel,
+		Timeout:        timeout,
+		ForceConflicts: opts.ForceConflicts,
+		Recreate:       opts.Recreate,
+		NoPrune:        opts.NoPrune,
+		Values:         values,
+		Observer:       observers,
+		Logger:         logger,
+		LockWait:       opts.LockWait,
+	})
+	stopProg()
+	if events != nil {
+		if werr := events.Err(); werr != nil {
+			logger.Warn("writing the events file", "file", opts.EventsFile, "err", werr)
+		}
+	}
+	if res != nil {
+		writeSummary(opts.IO.Out, res, err)
+	}
+	var nerr *apply.NodesError
+	if errors.As(err, &nerr) {
+		// The summary has listed each failure with its reason.
+		return &silentError{err: err}
+	}
+	return err
+}
+
+func envLabel(p *plan.Plan) string {
+	if p.Slot != "" {
+		return p.Environment + ", slot " + p.Slot
+	}
+	return p.Environment
+}
+
+// confirmProd asks before touching a prod-runtime environment: on a
+// terminal the operator types the namespace; without one, --yes is needed.
+func confirmProd(opts *ReconcileOptions, p *plan.Plan) error {
+	if p.Runtime != stack.RuntimeProd || opts.Yes {
+		return nil
+	}
+	if !IsTerminal(opts.IO.In) || !IsTerminal(opts.IO.ErrOut) {
+		return UsageErrorf("environment %s runs the prod runtime: pass --yes to reconcile it without a terminal", p.Environment)
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "Environment %s runs the prod runtime. Type the namespace (%s) to reconcile it: ", p.Environment, p.Namespace)
+	line, err := bufio.NewReader(opts.IO.In).ReadString('\n')
+	if err != nil && line == "" {
+		return UsageErrorf("no confirmation given")
+	}
+	if strings.TrimSpace(line) != p.Namespace {
+		return UsageErrorf("confirmation %q does not match namespace %s: nothing done", strings.TrimSpace(line), p.Namespace)
+	}
+	return nil
+}
+
+// restConfig loads the cluster config the way kubectl does: --kubeconfig,
+// else $KUBECONFIG, else ~/.kube/config, else the pod's service account.
+func restConfig(opts *ReconcileOptions) (*rest.Config, error) {
+	if opts.RESTConfig != nil {
+		return opts.RESTConfig()
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if opts.LookupEnv != nil {
+		if v, ok := opts.LookupEnv(clientcmd.RecommendedConfigPathEnvVar); ok && v != "" {
+			rules.Precedence = filepath.SplitList(v)
+		}
+	}
+	rules.ExplicitPath = opts.Kubeconfig
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: opts.Context}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes config: %w (pass --kubeconfig or set KUBECONFIG)", err)
+	}
+	return cfg, nil
+}
+
+// slogWarnings sends API server warnings to the logger.
+type slogWarnings struct{ log *slog.Logger }
+
+func (w slogWarnings) HandleWarningHeader(code int, agent, text string) {
+	if code == 299 && text != "" {
+		w.log.Warn("API server warning", "warning", text)
+	}
+}

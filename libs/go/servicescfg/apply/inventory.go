@@ -1,0 +1,218 @@
+package apply
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// InventoryName is the ConfigMap, in the environment's namespace, that
+// lists every object the engine applied, per node in plan order. Prune
+// deletes only objects listed there.
+const InventoryName = "codex-bootstrap-inventory"
+
+const inventoryKey = "inventory.json"
+
+// inventory lists applied objects per node, in plan order.
+type inventory struct {
+	Nodes []inventoryNode `json:"nodes"`
+}
+
+type inventoryNode struct {
+	Name    string      `json:"name"`
+	Objects []ObjectRef `json:"objects"`
+}
+
+func (inv inventory) keys() map[string]bool {
+	out := map[string]bool{}
+	for _, n := range inv.Nodes {
+		for _, o := range n.Objects {
+			out[o.key()] = true
+		}
+	}
+	return out
+}
+
+// union is the planned inventory plus whatever the previous one listed that
+// the plan drops, so that an interrupted run loses track of nothing.
+func (inv inventory) union(planned inventory) inventory {
+	out := inventory{}
+	have := planned.keys()
+	prev := map[string]inventoryNode{}
+	for _, n := range inv.Nodes {
+		prev[n.Name] = n
+	}
+	for _, n := range planned.Nodes {
+		m := inventoryNode{Name: n.Name, Objects: slices.Clone(n.Objects)}
+		for _, o := range prev[n.Name].Objects {
+			if !have[o.key()] {
+				m.Objects = append(m.Objects, o)
+				have[o.key()] = true
+			}
+		}
+		out.Nodes = append(out.Nodes, m)
+	}
+	for _, n := range inv.Nodes {
+		if slices.ContainsFunc(planned.Nodes, func(p inventoryNode) bool { return p.Name == n.Name }) {
+			continue
+		}
+		m := inventoryNode{Name: n.Name}
+		for _, o := range n.Objects {
+			if !have[o.key()] {
+				m.Objects = append(m.Objects, o)
+				have[o.key()] = true
+			}
+		}
+		if len(m.Objects) > 0 {
+			out.Nodes = append(out.Nodes, m)
+		}
+	}
+	return out
+}
+
+var configMapsGVR = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+
+// plannedInventory lists what this plan applies.
+func (e *engine) plannedInventory() inventory {
+	inv := inventory{}
+	if len(e.p.Secrets) > 0 {
+		n := inventoryNode{Name: secretsNode}
+		for _, s := range e.p.Secrets {
+			n.Objects = append(n.Objects, ObjectRef{Version: "v1", Kind: "Secret", Namespace: e.p.Namespace, Name: s.Name})
+		}
+		inv.Nodes = append(inv.Nodes, n)
+	}
+	for _, s := range e.p.Steps {
+		n := inventoryNode{Name: s.Name, Objects: []ObjectRef{}}
+		for _, o := range s.Objects {
+			ref := refOf(o.Object)
+			// The planner defaults a namespace onto kinds it does not know;
+			// the cluster knows which are cluster-scoped.
+			if m, err := e.c.Mapper.RESTMapping(ref.gvk().GroupKind(), ref.Version); err == nil && m.Scope.Name() == meta.RESTScopeNameRoot {
+				ref.Namespace = ""
+			}
+			n.Objects = append(n.Objects, ref)
+		}
+		inv.Nodes = append(inv.Nodes, n)
+	}
+	return inv
+}
+
+func (e *engine) readInventory(ctx context.Context) (inventory, error) {
+	var inv inventory
+	cm, err := e.c.Dynamic.Resource(configMapsGVR).Namespace(e.p.Namespace).Get(ctx, InventoryName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return inv, nil
+	}
+	if err != nil {
+		return inv, fmt.Errorf("read inventory %s/%s: %w", e.p.Namespace, InventoryName, err)
+	}
+	data, _, _ := unstructured.NestedString(cm.Object, "data", inventoryKey)
+	if data == "" {
+		return inv, nil
+	}
+	if err := json.Unmarshal([]byte(data), &inv); err != nil {
+		return inv, fmt.Errorf("read inventory %s/%s: %w", e.p.Namespace, InventoryName, err)
+	}
+	return inv, nil
+}
+
+func (e *engine) writeInventory(ctx context.Context, inv inventory) error {
+	data, err := json.Marshal(inv)
+	if err != nil {
+		return err
+	}
+	cm := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1",
+		"kind":       "ConfigMap",
+		"metadata": map[string]any{
+			"name":      InventoryName,
+			"namespace": e.p.Namespace,
+			"labels":    map[string]any{LabelManagedBy: ManagedBy},
+		},
+		"data": map[string]any{inventoryKey: string(data)},
+	}}
+	ri := e.c.Dynamic.Resource(configMapsGVR).Namespace(e.p.Namespace)
+	if _, err := ri.Apply(ctx, InventoryName, cm, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
+		return fmt.Errorf("write inventory %s/%s: %w", e.p.Namespace, InventoryName, err)
+	}
+	return nil
+}
+
+// neverPruned are kinds whose loss loses data or other tenants' objects;
+// they go only when annotated codex-k8s.dev/prune: allow.
+var neverPruned = map[schema.GroupKind]bool{
+	{Kind: "Namespace"}:             true,
+	{Kind: "PersistentVolumeClaim"}: true,
+	crdGK:                           true,
+}
+
+// prune deletes objects of the previous inventory that the plan no longer
+// has, in reverse plan order, each waited for until gone. It touches only
+// objects labelled as managed by the engine.
+func (e *engine) prune(ctx context.Context, prev, planned inventory) error {
+	keep := planned.keys()
+	for i := len(prev.Nodes) - 1; i >= 0; i-- {
+		n := prev.Nodes[i]
+		start := e.now()
+		var pruned []string
+		for j := len(n.Objects) - 1; j >= 0; j-- {
+			ref := n.Objects[j]
+			if keep[ref.key()] {
+				continue
+			}
+			done, err := e.pruneObject(ctx, n.Name, ref)
+			if err != nil {
+				e.emit(Event{Node: n.Name, Phase: PhasePrune, Status: StatusFailed, Objects: []string{ref.String()}, Duration: e.now().Sub(start), Message: err.Error()})
+				return err
+			}
+			if done {
+				pruned = append(pruned, ref.String())
+			}
+		}
+		if len(pruned) > 0 {
+			e.emit(Event{Node: n.Name, Phase: PhasePrune, Status: StatusPruned, Objects: pruned, Duration: e.now().Sub(start)})
+		}
+	}
+	return nil
+}
+
+func (e *engine) pruneObject(ctx context.Context, node string, ref ObjectRef) (bool, error) {
+	m, err := e.c.Mapper.RESTMapping(schema.GroupKind{Group: ref.Group, Kind: ref.Kind}, ref.Version)
+	if err != nil {
+		if meta.IsNoMatchError(err) {
+			return false, nil // its CRD is gone, and so is the object
+		}
+		return false, fmt.Errorf("prune %s: %w", ref, err)
+	}
+	ri := e.c.Dynamic.Resource(m.Resource).Namespace(ref.Namespace)
+	live, err := ri.Get(ctx, ref.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("prune %s: %w", ref, err)
+	}
+	if live.GetLabels()[LabelManagedBy] != ManagedBy {
+		e.log.Warn("not pruning an object the engine does not manage", "node", node, "object", ref.String())
+		return false, nil
+	}
+	if neverPruned[schema.GroupKind{Group: ref.Group, Kind: ref.Kind}] && live.GetAnnotations()[AnnotationPrune] != PruneAllow {
+		e.log.Warn("kept an object that left the stack: annotate it "+AnnotationPrune+"="+PruneAllow+" to let prune delete it", "node", node, "object", ref.String())
+		return false, nil
+	}
+	e.log.Info("pruning", "node", node, "object", ref.String())
+	prop := metav1.DeletePropagationBackground
+	if err := e.deleteAndWait(ctx, ri, ref, prop); err != nil {
+		return false, fmt.Errorf("prune: %w", err)
+	}
+	e.record(node, ref, ActionPruned)
+	return true, nil
+}

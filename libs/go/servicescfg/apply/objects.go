@@ -1,0 +1,417 @@
+package apply
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/util/csaupgrade"
+
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
+)
+
+// csaManagers are the field managers of client-side `kubectl apply`; their
+// fields move to FieldManager on first contact so that fields dropped from
+// the stack are really removed.
+var csaManagers = sets.New("kubectl-client-side-apply", "kubectl")
+
+// ConflictError is a server-side apply conflict: fields of the object are
+// owned by another manager.
+type ConflictError struct {
+	Object    ObjectRef
+	Conflicts []FieldConflict
+}
+
+// FieldConflict is one conflicting field and its owner.
+type FieldConflict struct {
+	Field   string
+	Manager string
+}
+
+func (e *ConflictError) Error() string {
+	var parts []string
+	for _, c := range e.Conflicts {
+		parts = append(parts, fmt.Sprintf("%s (owned by %q)", c.Field, c.Manager))
+	}
+	return fmt.Sprintf("%s: fields changed by another manager: %s; re-run with --force-conflicts to take them over, or drop them from the manifest",
+		e.Object, strings.Join(parts, ", "))
+}
+
+// ImmutableError is an update refused because an immutable field changed.
+type ImmutableError struct {
+	Object ObjectRef
+	Fields []string
+	Err    error
+}
+
+func (e *ImmutableError) Error() string {
+	fields := "an immutable field"
+	if len(e.Fields) > 0 {
+		fields = strings.Join(e.Fields, ", ")
+	}
+	return fmt.Sprintf("%s: cannot change %s of an existing object; re-run with --recreate to delete and re-create it (its data and pods go with it)",
+		e.Object, fields)
+}
+
+func (e *ImmutableError) Unwrap() error { return e.Err }
+
+// ScopeError is an object outside the environment's namespace in a slot
+// environment.
+type ScopeError struct {
+	Node   string
+	Object ObjectRef
+	Reason string
+}
+
+func (e *ScopeError) Error() string {
+	return fmt.Sprintf("node %s: %s %s; set clusterScoped: true on the node if every slot may share it", e.Node, e.Object, e.Reason)
+}
+
+// appliedObject is an object after apply, with what it takes to watch it.
+type appliedObject struct {
+	ref  ObjectRef
+	ri   dynamic.ResourceInterface
+	live *unstructured.Unstructured
+}
+
+// applyNamespace creates or updates the environment's namespace with its
+// labels.
+func (e *engine) applyNamespace(ctx context.Context) error {
+	ns := &unstructured.Unstructured{}
+	ns.SetAPIVersion("v1")
+	ns.SetKind("Namespace")
+	ns.SetName(e.p.Namespace)
+	labels := map[string]string{}
+	maps.Copy(labels, e.p.NamespaceLabels)
+	labels[LabelManagedBy] = ManagedBy
+	labels[LabelStack] = e.p.Stack
+	labels[LabelEnv] = e.p.Environment
+	if e.p.Slot != "" {
+		labels[LabelSlot] = e.p.Slot
+	}
+	ns.SetLabels(labels)
+	if len(e.p.NamespaceAnnotations) > 0 {
+		ns.SetAnnotations(maps.Clone(e.p.NamespaceAnnotations))
+	}
+	ri := e.c.Dynamic.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"})
+	a, _, err := e.applyOne(ctx, "", ri, ns)
+	if err != nil {
+		return fmt.Errorf("namespace %s: %w", e.p.Namespace, err)
+	}
+	e.record("", refOf(ns), a)
+	return nil
+}
+
+// applyStep applies a node's objects: namespaces and CRDs first (CRDs
+// waited for until established, then discovery refreshed), then the rest in
+// manifest order.
+func (e *engine) applyStep(ctx context.Context, s *plan.Step) ([]appliedObject, error) {
+	var first, rest []*plan.Object
+	for _, o := range s.Objects {
+		switch gk := o.Object.GroupVersionKind().GroupKind(); gk {
+		case schema.GroupKind{Kind: "Namespace"}, crdGK:
+			first = append(first, o)
+		default:
+			rest = append(rest, o)
+		}
+	}
+	var out []appliedObject
+	crds := false
+	for _, o := range first {
+		ao, err := e.applyObject(ctx, s, o.Object)
+		if err != nil {
+			return out, err
+		}
+		if o.Object.GroupVersionKind().GroupKind() == crdGK {
+			crds = true
+			if err := e.waitObject(ctx, s, ao); err != nil {
+				return out, err
+			}
+		}
+		out = append(out, ao)
+	}
+	if crds {
+		e.c.Mapper.Reset()
+	}
+	for _, o := range rest {
+		ao, err := e.applyObject(ctx, s, o.Object)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, ao)
+	}
+	return out, nil
+}
+
+var crdGK = schema.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}
+
+// mapping resolves an object's resource, refreshing discovery once when
+// the kind is unknown (a CRD applied by another node).
+func (e *engine) mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, error) {
+	m, err := e.c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if meta.IsNoMatchError(err) {
+		e.c.Mapper.Reset()
+		m, err = e.c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	}
+	if err != nil {
+		if meta.IsNoMatchError(err) {
+			return nil, fmt.Errorf("the cluster serves no %s: apply its CustomResourceDefinition in a node this one depends on: %w", gvk, err)
+		}
+		return nil, err
+	}
+	return m, nil
+}
+
+// resourceFor returns the client for an object, fixing its namespace from
+// the REST mapping and enforcing the slot scope rule.
+func (e *engine) resourceFor(node string, clusterScoped bool, u *unstructured.Unstructured) (dynamic.ResourceInterface, error) {
+	m, err := e.mapping(u.GroupVersionKind())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", refOf(u), err)
+	}
+	slots := e.p.Slot != ""
+	if m.Scope.Name() == meta.RESTScopeNameRoot {
+		u.SetNamespace("") // the planner defaulted one onto a kind it did not know
+		if slots && !clusterScoped {
+			return nil, &ScopeError{Node: node, Object: refOf(u), Reason: "is cluster-scoped: in slot environment " + e.p.Environment + " it would be shared by every slot"}
+		}
+		return e.c.Dynamic.Resource(m.Resource), nil
+	}
+	if u.GetNamespace() == "" {
+		u.SetNamespace(e.p.Namespace)
+	}
+	if slots && !clusterScoped && u.GetNamespace() != e.p.Namespace {
+		return nil, &ScopeError{Node: node, Object: refOf(u), Reason: "is outside the slot namespace " + e.p.Namespace}
+	}
+	return e.c.Dynamic.Resource(m.Resource).Namespace(u.GetNamespace()), nil
+}
+
+// applyObject labels and applies one object of a node.
+func (e *engine) applyObject(ctx context.Context, s *plan.Step, in *unstructured.Unstructured) (appliedObject, error) {
+	u := in.DeepCopy()
+	labels := u.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[LabelManagedBy] = ManagedBy
+	labels[LabelNode] = s.Name
+	u.SetLabels(labels)
+	ri, err := e.resourceFor(s.Name, s.ClusterScoped, u)
+	if err != nil {
+		return appliedObject{}, err
+	}
+	if isJob(u) {
+		return e.applyJob(ctx, s, ri, u)
+	}
+	a, live, err := e.applyOne(ctx, s.Name, ri, u)
+	if err != nil {
+		return appliedObject{}, err
+	}
+	e.record(s.Name, refOf(u), a)
+	return appliedObject{ref: refOf(u), ri: ri, live: live}, nil
+}
+
+// applyOne server-side applies u, taking over client-side apply fields,
+// and tells whether it created, changed or left the object alone.
+func (e *engine) applyOne(ctx context.Context, node string, ri dynamic.ResourceInterface, u *unstructured.Unstructured) (Action, *unstructured.Unstructured, error) {
+	ref := refOf(u)
+	live, err := ri.Get(ctx, u.GetName(), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		live = nil
+	case err != nil:
+		return "", nil, fmt.Errorf("%s: read: %w", ref, err)
+	default:
+		if err := e.upgradeClientSideApply(ctx, ri, live); err != nil {
+			return "", nil, fmt.Errorf("%s: take over fields of client-side apply: %w", ref, err)
+		}
+	}
+	out, err := ri.Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: FieldManager, Force: e.opts.ForceConflicts})
+	if err != nil {
+		if ce := conflictError(ref, err); ce != nil {
+			return "", nil, ce
+		}
+		if fields, ok := immutableFields(err); ok {
+			if !e.opts.Recreate {
+				return "", nil, &ImmutableError{Object: ref, Fields: fields, Err: err}
+			}
+			e.log.Info("re-creating object: an immutable field changed", "node", node, "object", ref.String(), "fields", fields)
+			if err := e.deleteAndWait(ctx, ri, ref, metav1.DeletePropagationForeground); err != nil {
+				return "", nil, err
+			}
+			out, err = ri.Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: FieldManager, Force: e.opts.ForceConflicts})
+			if err != nil {
+				return "", nil, fmt.Errorf("%s: re-create: %w", ref, err)
+			}
+			return ActionRecreated, out, nil
+		}
+		return "", nil, fmt.Errorf("%s: apply: %w", ref, err)
+	}
+	switch {
+	case live == nil:
+		e.log.Debug("created", "node", node, "object", ref.String())
+		return ActionCreated, out, nil
+	case live.GetResourceVersion() == out.GetResourceVersion():
+		return ActionUnchanged, out, nil
+	default:
+		e.log.Debug("changed", "node", node, "object", ref.String())
+		return ActionChanged, out, nil
+	}
+}
+
+// upgradeClientSideApply moves the fields owned by client-side kubectl
+// apply to FieldManager, so the next apply removes what the stack dropped.
+func (e *engine) upgradeClientSideApply(ctx context.Context, ri dynamic.ResourceInterface, live *unstructured.Unstructured) error {
+	patch, err := csaupgrade.UpgradeManagedFieldsPatch(live, csaManagers, FieldManager)
+	if err != nil || patch == nil {
+		return err
+	}
+	e.log.Info("taking over fields written by client-side kubectl apply", "object", refOf(live).String())
+	if _, err := ri.Patch(ctx, live.GetName(), types.JSONPatchType, patch, metav1.PatchOptions{}); err != nil {
+		return err
+	}
+	return nil
+}
+
+// conflictManager reads the manager out of a conflict cause message:
+// `conflict with "kubectl-edit" using apps/v1`.
+var conflictManager = regexp.MustCompile(`conflict with "([^"]*)"`)
+
+func conflictError(ref ObjectRef, err error) *ConflictError {
+	if !apierrors.IsConflict(err) {
+		return nil
+	}
+	var se apierrors.APIStatus
+	if !errors.As(err, &se) || se.Status().Details == nil {
+		return nil
+	}
+	ce := &ConflictError{Object: ref}
+	for _, c := range se.Status().Details.Causes {
+		if c.Type != metav1.CauseTypeFieldManagerConflict {
+			continue
+		}
+		fc := FieldConflict{Field: c.Field}
+		if m := conflictManager.FindStringSubmatch(c.Message); m != nil {
+			fc.Manager = m[1]
+		}
+		ce.Conflicts = append(ce.Conflicts, fc)
+	}
+	if len(ce.Conflicts) == 0 {
+		return nil
+	}
+	return ce
+}
+
+// immutableFields reports whether err refuses a change of immutable
+// fields, and which.
+func immutableFields(err error) ([]string, bool) {
+	if !apierrors.IsInvalid(err) {
+		return nil, false
+	}
+	var se apierrors.APIStatus
+	if !errors.As(err, &se) {
+		return nil, false
+	}
+	st := se.Status()
+	var fields []string
+	found := false
+	if st.Details != nil {
+		for _, c := range st.Details.Causes {
+			if strings.Contains(c.Message, "immutable") {
+				found = true
+				if c.Field != "" {
+					fields = append(fields, c.Field)
+				}
+			}
+		}
+	}
+	if !found && strings.Contains(st.Message, "immutable") {
+		found = true
+	}
+	return fields, found
+}
+
+func isJob(u *unstructured.Unstructured) bool {
+	gvk := u.GroupVersionKind()
+	return gvk.Group == "batch" && gvk.Kind == "Job"
+}
+
+// specHash hashes the object as rendered (labels included).
+func specHash(u *unstructured.Unstructured) (string, error) {
+	data, err := json.Marshal(u.Object) // maps marshal with sorted keys
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:16]), nil
+}
+
+// applyJob leaves an unchanged Job alone and replaces a changed one: a
+// Job's pod template cannot be updated.
+func (e *engine) applyJob(ctx context.Context, s *plan.Step, ri dynamic.ResourceInterface, u *unstructured.Unstructured) (appliedObject, error) {
+	ref := refOf(u)
+	hash, err := specHash(u)
+	if err != nil {
+		return appliedObject{}, fmt.Errorf("%s: %w", ref, err)
+	}
+	ann := u.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[AnnotationSpecHash] = hash
+	u.SetAnnotations(ann)
+
+	live, err := ri.Get(ctx, u.GetName(), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return appliedObject{}, fmt.Errorf("%s: read: %w", ref, err)
+	case live.GetAnnotations()[AnnotationSpecHash] == hash && live.GetDeletionTimestamp() == nil:
+		e.record(s.Name, ref, ActionUnchanged)
+		return appliedObject{ref: ref, ri: ri, live: live}, nil
+	default:
+		e.log.Info("replacing changed Job", "node", s.Name, "object", ref.String())
+		if err := e.deleteAndWait(ctx, ri, ref, metav1.DeletePropagationBackground); err != nil {
+			return appliedObject{}, err
+		}
+	}
+	out, err := ri.Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: FieldManager, Force: e.opts.ForceConflicts})
+	if err != nil {
+		if ce := conflictError(ref, err); ce != nil {
+			return appliedObject{}, ce
+		}
+		return appliedObject{}, fmt.Errorf("%s: apply: %w", ref, err)
+	}
+	a := ActionCreated
+	if live != nil {
+		a = ActionRecreated
+	}
+	e.record(s.Name, ref, a)
+	return appliedObject{ref: ref, ri: ri, live: out}, nil
+}
+
+// deleteAndWait deletes an object and returns when it is gone.
+func (e *engine) deleteAndWait(ctx context.Context, ri dynamic.ResourceInterface, ref ObjectRef, prop metav1.DeletionPropagation) error {
+	err := ri.Delete(ctx, ref.Name, metav1.DeleteOptions{PropagationPolicy: &prop})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("%s: delete: %w", ref, err)
+	}
+	if err := waitGone(ctx, ri, ref.Name); err != nil {
+		return fmt.Errorf("%s: waiting for deletion: %w", ref, err)
+	}
+	return nil
+}

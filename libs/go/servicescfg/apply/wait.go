@@ -1,0 +1,325 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
+)
+
+// JobFailedError is a Job that failed, with what its pod said.
+type JobFailedError struct {
+	Object ObjectRef
+	// Reason is the Job's Failed condition; Pod describes the last pod
+	// (phase, container exit codes); Log is its log tail when the cluster
+	// serves logs, LogErr why not otherwise.
+	Reason string
+	Pod    string
+	Log    string
+	LogErr string
+}
+
+func (e *JobFailedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s failed: %s", e.Object, e.Reason)
+	if e.Pod != "" {
+		fmt.Fprintf(&b, "\n    pod %s", e.Pod)
+	}
+	switch {
+	case e.Log != "":
+		fmt.Fprintf(&b, "\n    log tail:\n      %s", strings.ReplaceAll(strings.TrimRight(e.Log, "\n"), "\n", "\n      "))
+	case e.LogErr != "":
+		fmt.Fprintf(&b, "\n    log unavailable: %s", e.LogErr)
+	}
+	return b.String()
+}
+
+// ObjectFailedError is an object whose status says it failed.
+type ObjectFailedError struct {
+	Object  ObjectRef
+	Message string
+}
+
+func (e *ObjectFailedError) Error() string { return fmt.Sprintf("%s failed: %s", e.Object, e.Message) }
+
+// readiness is the state of one object.
+type readiness struct {
+	ready bool
+	// failed is set when the object will not become ready by waiting.
+	failed  error
+	message string
+}
+
+// evaluate decides whether an object is ready: Jobs complete, workloads
+// rolled out at their generation, claims bound (kstatus), and the node's
+// declared conditions.
+func evaluate(u *unstructured.Unstructured, conds []plan.Condition) readiness {
+	ref := refOf(u)
+	if u.GetDeletionTimestamp() != nil {
+		return readiness{message: "being deleted"}
+	}
+	var own []plan.Condition
+	for _, c := range conds {
+		if c.Kind == u.GetKind() || (c.Kind == "" && !builtinGroup(ref.Group)) {
+			own = append(own, c)
+		}
+	}
+	if len(own) > 0 {
+		for _, c := range own {
+			got, ok := conditionStatus(u, c.Type)
+			if !ok || !strings.EqualFold(got, c.Status) {
+				if !ok {
+					got = "absent"
+				}
+				return readiness{message: fmt.Sprintf("condition %s is %s, want %s", c.Type, got, c.Status)}
+			}
+		}
+		return readiness{ready: true}
+	}
+	if isJob(u) {
+		// kstatus counts a started Job as current; a Job is ready when complete.
+		if st, ok := conditionStatus(u, "Complete"); ok && st == "True" {
+			return readiness{ready: true}
+		}
+		if st, ok := conditionStatus(u, "Failed"); ok && st == "True" {
+			msg, _ := conditionMessage(u, "Failed")
+			return readiness{failed: &JobFailedError{Object: ref, Reason: msg}}
+		}
+		return readiness{message: "job not complete"}
+	}
+	res, err := status.Compute(u)
+	if err != nil {
+		return readiness{message: err.Error()}
+	}
+	switch res.Status {
+	case status.CurrentStatus:
+		return readiness{ready: true}
+	case status.FailedStatus:
+		return readiness{failed: &ObjectFailedError{Object: ref, Message: res.Message}}
+	default:
+		return readiness{message: res.Message}
+	}
+}
+
+// builtinGroup reports whether an API group is Kubernetes' own.
+func builtinGroup(g string) bool {
+	return g == "" || !strings.Contains(g, ".") || strings.HasSuffix(g, ".k8s.io")
+}
+
+func conditionStatus(u *unstructured.Unstructured, typ string) (string, bool) {
+	c := findCondition(u, typ)
+	if c == nil {
+		return "", false
+	}
+	s, _ := c["status"].(string)
+	return s, true
+}
+
+func conditionMessage(u *unstructured.Unstructured, typ string) (string, bool) {
+	c := findCondition(u, typ)
+	if c == nil {
+		return "", false
+	}
+	r, _ := c["reason"].(string)
+	m, _ := c["message"].(string)
+	return strings.TrimSpace(r + ": " + m), true
+}
+
+func findCondition(u *unstructured.Unstructured, typ string) map[string]any {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, ok := c.(map[string]any)
+		if ok && m["type"] == typ {
+			return m
+		}
+	}
+	return nil
+}
+
+// waitAll waits for every object of a node; the first failure cancels the
+// other waits.
+func (e *engine) waitAll(ctx context.Context, s *plan.Step, objs []appliedObject) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	for _, o := range objs {
+		r := evaluate(o.live, s.Conditions)
+		if r.ready {
+			continue
+		}
+		if r.failed != nil {
+			return e.detail(ctx, o, r.failed)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := e.waitObject(ctx, s, o); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// waitObject watches one object until it is ready or failed.
+func (e *engine) waitObject(ctx context.Context, s *plan.Step, o appliedObject) error {
+	last := readiness{message: "not observed yet"}
+	var conds []plan.Condition
+	if s != nil {
+		conds = s.Conditions
+	}
+	check := func(u *unstructured.Unstructured) (bool, error) {
+		if u.GetName() != o.ref.Name {
+			return false, nil
+		}
+		last = evaluate(u, conds)
+		if last.failed != nil {
+			return false, last.failed
+		}
+		return last.ready, nil
+	}
+	_, err := watchtools.UntilWithSync(ctx, nameListWatch(o.ri, o.ref.Name), &unstructured.Unstructured{},
+		func(store cache.Store) (bool, error) {
+			for _, obj := range store.List() {
+				if u, ok := obj.(*unstructured.Unstructured); ok {
+					return check(u)
+				}
+			}
+			return false, nil
+		},
+		func(ev watch.Event) (bool, error) {
+			switch ev.Type {
+			case watch.Added, watch.Modified:
+				if u, ok := ev.Object.(*unstructured.Unstructured); ok {
+					return check(u)
+				}
+			case watch.Deleted:
+				last = readiness{message: "deleted while waiting"}
+			}
+			return false, nil
+		})
+	if err == nil {
+		return nil
+	}
+	var jf *JobFailedError
+	var of *ObjectFailedError
+	if errors.As(err, &jf) || errors.As(err, &of) {
+		return e.detail(ctx, o, err)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("waiting for %s (%s): %w", o.ref, last.message, ctx.Err())
+	}
+	return fmt.Errorf("waiting for %s: %w", o.ref, err)
+}
+
+// nameListWatch lists and watches one object by name.
+func nameListWatch(ri dynamic.ResourceInterface, name string) cache.ListerWatcher {
+	sel := fields.OneTermEqualSelector("metadata.name", name).String()
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return ri.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return ri.Watch(ctx, o)
+		},
+	}
+}
+
+// waitGone returns when the named object no longer exists.
+func waitGone(ctx context.Context, ri dynamic.ResourceInterface, name string) error {
+	_, err := watchtools.UntilWithSync(ctx, nameListWatch(ri, name), &unstructured.Unstructured{},
+		func(store cache.Store) (bool, error) { return len(store.List()) == 0, nil },
+		func(ev watch.Event) (bool, error) { return ev.Type == watch.Deleted, nil })
+	return err
+}
+
+// detail adds a failed Job's pod status and log tail to its error.
+func (e *engine) detail(ctx context.Context, o appliedObject, err error) error {
+	var jf *JobFailedError
+	if !errors.As(err, &jf) {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	sel := "batch.kubernetes.io/job-name=" + o.ref.Name
+	if o.live != nil {
+		sel = "batch.kubernetes.io/controller-uid=" + string(o.live.GetUID())
+	}
+	pods, perr := e.c.Kube.CoreV1().Pods(o.ref.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if perr != nil || len(pods.Items) == 0 {
+		if perr != nil {
+			jf.LogErr = "listing its pods: " + perr.Error()
+		}
+		return jf
+	}
+	sort.Slice(pods.Items, func(i, j int) bool {
+		return pods.Items[i].CreationTimestamp.Before(&pods.Items[j].CreationTimestamp)
+	})
+	pod := pods.Items[len(pods.Items)-1]
+	jf.Pod = describePod(&pod)
+	container := ""
+	if len(pod.Spec.Containers) > 0 {
+		container = pod.Spec.Containers[0].Name
+	}
+	tail := int64(20)
+	logs, lerr := e.c.Kube.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: container, TailLines: &tail}).DoRaw(ctx)
+	if lerr != nil {
+		// Simulated nodes serve no logs; the pod status says enough then.
+		jf.LogErr = lerr.Error()
+	} else {
+		jf.Log = string(logs)
+	}
+	return jf
+}
+
+// describePod summarises a pod's phase and container terminations.
+func describePod(p *corev1.Pod) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s", p.Name, p.Status.Phase)
+	if p.Status.Reason != "" {
+		fmt.Fprintf(&b, " (%s)", p.Status.Reason)
+	}
+	if p.Status.Message != "" {
+		fmt.Fprintf(&b, ": %s", p.Status.Message)
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if t := cs.State.Terminated; t != nil {
+			fmt.Fprintf(&b, "; container %s exited %d", cs.Name, t.ExitCode)
+			if t.Reason != "" {
+				fmt.Fprintf(&b, " (%s)", t.Reason)
+			}
+			if t.Message != "" {
+				fmt.Fprintf(&b, ": %s", strings.TrimSpace(t.Message))
+			}
+		}
+	}
+	return b.String()
+}
