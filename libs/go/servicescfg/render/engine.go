@@ -234,17 +234,16 @@ func (e *Engine) render(name, text string, data any) ([]byte, diag.List) {
 // rel turns a template path into the slash-separated path relative to the
 // root that names it in errors, refusing paths outside the root.
 func (e *Engine) rel(p string) (string, error) {
+	r := p
 	if filepath.IsAbs(p) {
-		r, err := filepath.Rel(e.root, p)
-		if err != nil {
-			r = p
+		if x, err := filepath.Rel(e.root, p); err == nil {
+			r = x
 		}
-		p = r
 	}
-	if !filepath.IsLocal(p) {
+	if !filepath.IsLocal(r) {
 		return "", diag.List{{Pos: diag.Pos{File: filepath.ToSlash(p)}, Msg: "template is outside the stack root"}}
 	}
-	return filepath.ToSlash(filepath.Clean(p)), nil
+	return filepath.ToSlash(filepath.Clean(r)), nil
 }
 
 // read reads a file under the root; symbolic links may not lead out of it.
@@ -258,7 +257,7 @@ func (e *Engine) read(name string) (string, error) {
 			return string(b), nil
 		}
 	}
-	return "", &diag.Diagnostic{Pos: diag.Pos{File: name}, Msg: fmt.Sprintf("cannot read template: %v", err)}
+	return "", diag.List{{Pos: diag.Pos{File: name}, Msg: fmt.Sprintf("cannot read template: %v", err)}}
 }
 
 // resolve expands the partials entries into files, relative to the root,

@@ -56,11 +56,11 @@ func funcMap() template.FuncMap {
 	f["fail"] = func(msg string) (string, error) { return "", userError(msg) }
 	f["toYaml"] = toYAML
 	f["toYamlPretty"] = toYAMLPretty
-	f["fromYaml"] = fromYAML
-	f["fromYamlArray"] = fromYAMLArray
+	f["fromYaml"] = decoder[map[string]any](yamlUnmarshal, "a YAML mapping")
+	f["fromYamlArray"] = decoder[[]any](yamlUnmarshal, "a YAML list")
 	f["toJson"] = toJSON
-	f["fromJson"] = fromJSON
-	f["fromJsonArray"] = fromJSONArray
+	f["fromJson"] = decoder[map[string]any](json.Unmarshal, "a JSON object")
+	f["fromJsonArray"] = decoder[[]any](json.Unmarshal, "a JSON array")
 	return f
 }
 
@@ -110,21 +110,20 @@ func toYAMLPretty(v any) (string, error) {
 	return strings.TrimSuffix(buf.String(), "\n"), nil
 }
 
-func fromYAML(s string) (map[string]any, error) {
-	m := map[string]any{}
-	if err := yaml.Unmarshal([]byte(s), &m); err != nil {
-		return nil, fmt.Errorf("not a YAML mapping: %w", err)
+// decoder returns a from* function: s decoded into a T by unmarshal, or an
+// error saying what s should have been.
+func decoder[T any](unmarshal func([]byte, any) error, what string) func(string) (T, error) {
+	return func(s string) (T, error) {
+		var v T
+		if err := unmarshal([]byte(s), &v); err != nil {
+			return v, fmt.Errorf("not %s: %w", what, err)
+		}
+		return v, nil
 	}
-	return m, nil
 }
 
-func fromYAMLArray(s string) ([]any, error) {
-	a := []any{}
-	if err := yaml.Unmarshal([]byte(s), &a); err != nil {
-		return nil, fmt.Errorf("not a YAML list: %w", err)
-	}
-	return a, nil
-}
+// yamlUnmarshal decodes like Helm's fromYaml: sigs.k8s.io/yaml, YAML 1.1.
+func yamlUnmarshal(b []byte, v any) error { return yaml.Unmarshal(b, v) }
 
 func toJSON(v any) (string, error) {
 	b, err := json.Marshal(v)
@@ -132,20 +131,4 @@ func toJSON(v any) (string, error) {
 		return "", err
 	}
 	return string(b), nil
-}
-
-func fromJSON(s string) (map[string]any, error) {
-	m := map[string]any{}
-	if err := json.Unmarshal([]byte(s), &m); err != nil {
-		return nil, fmt.Errorf("not a JSON object: %w", err)
-	}
-	return m, nil
-}
-
-func fromJSONArray(s string) ([]any, error) {
-	a := []any{}
-	if err := json.Unmarshal([]byte(s), &a); err != nil {
-		return nil, fmt.Errorf("not a JSON array: %w", err)
-	}
-	return a, nil
 }

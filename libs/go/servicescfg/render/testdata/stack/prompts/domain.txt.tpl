@@ -1,0 +1,1 @@
+Domain for {{ .Project }} ({{ .Env }}){{ with .Config.CODEXK8S_DOMAIN }} [{{ . }}]{{ end }}: 
