@@ -11,6 +11,9 @@ import (
 // String formats the duration as Go does ("1m30s"); zero is "0s".
 func (d Duration) String() string { return d.Duration.String() }
 
+// IsZero lets yaml omitempty (and encoding/json omitzero) drop a zero duration.
+func (d Duration) IsZero() bool { return d.Duration == 0 }
+
 // ParseDuration reads a Go duration string such as "90s" or "5m".
 func ParseDuration(s string) (Duration, error) {
 	v, err := time.ParseDuration(s)

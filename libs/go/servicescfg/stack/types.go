@@ -1,9 +1,18 @@
 // Package stack is the typed model of services.yaml (apiVersion
 // codex-k8s.dev/v1alpha1, kind ServiceStack) with its loader and validator.
 //
-// A Stack is what the file says, with defaults applied. Resolving it for one
-// environment (and slot) is done by Resolve; rendering and planning live in
-// sibling packages.
+// A Stack is what the file says, with defaults applied. Load reads one
+// strictly (apiVersion and kind first, then every unknown field and wrongly
+// typed value, then Validate) and returns every problem at once as a
+// diag.List of FILE:LINE:COL diagnostics, along with the stack whenever the
+// YAML parsed. ResolveEnvironment applies an environment's from chain; Glob
+// is the one resolver of the file's paths and globs; PosOf positions a value
+// of the file for diagnostics found later (rendering, planning), which live
+// in sibling packages.
+//
+// The JSON Schema at schema/services.schema.json is generated from these
+// types: after changing them, run go generate (or go test -run
+// TestSchemaUpToDate -update) in this directory.
 package stack
 
 import (
