@@ -1,0 +1,1 @@
+{{ include "codex.ingress" (dict "ctx" . "host" (printf "console.%s" (include "codex.host" .))) }}
