@@ -1,0 +1,12 @@
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: {{ .Runtime.Workspace.ClaimName | default "workspace" }}
+  namespace: {{ .Namespace }}
+  labels:
+    {{- include "shop.labels" . | nindent 4 }}
+spec:
+  accessModes: ["{{ .Runtime.Workspace.AccessMode | default "ReadWriteOnce" }}"]
+  resources:
+    requests:
+      storage: {{ .Runtime.Workspace.Size | default "2Gi" }}
