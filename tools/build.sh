@@ -27,24 +27,24 @@ export GOCACHE="${CLUSTER_GOCACHE:-$CACHE_ROOT/go-build}"
 export GOWORK=off
 export CGO_ENABLED=0
 
-KUBE_VERSION=v1.36.3
-
 log() { printf 'build: %s\n' "$*" >&2; }
 
 kube_ldflags() {
 	# Same variables as kubernetes' hack/lib/version.sh, so `kubectl version`
-	# and /version report the real release instead of v0.0.0-master.
-	# buildDate is the module's publication time, which keeps the link step
-	# reproducible (and cached) across runs.
-	local minor="${KUBE_VERSION#v1.}"
+	# and /version report the release instead of v0.0.0-master. buildDate is
+	# the module's publication time, which keeps the link reproducible.
+	local version date minor
+	version="$(cd "$MODULE_DIR" && go list -m -f '{{.Version}}' k8s.io/kubernetes)"
+	date="$(cd "$MODULE_DIR" && go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)"
+	minor="${version#v1.}"
 	minor="${minor%%.*}"
 	local d=() pkg
 	for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
-		d+=("-X=$pkg.gitVersion=$KUBE_VERSION"
+		d+=("-X=$pkg.gitVersion=$version"
 			"-X=$pkg.gitMajor=1"
 			"-X=$pkg.gitMinor=$minor"
 			"-X=$pkg.gitTreeState=clean"
-			"-X=$pkg.buildDate=2026-07-22T18:07:38Z")
+			"-X=$pkg.buildDate=$date")
 	done
 	echo "-s -w ${d[*]}"
 }
