@@ -440,10 +440,11 @@ func (e *engine) reconcile(ctx context.Context) error {
 	if e.opts.NoPrune {
 		return nil
 	}
-	if err := e.prune(ctx, inv, planned); err != nil {
-		return err
+	next, err := e.prune(ctx, inv, planned)
+	if werr := e.writeInventory(ctx, next); err == nil {
+		err = werr
 	}
-	return e.writeInventory(ctx, planned)
+	return err
 }
 
 // checkPlan rejects what cannot be applied before anything is written.

@@ -157,8 +157,14 @@ var neverPruned = map[schema.GroupKind]bool{
 // prune deletes objects of the previous inventory that the plan no longer
 // has, in reverse plan order, each waited for until gone. It touches only
 // objects labelled as managed by the engine.
-func (e *engine) prune(ctx context.Context, prev, planned inventory) error {
+//
+// It returns the inventory to record: the planned objects plus those it
+// kept (protected kinds not yet allowed), so that allowing them later lets
+// the next run prune them.
+func (e *engine) prune(ctx context.Context, prev, planned inventory) (inventory, error) {
 	keep := planned.keys()
+	next := inventory{Nodes: slices.Clone(planned.Nodes)}
+	kept := map[string][]ObjectRef{}
 	for i := len(prev.Nodes) - 1; i >= 0; i-- {
 		n := prev.Nodes[i]
 		start := e.now()
@@ -168,51 +174,65 @@ func (e *engine) prune(ctx context.Context, prev, planned inventory) error {
 			if keep[ref.key()] {
 				continue
 			}
-			done, err := e.pruneObject(ctx, n.Name, ref)
+			done, protected, err := e.pruneObject(ctx, n.Name, ref)
 			if err != nil {
 				e.emit(Event{Node: n.Name, Phase: PhasePrune, Status: StatusFailed, Objects: []string{ref.String()}, Duration: e.now().Sub(start), Message: err.Error()})
-				return err
+				return next.union(prev), err
 			}
 			if done {
 				pruned = append(pruned, ref.String())
+			}
+			if protected {
+				kept[n.Name] = append(kept[n.Name], ref)
 			}
 		}
 		if len(pruned) > 0 {
 			e.emit(Event{Node: n.Name, Phase: PhasePrune, Status: StatusPruned, Objects: pruned, Duration: e.now().Sub(start)})
 		}
 	}
-	return nil
+	if len(kept) > 0 {
+		var extra inventory
+		for _, n := range prev.Nodes {
+			if refs := kept[n.Name]; len(refs) > 0 {
+				extra.Nodes = append(extra.Nodes, inventoryNode{Name: n.Name, Objects: refs})
+			}
+		}
+		next = next.union(extra)
+	}
+	return next, nil
 }
 
-func (e *engine) pruneObject(ctx context.Context, node string, ref ObjectRef) (bool, error) {
+// pruneObject deletes one object if the engine manages it; protected says
+// it was kept only for being a never-pruned kind.
+func (e *engine) pruneObject(ctx context.Context, node string, ref ObjectRef) (done, protected bool, err error) {
 	m, err := e.c.Mapper.RESTMapping(schema.GroupKind{Group: ref.Group, Kind: ref.Kind}, ref.Version)
 	if err != nil {
 		if meta.IsNoMatchError(err) {
-			return false, nil // its CRD is gone, and so is the object
+			return false, false, nil // its CRD is gone, and so is the object
 		}
-		return false, fmt.Errorf("prune %s: %w", ref, err)
+		return false, false, fmt.Errorf("prune %s: %w", ref, err)
 	}
 	ri := e.c.Dynamic.Resource(m.Resource).Namespace(ref.Namespace)
 	live, err := ri.Get(ctx, ref.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return false, nil
+		return false, false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("prune %s: %w", ref, err)
+		return false, false, fmt.Errorf("prune %s: %w", ref, err)
 	}
 	if live.GetLabels()[LabelManagedBy] != ManagedBy {
 		e.log.Warn("not pruning an object the engine does not manage", "node", node, "object", ref.String())
-		return false, nil
+		return false, false, nil
 	}
 	if neverPruned[schema.GroupKind{Group: ref.Group, Kind: ref.Kind}] && live.GetAnnotations()[AnnotationPrune] != PruneAllow {
 		e.log.Warn("kept an object that left the stack: annotate it "+AnnotationPrune+"="+PruneAllow+" to let prune delete it", "node", node, "object", ref.String())
-		return false, nil
+		return false, true, nil
 	}
 	e.log.Info("pruning", "node", node, "object", ref.String())
 	prop := metav1.DeletePropagationBackground
 	if err := e.deleteAndWait(ctx, ri, ref, prop); err != nil {
-		return false, fmt.Errorf("prune: %w", err)
+		return false, false, fmt.Errorf("prune: %w", err)
 	}
 	e.record(node, ref, ActionPruned)
-	return true, nil
+	return true, false, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
@@ -164,7 +165,7 @@ func (e *engine) waitAll(ctx context.Context, s *plan.Step, objs []appliedObject
 	)
 	for _, o := range objs {
 		r := evaluate(o.live, s.Conditions)
-		if r.ready {
+		if r.ready || e.bindsOnFirstConsumer(ctx, o) {
 			continue
 		}
 		if r.failed != nil {
@@ -322,4 +323,38 @@ func describePod(p *corev1.Pod) string {
 		}
 	}
 	return b.String()
+}
+
+// bindsOnFirstConsumer reports whether o is a pending claim whose storage
+// class binds only when a pod uses it (WaitForFirstConsumer): waiting for
+// it before its pods exist would never end, so it counts as ready.
+func (e *engine) bindsOnFirstConsumer(ctx context.Context, o appliedObject) bool {
+	if o.ref.Group != "" || o.ref.Kind != "PersistentVolumeClaim" {
+		return false
+	}
+	if phase, _, _ := unstructured.NestedString(o.live.Object, "status", "phase"); phase == "Bound" {
+		return false
+	}
+	class, _, _ := unstructured.NestedString(o.live.Object, "spec", "storageClassName")
+	classes := e.c.Kube.StorageV1().StorageClasses()
+	if class == "" {
+		list, err := classes.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false
+		}
+		for _, sc := range list.Items {
+			if sc.Annotations["storageclass.kubernetes.io/is-default-class"] == "true" {
+				class = sc.Name
+			}
+		}
+	}
+	if class == "" {
+		return false
+	}
+	sc, err := classes.Get(ctx, class, metav1.GetOptions{})
+	if err != nil || sc.VolumeBindingMode == nil || *sc.VolumeBindingMode != storagev1.VolumeBindingWaitForFirstConsumer {
+		return false
+	}
+	e.log.Info("claim binds when its first pod starts (WaitForFirstConsumer): not waiting for it", "object", o.ref.String(), "storageClass", class)
+	return true
 }

@@ -1,0 +1,210 @@
+package apply_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/apply"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/config"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
+)
+
+// repoRoot is the repository root, from this package's folder.
+var repoRoot = func() string {
+	abs, err := filepath.Abs("../../../..")
+	if err != nil {
+		panic(err)
+	}
+	return abs
+}()
+
+var (
+	clusterOnce sync.Once
+	clusterCfg  *rest.Config
+	clusterErr  error
+)
+
+// testCluster returns the local test cluster's config, bringing the
+// cluster up (test/cluster/cluster.sh up, under its own lock) when none
+// runs. Integration tests skip under -short.
+func testCluster(t *testing.T) *rest.Config {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs the local cluster (test/cluster/cluster.sh); skipped under -short")
+	}
+	clusterOnce.Do(func() {
+		script := filepath.Join(repoRoot, "test/cluster/cluster.sh")
+		up := exec.Command(script, "up")
+		var out bytes.Buffer
+		up.Stdout, up.Stderr = &out, &out
+		if err := up.Run(); err != nil {
+			clusterErr = &cmdError{cmd: "cluster.sh up", out: out.String(), err: err}
+			return
+		}
+		kc, err := exec.Command(script, "kubeconfig").Output()
+		if err != nil {
+			clusterErr = err
+			return
+		}
+		lines := strings.Split(strings.TrimSpace(string(kc)), "\n")
+		path := lines[len(lines)-1]
+		clusterCfg, clusterErr = clientcmd.BuildConfigFromFlags("", path)
+	})
+	if clusterErr != nil {
+		t.Fatalf("local cluster: %v", clusterErr)
+	}
+	return rest.CopyConfig(clusterCfg)
+}
+
+type cmdError struct {
+	cmd, out string
+	err      error
+}
+
+func (e *cmdError) Error() string { return e.cmd + ": " + e.err.Error() + "\n" + e.out }
+
+func kubeconfigPath(t *testing.T) string {
+	t.Helper()
+	testCluster(t)
+	kc, err := exec.Command(filepath.Join(repoRoot, "test/cluster/cluster.sh"), "kubeconfig").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(kc)), "\n")
+	return lines[len(lines)-1]
+}
+
+func kubectlPath() string { return filepath.Join(os.Getenv("HOME"), ".cache/codex-bootstrap/cluster/bin/kubectl") }
+
+// uniquePrefix keeps each test's namespaces apart from other runs.
+func uniquePrefix(t *testing.T) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return "it" + hex.EncodeToString(b)
+}
+
+// testValues supplies every bootstrap variable of both stacks.
+var testValues = map[string]string{
+	"CODEXK8S_SSH_HOST":   "127.0.0.1",
+	"CODEXK8S_DOMAIN":     "codex.example.test",
+	"CODEXK8S_GITHUB_PAT": "ghp_test-token-never-printed-0123456789",
+}
+
+func lookup(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// loadPlan loads a stack and plans one environment, its namespaces prefixed
+// so that every test deploys into namespaces of its own.
+func loadPlan(t *testing.T, path, env, slot, prefix string, vars map[string]string) (*plan.Plan, *config.Values) {
+	t.Helper()
+	s, err := stack.Load(path)
+	if err != nil {
+		t.Fatalf("load %s: %v", path, err)
+	}
+	for _, e := range s.Spec.Environments {
+		if e.NamespaceTemplate != "" {
+			e.NamespaceTemplate = prefix + "-" + e.NamespaceTemplate
+		}
+	}
+	if vars == nil {
+		vars = testValues
+	}
+	values := config.Resolve(s, nil, lookup(vars))
+	p, err := plan.Build(context.Background(), s, plan.Options{Env: env, Slot: slot, Config: values.NonSecret()})
+	if err != nil {
+		t.Fatalf("plan %s %s: %v", path, env, err)
+	}
+	return p, values
+}
+
+// eventLine is one line of the events file.
+type eventLine struct {
+	Time     time.Time `json:"time"`
+	Node     string    `json:"node"`
+	Group    string    `json:"group"`
+	Phase    string    `json:"phase"`
+	Status   string    `json:"status"`
+	Objects  []string  `json:"objects"`
+	Duration float64   `json:"duration"`
+	Message  string    `json:"message"`
+}
+
+// run reconciles p, recording events as the CLI's --events file would.
+func run(t *testing.T, ctx context.Context, cfg *rest.Config, p *plan.Plan, opts apply.Options) (*apply.Result, []eventLine, error) {
+	t.Helper()
+	var buf bytes.Buffer
+	jl := apply.NewJSONLines(&buf)
+	if opts.Observer != nil {
+		opts.Observer = apply.Observers{jl, opts.Observer}
+	} else {
+		opts.Observer = jl
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 2 * time.Minute
+	}
+	res, err := apply.Reconcile(ctx, cfg, p, opts)
+	var events []eventLine
+	for _, l := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+		if len(l) == 0 {
+			continue
+		}
+		var ev eventLine
+		if jerr := json.Unmarshal(l, &ev); jerr != nil {
+			t.Fatalf("events line %q: %v", l, jerr)
+		}
+		events = append(events, ev)
+	}
+	return res, events, err
+}
+
+// cleanup deletes the namespaces when the test ends.
+func cleanup(t *testing.T, cfg *rest.Config, namespaces ...string) {
+	t.Helper()
+	c, err := apply.NewClients(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if os.Getenv("KEEP_NAMESPACES") != "" {
+			return
+		}
+		for _, ns := range namespaces {
+			err := c.Kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+			if err != nil && !apierrors.IsNotFound(err) {
+				t.Logf("delete namespace %s: %v", ns, err)
+			}
+		}
+	})
+}
+
+// writeStack writes a stack and its manifests into a temporary folder.
+func writeStack(t *testing.T, dir string, files map[string]string) string {
+	t.Helper()
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, "services.yaml")
+}
