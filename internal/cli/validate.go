@@ -101,7 +101,10 @@ func runValidate(ctx context.Context, opts *ValidateOptions) error {
 				slot = opts.Slot
 			}
 		} else if err != nil {
-			errs.Append(err)
+			// The loader reports broken environments at their position.
+			if len(errs) == 0 {
+				errs.Append(err)
+			}
 			continue
 		} else if opts.Slot != "" {
 			return UsageErrorf("environment %q has no slots: drop --slot", env)

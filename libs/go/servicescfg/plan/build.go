@@ -46,8 +46,21 @@ type Options struct {
 }
 
 // NewEngine returns the renderer for a stack: its partials parsed once.
+// Entries the loader has already reported (bad patterns, no match, outside
+// the root) are left out, so that a stack with load errors still gets its
+// templates checked and each problem is reported once.
 func NewEngine(s *stack.Stack) (*render.Engine, error) {
-	return render.New(s.Root, s.Spec.Templates.Partials, render.WithGlob(s.Glob))
+	var partials []string
+	var index []int
+	for i, pat := range s.Spec.Templates.Partials {
+		if files, err := s.Glob(pat); err == nil && len(files) > 0 {
+			partials = append(partials, pat)
+			index = append(index, i)
+		}
+	}
+	return render.New(s.Root, partials, render.WithGlob(s.Glob), render.WithPositions(func(entry int) diag.Pos {
+		return s.PosOf("spec", "templates", "partials", index[entry])
+	}))
 }
 
 // Build resolves, renders and orders the stack for one environment. Problems

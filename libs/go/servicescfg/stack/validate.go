@@ -440,7 +440,8 @@ func (v *validator) environments() {
 			v.errs.AddHint(v.keyPos(p...), dnsLabelHint, "environment name %q is not a valid DNS label", name)
 		}
 		if e.From != "" && envs[e.From] == nil {
-			v.errs.AddHint(v.pos(field("from")...), didYouMean(e.From, names), "%s inherits from unknown environment %q", label, e.From)
+			others := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == name })
+			v.errs.AddHint(v.pos(field("from")...), didYouMean(e.From, others), "%s inherits from unknown environment %q", label, e.From)
 		}
 		if e.Runtime != "" && v.s.Spec.Runtime[e.Runtime] == nil {
 			v.errs.AddHint(v.pos(field("runtime")...), didYouMean(e.Runtime, v.s.RuntimeNames()), "%s uses unknown runtime profile %q", label, e.Runtime)

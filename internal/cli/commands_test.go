@@ -1,0 +1,172 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestValidateRealStacks(t *testing.T) {
+	for _, cfg := range []string{"../../services.yaml", "../../examples/new-project/services.yaml"} {
+		code, out, stderr := run(t, "validate", "--config", cfg)
+		if code != 0 {
+			t.Fatalf("validate %s: exit %d\n%s", cfg, code, stderr)
+		}
+		for _, env := range []string{"dev:", "staging:", "prod:", "ai-slot (slot 1):"} {
+			if !strings.Contains(out, env) {
+				t.Errorf("validate %s output lacks %q:\n%s", cfg, env, out)
+			}
+		}
+	}
+}
+
+// TestValidateReportsEverything checks that one run lists every problem of a
+// broken stack, positioned, sorted, and exits 1.
+func TestValidateReportsEverything(t *testing.T) {
+	code, out, stderr := run(t, "validate", "--config", "testdata/broken/services.yaml")
+	if code != ExitFailure {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	if out != "" {
+		t.Errorf("stdout must stay empty on failure, got %q", out)
+	}
+	want := []string{
+		`m/api.yaml:1: no template "nope"`,
+		`m/db.yaml:4: at <.Vars.missing>: map has no entry for key "missing"`,
+		`services.yaml:6:26: partial pattern "p/*.tpl" matches no file`,
+		`services.yaml:6:37: partial "../x.tpl" leaves the stack root`,
+		`services.yaml:6:49: partial pattern "p/[a" is not a valid glob: missing closing ]`,
+		`services.yaml:9:15: environment "x" inherits from unknown environment "y"`,
+		`services.yaml:11:54: infrastructure node "db" in group "stateful" depends on "api" in the later group "internal"`,
+		`services.yaml:15:19: dependency cycle: api -> db -> api`,
+		`services.yaml:15:23: service "api" depends on unknown node "ghost"`,
+		`services.yaml:17:7: unknown field "colour" in spec.services[0]`,
+		`services.yaml:18:14: duplicate node name "api" (first declared at line 13)`,
+		`services.yaml:18:31: manifest pattern "nothing/*.yaml" matches no file`,
+		`12 problems found`,
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if len(lines) != len(want) {
+		t.Errorf("got %d lines, want %d:\n%s", len(lines), len(want), stderr)
+	}
+	last := 0
+	for _, w := range want {
+		i := indexOfLine(lines, w)
+		if i < 0 {
+			t.Errorf("missing %q in:\n%s", w, stderr)
+			continue
+		}
+		if i < last {
+			t.Errorf("%q out of order", w)
+		}
+		last = i
+	}
+}
+
+func indexOfLine(lines []string, prefix string) int {
+	for i, l := range lines {
+		if strings.HasPrefix(filepath.ToSlash(l), prefix) || strings.Contains(l, "/"+prefix) {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestReconcileDryRunJSON(t *testing.T) {
+	code, out, stderr := run(t, "reconcile", "--config", "../../services.yaml", "--env", "ai-slot", "--slot", "3", "--dry-run", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	var doc struct {
+		Environment, Namespace, Slot string
+		Steps                        []struct {
+			Name, Group string
+			DependsOn   []string
+			Objects     []struct{ APIVersion, Kind, Name, Namespace string }
+		}
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, out)
+	}
+	if dec.More() {
+		t.Fatal("stdout holds more than one JSON document")
+	}
+	if doc.Environment != "ai-slot" || doc.Slot != "3" || doc.Namespace != "codex-k8s-dev-3" {
+		t.Errorf("header = %+v", doc)
+	}
+	var groups []string
+	for _, s := range doc.Steps {
+		if len(groups) == 0 || groups[len(groups)-1] != s.Group {
+			groups = append(groups, s.Group)
+		}
+		if s.DependsOn == nil {
+			t.Errorf("step %s: dependsOn must be a list", s.Name)
+		}
+		for _, o := range s.Objects {
+			if o.APIVersion == "" || o.Kind == "" || o.Name == "" || o.Namespace != "codex-k8s-dev-3" {
+				t.Errorf("step %s object %+v", s.Name, o)
+			}
+		}
+	}
+	if strings.Join(groups, ",") != "stateful,migrations,internal,edge,frontend" {
+		t.Errorf("groups in order = %v", groups)
+	}
+	if strings.Contains(out, `"time"`) || strings.Contains(out, `"duration"`) {
+		t.Error("a plan holds no timestamps")
+	}
+}
+
+func TestReconcileDryRunOutputDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	code, out, stderr := run(t, "reconcile", "--config", "../../examples/new-project/services.yaml", "--env", "dev", "--dry-run", "--output-dir", dir)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if !strings.Contains(out, "namespace:") {
+		t.Errorf("text plan missing:\n%s", out)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) == 0 || !strings.HasPrefix(entries[0].Name(), "01-") {
+		t.Fatalf("output dir entries = %v", entries)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("staging folder left behind: %s", e.Name())
+		}
+		files, _ := os.ReadDir(filepath.Join(dir, e.Name()))
+		if len(files) == 0 {
+			t.Errorf("%s holds no manifest", e.Name())
+		}
+		for _, f := range files {
+			if strings.HasSuffix(f.Name(), ".tpl") {
+				t.Errorf("%s/%s keeps the .tpl suffix", e.Name(), f.Name())
+			}
+		}
+	}
+}
+
+func TestReconcileSlotRules(t *testing.T) {
+	for _, args := range [][]string{
+		{"reconcile", "--config", "../../services.yaml", "--env", "ai-slot", "--dry-run"},
+		{"reconcile", "--config", "../../services.yaml", "--env", "dev", "--slot", "1", "--dry-run"},
+		{"reconcile", "--config", "../../services.yaml", "--env", "nope", "--dry-run"},
+	} {
+		code, _, stderr := run(t, args...)
+		if code != ExitUsage {
+			t.Errorf("%v: exit %d, want 2\n%s", args, code, stderr)
+		}
+	}
+}
+
+func TestMissingConfigFile(t *testing.T) {
+	code, _, stderr := run(t, "validate", "--config", "testdata/none/services.yaml")
+	if code != ExitFailure || !strings.Contains(stderr, "testdata/none/services.yaml") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
