@@ -1,0 +1,544 @@
+package apply_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/apply"
+)
+
+// stackYAML is a small stack: nodes is the YAML of spec.services.
+func stackYAML(nodes string, extra string) string {
+	return `apiVersion: codex-k8s.dev/v1alpha1
+kind: ServiceStack
+metadata: {name: behaviour}
+spec:
+  project: beh
+  environments:
+    dev: {runtime: non-prod, namespaceTemplate: "{{ .Project }}-dev"}
+    slot: {runtime: non-prod, slots: true, namespaceTemplate: "{{ .Project }}-s-{{ .Slot }}"}
+` + extra + `
+  services:
+` + nodes
+}
+
+func deploymentYAML(name, delay string) string {
+	ann := ""
+	if delay != "" {
+		ann = fmt.Sprintf("\n      annotations: {codex-k8s.dev/ready-delay: %q}", delay)
+	}
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: %[1]s}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: %[1]s}}
+  template:
+    metadata:
+      labels: {app: %[1]s}%[2]s
+    spec:
+      containers: [{name: main, image: "example.test/%[1]s:1"}]
+`, name, ann)
+}
+
+func configMapYAML(name string, data map[string]string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s}\ndata:\n", name)
+	for k, v := range data {
+		fmt.Fprintf(&b, "  %s: %q\n", k, v)
+	}
+	return b.String()
+}
+
+// TestReconcileFailedJobStopsDependents: a migration Job fails (its pod
+// never starts and the Job's deadline passes, which the Job controller
+// marks Failed); the node fails at once, long before its timeout, with the
+// Job's reason and its pod's status; its dependents are skipped and an
+// independent branch finishes.
+func TestReconcileFailedJobStopsDependents(t *testing.T) {
+	cfg := testCluster(t)
+	dir := t.TempDir()
+	path := writeStack(t, dir, map[string]string{
+		"services.yaml": stackYAML(`
+    - {name: db, group: stateful, manifests: [db.yaml]}
+    - {name: migrate, group: migrations, dependsOn: [db], manifests: [migrate.yaml]}
+    - {name: side, group: migrations, manifests: [side.yaml]}
+    - {name: api, group: internal, dependsOn: [migrate], manifests: [api.yaml]}
+    - {name: web, group: frontend, dependsOn: [api], manifests: [web.yaml]}
+`, ""),
+		"db.yaml":   deploymentYAML("db", ""),
+		"side.yaml": deploymentYAML("side", ""),
+		"api.yaml":  deploymentYAML("api", ""),
+		"web.yaml":  deploymentYAML("web", ""),
+		"migrate.yaml": `apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate}
+spec:
+  backoffLimit: 0
+  activeDeadlineSeconds: 2
+  template:
+    metadata:
+      annotations: {codex-k8s.dev/ready-delay: "1h"}
+    spec:
+      restartPolicy: Never
+      containers: [{name: migrate, image: "example.test/migrate:1"}]
+`,
+	})
+	p, values := loadPlan(t, path, "dev", "", uniquePrefix(t), nil)
+	cleanup(t, cfg, p.Namespace)
+	start := time.Now()
+	res, events, err := run(t, context.Background(), cfg, p, apply.Options{Values: values, Timeout: 2 * time.Minute})
+	took := time.Since(start)
+	var nerr *apply.NodesError
+	if !errors.As(err, &nerr) {
+		t.Fatalf("reconcile error %v, want a NodesError", err)
+	}
+	var jf *apply.JobFailedError
+	if !errors.As(err, &jf) {
+		t.Fatalf("error %v does not carry a JobFailedError", err)
+	}
+	if !strings.Contains(jf.Reason, "DeadlineExceeded") {
+		t.Errorf("job failure reason %q", jf.Reason)
+	}
+	t.Logf("failure as reported:\n%v", err)
+	if took > time.Minute {
+		t.Errorf("failure took %s: a failed Job must fail its node at once", took)
+	}
+	want := map[string]apply.Status{"db": apply.StatusReady, "migrate": apply.StatusFailed, "side": apply.StatusReady, "api": apply.StatusSkipped, "web": apply.StatusSkipped}
+	for _, n := range res.Nodes {
+		if n.Status != want[n.Name] {
+			t.Errorf("node %s: %s, want %s (%v %s)", n.Name, n.Status, want[n.Name], n.Err, n.Cause)
+		}
+	}
+	var skipped []string
+	for _, ev := range events {
+		if ev.Status == "skipped" {
+			skipped = append(skipped, ev.Node)
+		}
+		if (ev.Node == "api" || ev.Node == "web") && ev.Status == "started" {
+			t.Errorf("%s started though migrate failed", ev.Node)
+		}
+	}
+	if strings.Join(skipped, ",") != "api,web" {
+		t.Errorf("skipped events %v, want api,web", skipped)
+	}
+	checkLeaseReleased(t, cfg, p.Namespace)
+}
+
+// TestReconcilePrune: objects that leave the stack are deleted, in reverse
+// order, and waited for; claims are kept until annotated; objects the
+// engine did not create are not touched.
+func TestReconcilePrune(t *testing.T) {
+	cfg := testCluster(t)
+	c, _ := apply.NewClients(cfg)
+	ctx := context.Background()
+	dir := t.TempDir()
+	files := map[string]string{
+		"services.yaml": stackYAML(`
+    - {name: a, group: internal, manifests: [a/*.yaml]}
+    - {name: b, group: edge, dependsOn: [a], manifests: [b/*.yaml]}
+`, ""),
+		"a/cm.yaml":     configMapYAML("a", map[string]string{"k": "v"}),
+		"a/deploy.yaml": deploymentYAML("a", ""),
+		"b/cm.yaml":     configMapYAML("b", map[string]string{"k": "v"}),
+		"b/pvc.yaml": `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: b-data}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Mi}}
+`,
+	}
+	path := writeStack(t, dir, files)
+	prefix := uniquePrefix(t)
+	p, values := loadPlan(t, path, "dev", "", prefix, nil)
+	cleanup(t, cfg, p.Namespace)
+	if _, _, err := run(t, ctx, cfg, p, apply.Options{Values: values}); err != nil {
+		t.Fatal(err)
+	}
+	// An object of someone else's in the same namespace.
+	if _, err := c.Kube.CoreV1().ConfigMaps(p.Namespace).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "not-ours"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Node b leaves the stack; a loses its Deployment.
+	files["services.yaml"] = stackYAML(`
+    - {name: a, group: internal, manifests: [a/*.yaml]}
+`, "")
+	path = writeStack(t, dir, map[string]string{"services.yaml": files["services.yaml"]})
+	mustRemove(t, dir+"/a/deploy.yaml")
+	p2, _ := loadPlan(t, path, "dev", "", prefix, nil)
+	res, events, err := run(t, ctx, cfg, p2, apply.Options{Values: values})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pruned != 2 {
+		t.Errorf("pruned %d objects, want 2 (ConfigMap b, Deployment a): %+v", res.Pruned, res.Objects)
+	}
+	gone := func(gvr schema.GroupVersionResource, name string) bool {
+		_, err := c.Dynamic.Resource(gvr).Namespace(p.Namespace).Get(ctx, name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	}
+	cmGVR := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	if !gone(cmGVR, "b") || !gone(schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}, "a") {
+		t.Errorf("pruned objects still exist when reconcile returned")
+	}
+	if gone(cmGVR, "a") || gone(cmGVR, "not-ours") {
+		t.Errorf("prune deleted an object it should keep")
+	}
+	pvcGVR := schema.GroupVersionResource{Version: "v1", Resource: "persistentvolumeclaims"}
+	if gone(pvcGVR, "b-data") {
+		t.Errorf("prune deleted a claim that is not annotated %s=%s", apply.AnnotationPrune, apply.PruneAllow)
+	}
+	// Reverse order: b (later) before a.
+	var order []string
+	for _, ev := range events {
+		if ev.Phase == "prune" && ev.Status == "pruned" {
+			order = append(order, ev.Node)
+		}
+	}
+	if strings.Join(order, ",") != "b,a" {
+		t.Errorf("prune order %v, want b,a (reverse plan order)", order)
+	}
+
+	// Once allowed, the claim goes on the next run.
+	patch := []byte(`{"metadata":{"annotations":{"` + apply.AnnotationPrune + `":"` + apply.PruneAllow + `"}}}`)
+	if _, err := c.Dynamic.Resource(pvcGVR).Namespace(p.Namespace).Patch(ctx, "b-data", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res, _, err = run(t, ctx, cfg, p2, apply.Options{Values: values})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pruned != 1 || !gone(pvcGVR, "b-data") {
+		t.Errorf("annotated claim not pruned: pruned %d", res.Pruned)
+	}
+}
+
+func mustRemove(t *testing.T, path string) {
+	t.Helper()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReconcileTakesOverClientSideApply: an object last written by
+// client-side `kubectl apply` is taken over: its fields move to the
+// codex-bootstrap manager and a field the stack dropped is removed.
+func TestReconcileTakesOverClientSideApply(t *testing.T) {
+	cfg := testCluster(t)
+	c, _ := apply.NewClients(cfg)
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := writeStack(t, dir, map[string]string{
+		"services.yaml": stackYAML(`
+    - {name: cfg, group: internal, manifests: [cm.yaml]}
+`, ""),
+		"cm.yaml": configMapYAML("settings", map[string]string{"keep": "1"}),
+	})
+	p, values := loadPlan(t, path, "dev", "", uniquePrefix(t), nil)
+	cleanup(t, cfg, p.Namespace)
+	// The shell-era deploy: kubectl apply (client-side) with two keys.
+	if _, err := c.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.Namespace}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	old := configMapYAML("settings", map[string]string{"keep": "0", "dropped": "yes"})
+	cmd := exec.Command(kubectlPath(), "--kubeconfig", kubeconfigPath(t), "-n", p.Namespace, "apply", "-f", "-")
+	cmd.Stdin = strings.NewReader(old)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kubectl apply: %v\n%s", err, out)
+	}
+	if _, _, err := run(t, ctx, cfg, p, apply.Options{Values: values}); err != nil {
+		t.Fatal(err)
+	}
+	cm, err := c.Kube.CoreV1().ConfigMaps(p.Namespace).Get(ctx, "settings", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cm.Data["dropped"]; ok || cm.Data["keep"] != "1" {
+		t.Errorf("data after takeover %v, want only keep=1", cm.Data)
+	}
+	if _, ok := cm.Annotations["kubectl.kubernetes.io/last-applied-configuration"]; ok {
+		t.Errorf("the client-side apply annotation is still there")
+	}
+	for _, mf := range cm.ManagedFields {
+		if mf.Manager == "kubectl-client-side-apply" {
+			t.Errorf("kubectl-client-side-apply still manages fields: %+v", cm.ManagedFields)
+		}
+	}
+}
+
+// TestReconcileConflictsAndImmutableFields: a field owned by another
+// manager is a conflict that names the field and the manager, taken over
+// only with ForceConflicts; a changed immutable field is explained, and
+// replaced only with Recreate.
+func TestReconcileConflictsAndImmutableFields(t *testing.T) {
+	cfg := testCluster(t)
+	c, _ := apply.NewClients(cfg)
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := writeStack(t, dir, map[string]string{
+		"services.yaml": stackYAML(`
+    - {name: app, group: internal, manifests: [deploy.yaml]}
+`, ""),
+		"deploy.yaml": deploymentYAML("app", ""),
+	})
+	prefix := uniquePrefix(t)
+	p, values := loadPlan(t, path, "dev", "", prefix, nil)
+	cleanup(t, cfg, p.Namespace)
+	if _, _, err := run(t, ctx, cfg, p, apply.Options{Values: values}); err != nil {
+		t.Fatal(err)
+	}
+	// Someone scales it by hand with their own apply.
+	deployGVR := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+	hand := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata": map[string]any{"name": "app", "namespace": p.Namespace},
+		"spec":     map[string]any{"replicas": int64(3)},
+	}}
+	if _, err := c.Dynamic.Resource(deployGVR).Namespace(p.Namespace).Apply(ctx, "app", hand, metav1.ApplyOptions{FieldManager: "ops-by-hand", Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := run(t, ctx, cfg, p, apply.Options{Values: values})
+	var ce *apply.ConflictError
+	if !errors.As(err, &ce) {
+		t.Fatalf("error %v, want a ConflictError", err)
+	}
+	if len(ce.Conflicts) != 1 || ce.Conflicts[0].Field != ".spec.replicas" || ce.Conflicts[0].Manager != "ops-by-hand" {
+		t.Errorf("conflicts %+v, want .spec.replicas owned by ops-by-hand", ce.Conflicts)
+	}
+	if !strings.Contains(ce.Error(), "--force-conflicts") {
+		t.Errorf("conflict message does not say how to force: %v", ce)
+	}
+	if _, _, err := run(t, ctx, cfg, p, apply.Options{Values: values, ForceConflicts: true}); err != nil {
+		t.Fatalf("with ForceConflicts: %v", err)
+	}
+
+	// The selector of a Deployment is immutable.
+	writeStack(t, dir, map[string]string{"deploy.yaml": strings.ReplaceAll(deploymentYAML("app", ""), "app: app", "app: app2")})
+	p2, _ := loadPlan(t, path, "dev", "", prefix, nil)
+	_, _, err = run(t, ctx, cfg, p2, apply.Options{Values: values})
+	var ie *apply.ImmutableError
+	if !errors.As(err, &ie) {
+		t.Fatalf("error %v, want an ImmutableError", err)
+	}
+	if !strings.Contains(ie.Error(), "--recreate") || !strings.Contains(strings.Join(ie.Fields, ","), "spec.selector") {
+		t.Errorf("immutable error %v (fields %v) should name spec.selector and --recreate", ie, ie.Fields)
+	}
+	before, err := c.Dynamic.Resource(deployGVR).Namespace(p.Namespace).Get(ctx, "app", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _, err := run(t, ctx, cfg, p2, apply.Options{Values: values, Recreate: true})
+	if err != nil {
+		t.Fatalf("with Recreate: %v", err)
+	}
+	after, err := c.Dynamic.Resource(deployGVR).Namespace(p.Namespace).Get(ctx, "app", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.GetUID() == before.GetUID() {
+		t.Errorf("Recreate kept the same object")
+	}
+	if res.Changed != 1 {
+		t.Errorf("recreate counted %d changed, want 1: %+v", res.Changed, res.Objects)
+	}
+}
+
+// TestReconcileJobs: an unchanged completed Job is left alone; a changed
+// one is deleted, waited for and created again.
+func TestReconcileJobs(t *testing.T) {
+	cfg := testCluster(t)
+	c, _ := apply.NewClients(cfg)
+	ctx := context.Background()
+	dir := t.TempDir()
+	job := func(version string) string {
+		return `apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: migrate, image: "example.test/migrate:` + version + `"}]
+`
+	}
+	path := writeStack(t, dir, map[string]string{
+		"services.yaml": stackYAML(`
+    - {name: migrate, group: migrations, manifests: [job.yaml]}
+`, ""),
+		"job.yaml": job("1"),
+	})
+	prefix := uniquePrefix(t)
+	p, values := loadPlan(t, path, "dev", "", prefix, nil)
+	cleanup(t, cfg, p.Namespace)
+	if _, _, err := run(t, ctx, cfg, p, apply.Options{Values: values}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := c.Kube.BatchV1().Jobs(p.Namespace).Get(ctx, "migrate", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, events, err := run(t, ctx, cfg, p, apply.Options{Values: values})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := c.Kube.BatchV1().Jobs(p.Namespace).Get(ctx, "migrate", metav1.GetOptions{})
+	if again.UID != first.UID || again.ResourceVersion != first.ResourceVersion || !res.NoChanges() {
+		t.Errorf("an unchanged completed Job was touched (uid %s -> %s, rv %s -> %s)", first.UID, again.UID, first.ResourceVersion, again.ResourceVersion)
+	}
+	ready := 0
+	for _, ev := range events {
+		if ev.Node == "migrate" && ev.Status == "ready" {
+			ready++
+		}
+	}
+	if ready != 1 {
+		t.Errorf("%d ready lines for the unchanged Job, want 1", ready)
+	}
+
+	writeStack(t, dir, map[string]string{"job.yaml": job("2")})
+	p2, _ := loadPlan(t, path, "dev", "", prefix, nil)
+	res, _, err = run(t, ctx, cfg, p2, apply.Options{Values: values})
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed, _ := c.Kube.BatchV1().Jobs(p.Namespace).Get(ctx, "migrate", metav1.GetOptions{})
+	if changed.UID == first.UID || changed.Spec.Template.Spec.Containers[0].Image != "example.test/migrate:2" {
+		t.Errorf("changed Job not replaced")
+	}
+	if res.Changed != 1 {
+		t.Errorf("changed %d, want 1", res.Changed)
+	}
+}
+
+// TestReconcileLease: a run blocked by a live lease names the holder and
+// its age; a stale lease is taken over; the lease is gone afterwards.
+func TestReconcileLease(t *testing.T) {
+	cfg := testCluster(t)
+	c, _ := apply.NewClients(cfg)
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := writeStack(t, dir, map[string]string{
+		"services.yaml": stackYAML(`
+    - {name: cfg, group: internal, manifests: [cm.yaml]}
+`, ""),
+		"cm.yaml": configMapYAML("settings", map[string]string{"k": "v"}),
+	})
+	p, values := loadPlan(t, path, "dev", "", uniquePrefix(t), nil)
+	cleanup(t, cfg, p.Namespace)
+	if _, _, err := run(t, ctx, cfg, p, apply.Options{Values: values}); err != nil {
+		t.Fatal(err)
+	}
+	holder := "alice@build-host pid 4242"
+	secs := int32(30)
+	acquired := metav1.NewMicroTime(time.Now().Add(-90 * time.Second))
+	renewed := metav1.NewMicroTime(time.Now())
+	lease := &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: apply.LeaseName},
+		Spec:       coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs, AcquireTime: &acquired, RenewTime: &renewed},
+	}
+	leases := c.Kube.CoordinationV1().Leases(p.Namespace)
+	if _, err := leases.Create(ctx, lease, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := run(t, ctx, cfg, p, apply.Options{Values: values})
+	var le *apply.LockedError
+	if !errors.As(err, &le) {
+		t.Fatalf("error %v, want a LockedError", err)
+	}
+	if le.Holder != holder || le.Age < 80*time.Second || !strings.Contains(le.Error(), holder) {
+		t.Errorf("locked error %v (age %s) should name %q and its age", le, le.Age, holder)
+	}
+
+	// The holder stops renewing: after the lease duration it is stale.
+	cur, _ := leases.Get(ctx, apply.LeaseName, metav1.GetOptions{})
+	stale := metav1.NewMicroTime(time.Now().Add(-time.Minute))
+	cur.Spec.RenewTime = &stale
+	if _, err := leases.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	if _, _, err := run(t, ctx, cfg, p, apply.Options{Values: values, Logger: slog.New(slog.NewTextHandler(&logs, nil))}); err != nil {
+		t.Fatalf("stale lease not taken over: %v", err)
+	}
+	if !strings.Contains(logs.String(), "taking over a stale reconcile lease") || !strings.Contains(logs.String(), holder) {
+		t.Errorf("no message about taking over the stale lease:\n%s", logs.String())
+	}
+	checkLeaseReleased(t, cfg, p.Namespace)
+
+	// Two runs at once: the second waits (LockWait) and then succeeds.
+	p.Steps[0].Objects[0].Object.Object["data"] = map[string]any{"k": "v2"}
+	done := make(chan error, 2)
+	for i := range 2 {
+		go func() {
+			_, _, err := run(t, ctx, cfg, p, apply.Options{Values: values, Holder: fmt.Sprintf("run-%d", i), LockWait: time.Minute})
+			done <- err
+		}()
+	}
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Errorf("concurrent run: %v", err)
+		}
+	}
+}
+
+// TestReconcileInterrupted: cancelling the context (SIGINT in the CLI)
+// starts nothing new, releases the lease and returns context.Canceled.
+func TestReconcileInterrupted(t *testing.T) {
+	cfg := testCluster(t)
+	dir := t.TempDir()
+	path := writeStack(t, dir, map[string]string{
+		"services.yaml": stackYAML(`
+    - {name: slow, group: internal, manifests: [slow.yaml]}
+    - {name: after, group: edge, manifests: [after.yaml]}
+`, ""),
+		"slow.yaml":  deploymentYAML("slow", "1h"),
+		"after.yaml": deploymentYAML("after", ""),
+	})
+	p, values := loadPlan(t, path, "dev", "", uniquePrefix(t), nil)
+	cleanup(t, cfg, p.Namespace)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	obs := apply.ObserverFunc(func(e apply.Event) {
+		if e.Node == "slow" && e.Phase == apply.PhaseWait && e.Status == apply.StatusStarted {
+			cancel()
+		}
+	})
+	start := time.Now()
+	res, events, err := run(t, ctx, cfg, p, apply.Options{Values: values, Observer: obs})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+	if time.Since(start) > 30*time.Second {
+		t.Errorf("interrupt took %s", time.Since(start))
+	}
+	for _, ev := range events {
+		if ev.Node == "after" && ev.Status == "started" {
+			t.Errorf("a node started after the interrupt")
+		}
+	}
+	for _, n := range res.Nodes {
+		if n.Name == "after" && n.Status != apply.StatusSkipped {
+			t.Errorf("after: %s, want skipped", n.Status)
+		}
+	}
+	checkLeaseReleased(t, cfg, p.Namespace)
+}
