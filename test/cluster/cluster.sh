@@ -4,7 +4,8 @@
 # kube-controller-manager, kube-scheduler and kwok (simulated nodes and pods).
 #
 #   test/cluster/cluster.sh up                 build what is missing, start, wait until ready
-#   test/cluster/cluster.sh down               stop everything this script started, remove state
+#   test/cluster/cluster.sh down [--purge]     stop everything this script started, remove
+#                                              state (--purge: logs too)
 #   test/cluster/cluster.sh status             components, API health, nodes
 #   test/cluster/cluster.sh kubeconfig         absolute path of the kubeconfig (last stdout line)
 #   test/cluster/cluster.sh restart COMPONENT  stop and start one component (fault tests)
@@ -16,12 +17,17 @@
 # ~/.kube/config and never downloading anything are then properties of this
 # file instead of defaults to override.
 #
-# Environment (read by `up` when the cluster has no state yet):
+# Environment:
 #   CODEX_CACHE_DIR        cache root (default: $HOME/.cache/codex-bootstrap);
 #                          binaries, Go build cache, state and logs live in
 #                          $CODEX_CACHE_DIR/cluster
-#   CLUSTER_NODES          number of simulated nodes (default: 3)
-#   CLUSTER_PORT_BASE      first of the 6 loopback ports used (default: 16440)
+#   CLUSTER_NAME           another, independent cluster of that name (state,
+#                          logs and ports of its own) next to the shared one,
+#                          e.g. for a test that breaks its cluster on purpose
+#   CLUSTER_NODES          number of simulated nodes (default: 3; at `up`)
+#   CLUSTER_PORT_BASE      first of the 6 loopback ports used (at the first
+#                          `up`; default: 16440, or the first free range from
+#                          16500 up for a named cluster)
 #   CLUSTER_START_TIMEOUT  seconds to wait for each component (default: 120)
 set -euo pipefail
 
@@ -30,12 +36,21 @@ CLUSTER_DIR="$REPO_ROOT/test/cluster"
 CACHE_ROOT="${CODEX_CACHE_DIR:-$HOME/.cache/codex-bootstrap}/cluster"
 BIN_DIR="$CACHE_ROOT/bin"
 SHARE_DIR="$CACHE_ROOT/share"
-LOG_DIR="$CACHE_ROOT/logs"
-STATE_DIR="$CACHE_ROOT/state"
+CLUSTER_NAME="${CLUSTER_NAME:-}"
+if [[ -z "$CLUSTER_NAME" ]]; then
+	INSTANCE_DIR="$CACHE_ROOT"
+elif [[ "$CLUSTER_NAME" =~ ^[a-z0-9][a-z0-9-]{0,40}$ ]]; then
+	INSTANCE_DIR="$CACHE_ROOT/instances/$CLUSTER_NAME"
+else
+	echo "cluster: CLUSTER_NAME must be lowercase letters, digits and '-' (got '$CLUSTER_NAME')" >&2
+	exit 2
+fi
+LOG_DIR="$INSTANCE_DIR/logs"
+STATE_DIR="$INSTANCE_DIR/state"
 PKI="$STATE_DIR/pki"
 PID_DIR="$STATE_DIR/pids"
 KUBECONFIG_FILE="$STATE_DIR/kubeconfig"
-LOCK_FILE="$CACHE_ROOT/cluster.lock"
+LOCK_FILE="$INSTANCE_DIR/cluster.lock"
 
 # Start order; stopped in reverse.
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
@@ -63,13 +78,45 @@ load_ports() {
 		source "$STATE_DIR/ports.env"
 		return
 	fi
-	local base="${CLUSTER_PORT_BASE:-16440}"
+	local base="${CLUSTER_PORT_BASE:-}"
+	if [[ -z "$base" && -z "$CLUSTER_NAME" ]]; then
+		base=16440
+	elif [[ -z "$base" ]]; then
+		base="$(free_port_base 16500)"
+	fi
 	ETCD_PORT=$((base + 0))
 	ETCD_PEER_PORT=$((base + 1))
 	APISERVER_PORT=$((base + 2))
 	KCM_PORT=$((base + 3))
 	SCHEDULER_PORT=$((base + 4))
 	KWOK_PORT=$((base + 5))
+}
+
+port_in_use() {
+	# Something accepts connections on 127.0.0.1:PORT.
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# free_port_base FROM: the first base (in steps of 10) whose 6 ports are
+# free: nothing listens on them and no other cluster here has them.
+free_port_base() {
+	local base p busy taken
+	taken=" $(cat "$CACHE_ROOT"/state/ports.env "$CACHE_ROOT"/instances/*/state/ports.env 2>/dev/null |
+		sed -n 's/^[A-Z_]*_PORT=//p' | tr '\n' ' ') "
+	for ((base = $1; base < $1 + 1000; base += 10)); do
+		busy=0
+		for ((p = base; p < base + 6; p++)); do
+			if [[ "$taken" == *" $p "* ]] || port_in_use "$p"; then
+				busy=1
+				break
+			fi
+		done
+		if ((!busy)); then
+			echo "$base"
+			return 0
+		fi
+	done
+	die "no 6 free loopback ports between $1 and $(($1 + 1000))"
 }
 
 save_ports() {
@@ -302,7 +349,7 @@ component_args() {
 # through `head`: under pipefail its early exit would fail the read.)
 proc_arg0() {
 	local arg0
-	IFS= read -r -d '' arg0 <"/proc/$1/cmdline" 2>/dev/null || return 1
+	IFS= read -r -d '' arg0 2>/dev/null <"/proc/$1/cmdline" || return 1
 	[[ -n "$arg0" ]] && echo "$arg0"
 }
 
@@ -371,16 +418,25 @@ start_component() {
 		# it; 9>&- : it must not inherit the lock on $LOCK_FILE.
 		setsid "$BIN_DIR/$name" "${ARGS[@]}" </dev/null >>"$logf" 2>&1 9>&- &
 		pid=$!
+		disown "$pid"
 		echo "$pid" >"$PID_DIR/$name.pid"
 		log "$name: started (pid $pid, log $logf)"
 	fi
-	wait_healthy "$name"
+	wait_healthy "$name" "$pid"
+}
+
+# alive PID: the process exists and is not a zombie. (While it starts, its
+# command line is setsid's, not yet the component's.)
+alive() {
+	local state
+	state="$(awk '{print $3}' 2>/dev/null "/proc/$1/stat")" || return 1
+	[[ -n "$state" && "$state" != Z ]]
 }
 
 wait_healthy() {
-	local name="$1" start=$SECONDS
+	local name="$1" pid="$2" start=$SECONDS
 	until healthy "$name"; do
-		component_pid "$name" >/dev/null || fail_component "$name" "exited while starting"
+		alive "$pid" || fail_component "$name" "exited while starting"
 		((SECONDS - start < START_TIMEOUT)) || fail_component "$name" "not healthy after ${START_TIMEOUT}s ($(health_url "$name"))"
 		sleep 0.2
 	done
@@ -388,10 +444,8 @@ wait_healthy() {
 
 # wait_gone PID SECONDS: until the process is gone (or a zombie).
 wait_gone() {
-	local pid="$1" deadline=$((SECONDS + $2)) state
-	while [[ -e "/proc/$pid" ]]; do
-		state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
-		[[ "$state" == Z || -z "$state" ]] && return 0
+	local pid="$1" deadline=$((SECONDS + $2))
+	while alive "$pid"; do
 		((SECONDS < deadline)) || return 1
 		sleep 0.1
 	done
@@ -429,7 +483,7 @@ stop_strays() {
 		arg0="$(proc_arg0 "$pid")" || continue
 		for name in "${COMPONENTS[@]}"; do
 			[[ "$arg0" == "$BIN_DIR/$name" ]] || continue
-			cmdline="$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)" || continue
+			cmdline="$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")" || continue
 			[[ "$cmdline" == *"$STATE_DIR/"* ]] || continue
 			log "$name: stopping stray process $pid"
 			stop_pid "$name" "$pid"
@@ -450,7 +504,7 @@ stop_all() {
 kubectl() { "$BIN_DIR/kubectl" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 
 lock() {
-	mkdir -p "$CACHE_ROOT"
+	mkdir -p "$INSTANCE_DIR"
 	exec 9>"$LOCK_FILE"
 	flock -w 3600 9 || die "another cluster.sh holds $LOCK_FILE for over an hour"
 }
@@ -531,13 +585,20 @@ cmd_up() {
 	local t0=$SECONDS
 	lock
 	build
-	load_ports
 	local fresh=0
-	if [[ ! -f "$STATE_DIR/ports.env" ]]; then
+	if [[ -f "$STATE_DIR/ports.env" ]]; then
+		load_ports
+	else
 		fresh=1
 		rm -rf "$STATE_DIR"
 		mkdir -p "$STATE_DIR" "$LOG_DIR"
+		# Choosing and recording the ports is one step for all clusters
+		# here, so two named clusters created at once get different ones.
+		exec 8>"$CACHE_ROOT/ports.lock"
+		flock -w 60 8 || die "cannot lock $CACHE_ROOT/ports.lock"
+		load_ports
 		save_ports
+		exec 8>&-
 		# New cluster, new logs.
 		for c in "${COMPONENTS[@]}"; do : >"$LOG_DIR/$c.log"; done
 	fi
@@ -581,14 +642,27 @@ remove_hostpath_volumes() {
 }
 
 cmd_down() {
+	local purge=0
+	case "${1:-}" in
+	"") ;;
+	--purge) purge=1 ;;
+	*) die "usage: cluster.sh down [--purge]" ;;
+	esac
 	lock
-	load_ports
-	if [[ -d "$STATE_DIR" ]]; then
+	if [[ -f "$STATE_DIR/ports.env" ]]; then
+		load_ports
 		remove_hostpath_volumes
 	fi
 	stop_all
 	rm -rf "$STATE_DIR"
-	log "down: stopped; state removed (logs kept in $LOG_DIR)"
+	if ((purge)); then
+		rm -rf "$LOG_DIR"
+		# A named cluster leaves nothing behind but its (empty) lock file.
+		[[ -z "$CLUSTER_NAME" ]] || rm -rf "$INSTANCE_DIR"
+		log "down: stopped; state and logs removed"
+	else
+		log "down: stopped; state removed (logs kept in $LOG_DIR)"
+	fi
 }
 
 cmd_restart() {
