@@ -179,6 +179,9 @@ func buildPlan(ctx context.Context, opts *ReconcileOptions) (*plan.Plan, *stack.
 	}
 	p, err := plan.Build(ctx, s, plan.Options{Env: opts.Env, Slot: opts.Slot, Config: values.NonSecret()})
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, nil, ctx.Err()
+		}
 		if isPlanUsage(err) {
 			return nil, nil, nil, AsUsage(err)
 		}
