@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -97,7 +98,7 @@ func clusterKubeconfig(t *testing.T) string {
 // "no changes" on the second run.
 func TestReconcileCommandAgainstCluster(t *testing.T) {
 	kc := clusterKubeconfig(t)
-	project := "clicmd"
+	project := "clicmd" + strconv.Itoa(os.Getpid())
 	path := applyStack(t, project)
 	ns := project + "-dev"
 	t.Cleanup(func() { deleteNamespace(t, kc, ns) })
@@ -144,8 +145,9 @@ func TestReconcileCommandAgainstCluster(t *testing.T) {
 // does in Main) while a node waits exits 130 and leaves no lease behind.
 func TestReconcileCommandInterrupted(t *testing.T) {
 	kc := clusterKubeconfig(t)
-	path := applyStack(t, "cliint", `codex-k8s.dev/ready-delay: "1h"`)
-	t.Cleanup(func() { deleteNamespace(t, kc, "cliint-dev") })
+	project := "cliint" + strconv.Itoa(os.Getpid())
+	path := applyStack(t, project, `codex-k8s.dev/ready-delay: "1h"`)
+	t.Cleanup(func() { deleteNamespace(t, kc, project+"-dev") })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	time.AfterFunc(2*time.Second, cancel)
@@ -160,7 +162,7 @@ func TestReconcileCommandInterrupted(t *testing.T) {
 	}
 	cfg, _ := clientcmd.BuildConfigFromFlags("", kc)
 	kube, _ := kubernetes.NewForConfig(cfg)
-	if _, err := kube.CoordinationV1().Leases("cliint-dev").Get(context.Background(), "codex-bootstrap-reconcile", metav1.GetOptions{}); err == nil {
+	if _, err := kube.CoordinationV1().Leases(project + "-dev").Get(context.Background(), "codex-bootstrap-reconcile", metav1.GetOptions{}); err == nil {
 		t.Errorf("the lease is still held after the interrupt")
 	}
 }

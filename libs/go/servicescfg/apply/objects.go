@@ -108,6 +108,13 @@ func (e *engine) applyNamespace(ctx context.Context) error {
 		ns.SetAnnotations(maps.Clone(e.p.NamespaceAnnotations))
 	}
 	ri := e.c.Dynamic.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"})
+	// A namespace being deleted accepts nothing new: let it go first.
+	if live, err := ri.Get(ctx, e.p.Namespace, metav1.GetOptions{}); err == nil && live.GetDeletionTimestamp() != nil {
+		e.log.Info("namespace is being deleted: waiting until it is gone", "namespace", e.p.Namespace)
+		if err := waitGone(ctx, ri, e.p.Namespace); err != nil {
+			return fmt.Errorf("namespace %s is being deleted: %w", e.p.Namespace, err)
+		}
+	}
 	a, _, err := e.applyOne(ctx, "", ri, ns)
 	if err != nil {
 		return fmt.Errorf("namespace %s: %w", e.p.Namespace, err)
