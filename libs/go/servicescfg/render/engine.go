@@ -2,8 +2,8 @@ package render
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -29,8 +29,6 @@ const (
 	// tplFile is the file name under which tpl parses its text; errors in it
 	// are reported at the tpl call instead.
 	tplFile = reservedPrefix + "tpl"
-	// atFile is the file name of a text given to RenderAt.
-	atFile = reservedPrefix + "at"
 )
 
 // Engine renders templates against one stack's partials. The partials are
@@ -97,7 +95,7 @@ func New(root string, partials []string, opts ...Option) (*Engine, error) {
 		root:       filepath.Clean(root),
 		partials:   map[string]partial{},
 		unresolved: map[string][]ref{},
-		funcs:      funcMap(),
+		funcs:      sharedFuncs(),
 	}
 	var errs diag.List
 	var units []*unit
@@ -125,7 +123,7 @@ func New(root string, partials []string, opts ...Option) (*Engine, error) {
 		}
 	}
 	e.linkPartials(units)
-	e.base = template.New(mainName).Funcs(e.funcs)
+	e.base, _ = sharedBase().Clone() // Clone never fails
 	for name, p := range e.partials {
 		if _, err := e.base.AddParseTree(name, p.tree); err != nil {
 			errs.Add(p.pos, "%v", err)
@@ -167,11 +165,16 @@ func (e *Engine) RenderString(name, text string, data any) (string, error) {
 
 // RenderAt renders text found inside another file, such as a `when` or a
 // namespaceTemplate of services.yaml, whose position is pos: problems in the
-// text are placed at pos (the line moved down for a multi-line text).
+// text are placed at pos (the line moved down for a multi-line text, the
+// column kept on the first line).
 func (e *Engine) RenderAt(pos diag.Pos, text string, data any) (string, error) {
-	b, errs := e.render(atFile, text, data)
+	name := pos.File
+	if name == "" {
+		name = "text"
+	}
+	b, errs := e.render(name, text, data)
 	for i, d := range errs {
-		if d.Pos.File != atFile {
+		if d.Pos.File != name {
 			continue
 		}
 		at := *d
@@ -246,18 +249,18 @@ func (e *Engine) rel(p string) (string, error) {
 	return filepath.ToSlash(filepath.Clean(r)), nil
 }
 
-// read reads a file under the root; symbolic links may not lead out of it.
+// read reads a file under the root. Like the stack's Glob, the check is
+// lexical (rel): symbolic links inside the root are followed.
 func (e *Engine) read(name string) (string, error) {
-	f, err := os.OpenInRoot(e.root, filepath.FromSlash(name))
-	if err == nil {
-		var b []byte
-		b, err = io.ReadAll(f)
-		f.Close()
-		if err == nil {
-			return string(b), nil
+	b, err := os.ReadFile(filepath.Join(e.root, filepath.FromSlash(name)))
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
 		}
+		return "", diag.List{{Pos: diag.Pos{File: name}, Msg: fmt.Sprintf("cannot read template: %v", err)}}
 	}
-	return "", diag.List{{Pos: diag.Pos{File: name}, Msg: fmt.Sprintf("cannot read template: %v", err)}}
+	return string(b), nil
 }
 
 // resolve expands the partials entries into files, relative to the root,

@@ -242,6 +242,10 @@ func TestRenderErrors(t *testing.T) {
 		text: "a: 1\nb: {{ tpl \"{{ define \\\"app.labels\\\" }}{{ end }}\" . }}",
 		want: `m.yaml:2: tpl text line 1: template "app.labels" already defined in deploy/partials/_helpers.tpl:1`,
 	}, {
+		name: "tpl text redefines the caller's define",
+		text: "{{ define \"a\" }}{{ end }}\nb: {{ tpl \"{{ define \\\"a\\\" }}{{ end }}\" . }}",
+		want: `m.yaml:2: tpl text line 1: template "a" already defined by the template that calls tpl`,
+	}, {
 		name: "tpl text in a partial",
 		text: "a: 1\nb: {{ include \"tpl\" . }}",
 		data: Context{Vars: map[string]string{"registry": "{{ .Nope }}"}},
@@ -295,7 +299,7 @@ func TestRenderFileErrors(t *testing.T) {
 	for path, want := range map[string]string{
 		"../outside.yaml": `../outside.yaml: template is outside the stack root`,
 		"/etc/hostname":   `/etc/hostname: template is outside the stack root`,
-		"missing.yaml":    `missing.yaml: cannot read template: openat missing.yaml: no such file or directory`,
+		"missing.yaml":    `missing.yaml: cannot read template: no such file or directory`,
 	} {
 		_, err := e.RenderFile(path, nil)
 		assertError(t, err, want)

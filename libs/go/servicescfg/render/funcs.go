@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"text/template"
 
 	"github.com/Masterminds/sprig/v3"
@@ -38,6 +39,15 @@ var builtinNames = func() map[string]any {
 type userError string
 
 func (e userError) Error() string { return string(e) }
+
+// sharedFuncs is funcMap built once; it is only read.
+var sharedFuncs = sync.OnceValue(funcMap)
+
+// sharedBase is an empty template set with the functions: New clones it,
+// which copies the function table instead of validating it again.
+var sharedBase = sync.OnceValue(func() *template.Template {
+	return template.New(mainName).Funcs(sharedFuncs())
+})
 
 // funcMap returns the function set every template sees. include and tpl are
 // placeholders here: each template set binds its own (see instance.funcs).

@@ -29,7 +29,10 @@ type unit struct {
 // parsed into a tree set of its own and names are compared afterwards.
 func (e *Engine) parseUnit(name, text string) (*unit, diag.List) {
 	var errs diag.List
-	sites := scanDefines(text)
+	var sites []defineSite
+	if strings.Contains(text, "define") || strings.Contains(text, "block") {
+		sites = scanDefines(text)
+	}
 	// Within one text: Go reports two non-empty definitions as a parse error
 	// at the wrong line and accepts an empty one silently; report both files
 	// and lines ourselves instead.
@@ -72,7 +75,11 @@ func (e *Engine) parseUnit(name, text string) (*unit, diag.List) {
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		u.key = strings.Join(names, "\x00")
+		var key strings.Builder
+		for _, n := range names {
+			key.WriteString(strconv.Quote(n))
+		}
+		u.key = key.String()
 	}
 	if u.main == nil { // only when a define took the text's own name
 		errs.Add(diag.Pos{File: name}, "template %q defines itself", name)

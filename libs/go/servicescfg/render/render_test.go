@@ -242,6 +242,17 @@ func TestDefinesDoNotLeak(t *testing.T) {
 		"c.yaml": `{{ include (print "bo" "dy") . }}`,
 		"d.yaml": `{{ define "body" }}{{ end }}{{ include "frame" . }}`,
 	}, "p.tpl")
+	// Names that would run together in a naive pool key.
+	e2 := newEngine(t, map[string]string{
+		"ab.yaml":  `{{ define "a" }}A{{ end }}{{ define "b" }}B{{ end }}{{ template "a" }}{{ template "b" }}`,
+		"nul.yaml": "{{ define \"a\\x00b\" }}N{{ end }}{{ template \"a\\x00b\" }}",
+	})
+	for range 2 {
+		for file, want := range map[string]string{"ab.yaml": "AB", "nul.yaml": "N"} {
+			got, err := e2.RenderFile(file, nil)
+			check(t, file, string(got), err, want)
+		}
+	}
 	for i := range 3 {
 		for _, c := range []struct{ file, want, err string }{
 			{"a.yaml", "[A]", ""},
