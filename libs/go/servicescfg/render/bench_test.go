@@ -2,6 +2,8 @@ package render
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -80,6 +82,25 @@ func BenchmarkRenderFile(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkRenderDistinct renders texts that differ every time, so that each
+// is parsed: the cost of a stack whose manifests are all different.
+func BenchmarkRenderDistinct(b *testing.B) {
+	e := benchStack(b, 50)
+	text, err := os.ReadFile(filepath.Join(e.root, "m.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := testContext()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := e.RenderString("m.yaml", fmt.Sprintf("# %d\n%s", i, text), ctx); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

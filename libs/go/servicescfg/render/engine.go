@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io/fs"
 	"os"
 	"path"
@@ -29,6 +30,11 @@ const (
 	// tplFile is the file name under which tpl parses its text; errors in it
 	// are reported at the tpl call instead.
 	tplFile = reservedPrefix + "tpl"
+	// textName is the name every rendered text is parsed under, so that its
+	// parse can be shared by texts of other names (see cached) and no define
+	// can take it; render puts the text's own name into its errors. A set
+	// holds one rendered text at a time.
+	textName = reservedPrefix + "text"
 )
 
 // Engine renders templates against one stack's partials. The partials are
@@ -45,6 +51,7 @@ type Engine struct {
 	// define and reuse the clones through pools (see acquire).
 	base  *template.Template
 	pools sync.Map // unit.key -> *sync.Pool of *instance
+	cache textCache
 }
 
 // partial is a named template defined by a partial file.
@@ -97,6 +104,7 @@ func New(root string, partials []string, opts ...Option) (*Engine, error) {
 		unresolved: map[string][]ref{},
 		funcs:      sharedFuncs(),
 	}
+	e.cache.seed = maphash.MakeSeed()
 	var errs diag.List
 	var units []*unit
 	for _, file := range e.resolve(partials, &o, &errs) {
@@ -105,7 +113,7 @@ func New(root string, partials []string, opts ...Option) (*Engine, error) {
 			errs.Append(err)
 			continue
 		}
-		u, perrs := e.parseUnit(file, text)
+		u, perrs := e.parseUnit(file, file, text)
 		errs = append(errs, perrs...)
 		if u != nil {
 			units = append(units, u)
@@ -208,7 +216,7 @@ func (e *Engine) CheckFile(path string) error {
 }
 
 func (e *Engine) prepare(name, text string) (*unit, diag.List) {
-	u, errs := e.parseUnit(name, text)
+	u, errs := e.parseUnit(name, textName, text)
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -219,7 +227,7 @@ func (e *Engine) prepare(name, text string) (*unit, diag.List) {
 }
 
 func (e *Engine) render(name, text string, data any) ([]byte, diag.List) {
-	u, errs := e.prepare(name, text)
+	u, errs := e.cached(name, text)
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -229,7 +237,13 @@ func (e *Engine) render(name, text string, data any) ([]byte, diag.List) {
 	err := in.t.Execute(&buf, data)
 	in.release()
 	if err != nil {
-		return nil, diag.List{e.execError(err)}
+		d := e.execError(err)
+		if d.Pos.File == textName {
+			at := *d
+			at.Pos.File = name
+			d = &at
+		}
+		return nil, diag.List{d}
 	}
 	return buf.Bytes(), nil
 }

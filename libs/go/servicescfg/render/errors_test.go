@@ -2,6 +2,7 @@ package render
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -287,10 +288,40 @@ func TestRenderErrors(t *testing.T) {
 				t.Errorf("output %q with an error", out)
 			}
 			assertError(t, err, tt.want)
-			// The same text given as a string fails the same way.
-			_, err = e.RenderString(file, tt.text, data)
-			assertError(t, err, tt.want)
+			// The same text given as a string fails the same way, also when
+			// its parse comes from the cache.
+			for range 2 {
+				_, err = e.RenderString(file, tt.text, data)
+				assertError(t, err, tt.want)
+			}
 		})
+	}
+}
+
+// TestSharedText renders one text under several names: a parse shared
+// through the cache must not put one name into another's errors.
+func TestSharedText(t *testing.T) {
+	text := "{{ define \"own\" }}\n{{ .Vars.nope }}{{ end }}{{ if .Slot }}{{ template \"own\" . }}{{ end }}ok"
+	files := map[string]string{}
+	for _, n := range []string{"a", "b", "c"} {
+		files["deploy/"+n+"/m.yaml"] = text
+	}
+	e := newEngine(t, files)
+	for i := range 4 {
+		for _, n := range []string{"a", "b", "c"} {
+			file := "deploy/" + n + "/m.yaml"
+			got, err := e.RenderFile(file, testContext())
+			check(t, file, string(got), err, "ok")
+			ctx := testContext()
+			ctx.Slot = "1"
+			_, err = e.RenderFile(file, ctx)
+			assertError(t, err, file+`:2: at <.Vars.nope>: map has no entry for key "nope"`)
+			_, err = e.RenderAt(diag.Pos{File: "services.yaml", Line: 10 * (i + 1)}, text, ctx)
+			assertError(t, err, fmt.Sprintf(`services.yaml:%d: at <.Vars.nope>: map has no entry for key "nope"`, 10*(i+1)+1))
+		}
+	}
+	if n := e.cache.n.Load(); n != 1 {
+		t.Errorf("%d texts cached, want 1", n)
 	}
 }
 

@@ -105,7 +105,7 @@ func (in *instance) tpl(text string, data any) (string, error) {
 	if in.depth >= maxDepth {
 		return "", userError(fmt.Sprintf("tpl: more than %d nested include and tpl calls", maxDepth))
 	}
-	u, errs := in.e.parseUnit(tplFile, text)
+	u, errs := in.e.parseUnit(tplFile, tplFile, text)
 	if len(errs) == 0 {
 		errs = in.e.link(u, func(name string) bool { return in.defs[name] != nil })
 	}

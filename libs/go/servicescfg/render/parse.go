@@ -13,8 +13,11 @@ import (
 // given to RenderString, or the text given to tpl.
 type unit struct {
 	name string // the file (relative to the stack root) or the caller's label
-	text string
-	main *parse.Tree
+	// parseName is the name the trees carry into execution errors: the file
+	// for a partial, textName for a render's text (see render).
+	parseName string
+	text      string
+	main      *parse.Tree
 	// defs are the templates the text defines, by name; lines gives the line
 	// of each define (or block) action.
 	defs  map[string]*parse.Tree
@@ -27,7 +30,8 @@ type unit struct {
 // parseUnit parses text on its own: Go's text/template silently lets a later
 // define replace an earlier one once they are in one set, so every text is
 // parsed into a tree set of its own and names are compared afterwards.
-func (e *Engine) parseUnit(name, text string) (*unit, diag.List) {
+// Problems are placed in name; the trees are parsed under parseName.
+func (e *Engine) parseUnit(name, parseName, text string) (*unit, diag.List) {
 	var errs diag.List
 	var sites []defineSite
 	if strings.Contains(text, "define") || strings.Contains(text, "block") {
@@ -41,7 +45,7 @@ func (e *Engine) parseUnit(name, text string) (*unit, diag.List) {
 		switch {
 		case strings.HasPrefix(s.name, reservedPrefix):
 			errs.Add(diag.Pos{File: name, Line: s.line}, "template name %q is reserved", s.name)
-		case s.name == name:
+		case s.name == parseName:
 			errs.Add(diag.Pos{File: name, Line: s.line}, "template %q has the name of the file that defines it", s.name)
 		}
 		if l, dup := first[s.name]; dup {
@@ -53,18 +57,18 @@ func (e *Engine) parseUnit(name, text string) (*unit, diag.List) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	trees, err := parse.Parse(name, text, "", "", e.funcs, builtinNames)
+	trees, err := parse.Parse(parseName, text, "", "", e.funcs, builtinNames)
 	if err != nil {
-		errs = append(errs, parseError(name, err))
+		errs = append(errs, parseError(name, parseName, err))
 		return nil, errs
 	}
-	u := &unit{name: name, text: text, main: trees[name]}
+	u := &unit{name: name, parseName: parseName, text: text, main: trees[parseName]}
 	if len(trees) > 1 {
 		u.defs = make(map[string]*parse.Tree, len(trees)-1)
 		u.lines = make(map[string]int, len(trees)-1)
 		names := make([]string, 0, len(trees)-1)
 		for n, t := range trees {
-			if n == name {
+			if n == parseName {
 				continue
 			}
 			u.defs[n] = t
@@ -89,10 +93,10 @@ func (e *Engine) parseUnit(name, text string) (*unit, diag.List) {
 	return u, errs
 }
 
-// parseError rewrites Go's "template: NAME:LINE: MSG" as NAME:LINE: MSG.
-func parseError(name string, err error) *diag.Diagnostic {
+// parseError rewrites Go's "template: PARSENAME:LINE: MSG" as NAME:LINE: MSG.
+func parseError(name, parseName string, err error) *diag.Diagnostic {
 	msg := strings.TrimPrefix(err.Error(), "template: ")
-	if rest, ok := strings.CutPrefix(msg, name+":"); ok {
+	if rest, ok := strings.CutPrefix(msg, parseName+":"); ok {
 		if i := strings.Index(rest, ": "); i > 0 {
 			if line, err := strconv.Atoi(rest[:i]); err == nil {
 				return &diag.Diagnostic{Pos: diag.Pos{File: name, Line: line}, Msg: rest[i+2:]}
