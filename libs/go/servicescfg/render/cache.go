@@ -25,8 +25,8 @@ const (
 // from a parse under the text's own name.
 type textCache struct {
 	seed   maphash.Seed
-	seen   sync.Map // maphash of a text -> struct{}
-	parsed sync.Map // text -> *unit
+	seen   sync.Map     // maphash of a text -> struct{}
+	parsed sync.Map     // text -> *unit
 	n      atomic.Int64 // texts in parsed
 	nseen  atomic.Int64 // hashes in seen
 }
