@@ -3,6 +3,7 @@ package apply_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -258,4 +259,33 @@ func equalMaps(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestDeploySlot is what a platform worker calls: load a stack from its
+// path and deploy one ai-slot namespace, the stack's own timeout applying.
+func TestDeploySlot(t *testing.T) {
+	cfg := testCluster(t)
+	slot := uniquePrefix(t)
+	target := apply.Target{
+		Path: filepath.Join(repoRoot, "examples/new-project/services.yaml"),
+		Env:  "ai-slot",
+		Slot: slot,
+	}
+	cleanup(t, cfg, "shopfront-dev-"+slot)
+	var events []apply.Event
+	res, err := apply.Deploy(context.Background(), cfg, target, apply.Options{
+		Observer: apply.ObserverFunc(func(e apply.Event) { events = append(events, e) }),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Namespace != "shopfront-dev-"+slot || len(res.Failed()) > 0 || res.Created == 0 {
+		t.Errorf("result %+v", res)
+	}
+	if len(events) == 0 {
+		t.Errorf("no events reached the observer")
+	}
+	if _, err := apply.Deploy(context.Background(), cfg, apply.Target{Path: target.Path, Env: "ai-slot"}, apply.Options{}); !errors.Is(err, plan.ErrSlotRequired) {
+		t.Errorf("deploy without a slot: %v, want ErrSlotRequired", err)
+	}
 }
