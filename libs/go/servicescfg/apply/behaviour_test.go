@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -539,6 +540,45 @@ func TestReconcileInterrupted(t *testing.T) {
 		if n.Name == "after" && n.Status != apply.StatusSkipped {
 			t.Errorf("after: %s, want skipped", n.Status)
 		}
+	}
+	checkLeaseReleased(t, cfg, p.Namespace)
+}
+
+// TestReconcileRenewsLease: a run longer than its lease duration keeps the
+// lease by renewing it, so another run is still refused after that time.
+func TestReconcileRenewsLease(t *testing.T) {
+	cfg := testCluster(t)
+	dir := t.TempDir()
+	path := writeStack(t, dir, map[string]string{
+		"services.yaml": stackYAML(`
+    - {name: slow, group: internal, manifests: [slow.yaml]}
+`, ""),
+		"slow.yaml": deploymentYAML("slow", "6s"),
+	})
+	p, values := loadPlan(t, path, "dev", "", uniquePrefix(t), nil)
+	cleanup(t, cfg, p.Namespace)
+	ctx := context.Background()
+	waiting := make(chan struct{})
+	var once sync.Once
+	obs := apply.ObserverFunc(func(e apply.Event) {
+		if e.Node == "slow" && e.Phase == apply.PhaseWait && e.Status == apply.StatusStarted {
+			once.Do(func() { close(waiting) })
+		}
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := run(t, ctx, cfg, p, apply.Options{Values: values, Holder: "long-run", LeaseDuration: 2 * time.Second, Observer: obs})
+		done <- err
+	}()
+	<-waiting
+	time.Sleep(3 * time.Second) // longer than the lease duration: only renewal keeps it
+	_, _, err := run(t, ctx, cfg, p, apply.Options{Values: values, Holder: "second-run", LeaseDuration: 2 * time.Second})
+	var le *apply.LockedError
+	if !errors.As(err, &le) || le.Holder != "long-run" {
+		t.Errorf("second run: %v, want LockedError held by long-run", err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("long run: %v", err)
 	}
 	checkLeaseReleased(t, cfg, p.Namespace)
 }
