@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"unicode/utf8"
 	"text/template"
 
 	"github.com/Masterminds/sprig/v3"
+	yamlv2 "go.yaml.in/yaml/v2"
 	yamlv3 "gopkg.in/yaml.v3"
 	"sigs.k8s.io/yaml"
 )
@@ -90,11 +92,78 @@ func required(msg string, v any) (any, error) {
 // Kubernetes types behave as in kubectl), without the trailing newline, but
 // fails instead of rendering an empty string.
 func toYAML(v any) (string, error) {
-	b, err := yaml.Marshal(v)
+	var b []byte
+	var err error
+	if plainYAML(v, 0) {
+		// The JSON round trip of sigs.k8s.io/yaml would give the same bytes:
+		// skip it, it costs more than the rest of toYaml.
+		b, err = yamlv2.Marshal(v)
+	} else {
+		b, err = yaml.Marshal(v)
+	}
 	if err != nil {
 		return "", err
 	}
 	return strings.TrimSuffix(string(b), "\n"), nil
+}
+
+// plainYAML reports whether yaml.v2 marshals v to the same bytes as
+// sigs.k8s.io/yaml's JSON round trip does: nil, bools, integers, valid UTF-8
+// strings, and non-nil maps with string keys and slices of those (what
+// dict, list and the template context are made of). Floats, []byte, nil
+// maps and slices, structs and anything else take the round trip.
+func plainYAML(v any, depth int) bool {
+	if depth > 64 {
+		return false
+	}
+	switch v := v.(type) {
+	case nil, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return true
+	case string:
+		return utf8.ValidString(v)
+	case []string:
+		return v != nil && allValid(v)
+	case map[string]string:
+		if v == nil {
+			return false
+		}
+		for k, x := range v {
+			if !utf8.ValidString(k) || !utf8.ValidString(x) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		if v == nil {
+			return false
+		}
+		for _, x := range v {
+			if !plainYAML(x, depth+1) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		if v == nil {
+			return false
+		}
+		for k, x := range v {
+			if !utf8.ValidString(k) || !plainYAML(x, depth+1) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func allValid(ss []string) bool {
+	for _, s := range ss {
+		if !utf8.ValidString(s) {
+			return false
+		}
+	}
+	return true
 }
 
 // toYAMLPretty is toYAML with two-space indentation that also indents lists
