@@ -18,9 +18,10 @@
 // # Errors
 //
 // Every error is a diag.List. Problems in a template are placed at PATH:LINE,
-// PATH relative to the stack root (or the name given to RenderString), and
-// always at the template that failed, however deep the include or tpl calls
-// that led there. Before a text runs it is checked whole, untaken branches
+// PATH relative to the stack root (or the name given to RenderString; for
+// RenderAt, the position of the value in its file), and always at the
+// template that failed, however deep the include or tpl calls that led
+// there. Before a text runs it is checked whole, untaken branches
 // included: syntax, defines, templates called by a constant name that nothing
 // defines, and calls of the disabled functions. Templates run with
 // missingkey=error: a missing map key (.Vars.nope) or struct field is an

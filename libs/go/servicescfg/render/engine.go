@@ -38,7 +38,10 @@ const (
 )
 
 // Engine renders templates against one stack's partials. The partials are
-// read and parsed once, by New; an Engine is safe for concurrent use.
+// read and parsed once, by New; template files are read when rendered, and a
+// text rendered more than once (the same manifest under many paths, a `when`
+// repeated across nodes) is parsed once. An Engine is safe for concurrent
+// use.
 type Engine struct {
 	root     string
 	files    []string
