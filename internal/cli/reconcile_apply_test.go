@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/codex-k8s/codex-bootstrap/test/clustertest"
 )
 
 // applyStack is a one-environment stack with a prod environment, its
@@ -74,23 +75,11 @@ func TestReconcileFlagValidation(t *testing.T) {
 	}
 }
 
-// clusterKubeconfig brings the local cluster up if needed and returns its
-// kubeconfig path.
+// clusterKubeconfig returns the shared local cluster's kubeconfig
+// (test/clustertest starts it when none runs; skipped under -short).
 func clusterKubeconfig(t *testing.T) string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: needs the local cluster; skipped under -short")
-	}
-	script, _ := filepath.Abs("../../test/cluster/cluster.sh")
-	if out, err := exec.Command(script, "up").CombinedOutput(); err != nil {
-		t.Fatalf("cluster.sh up: %v\n%s", err, out)
-	}
-	out, err := exec.Command(script, "kubeconfig").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	return lines[len(lines)-1]
+	return clustertest.Shared(t).Kubeconfig
 }
 
 // TestReconcileCommandAgainstCluster runs `reconcile` as a user would:

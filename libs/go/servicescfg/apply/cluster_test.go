@@ -7,22 +7,19 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/apply"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/config"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
+	"github.com/codex-k8s/codex-bootstrap/test/clustertest"
 )
 
 // repoRoot is the repository root, from this package's folder.
@@ -34,60 +31,17 @@ var repoRoot = func() string {
 	return abs
 }()
 
-var (
-	clusterOnce sync.Once
-	clusterCfg  *rest.Config
-	clusterErr  error
-)
-
-// testCluster returns the local test cluster's config, bringing the
-// cluster up (test/cluster/cluster.sh up, under its own lock) when none
-// runs. Integration tests skip under -short.
+// testCluster returns the shared local test cluster's config
+// (test/clustertest: started under a file lock when none runs; the test is
+// skipped under -short).
 func testCluster(t *testing.T) *rest.Config {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: needs the local cluster (test/cluster/cluster.sh); skipped under -short")
-	}
-	clusterOnce.Do(func() {
-		script := filepath.Join(repoRoot, "test/cluster/cluster.sh")
-		up := exec.Command(script, "up")
-		var out bytes.Buffer
-		up.Stdout, up.Stderr = &out, &out
-		if err := up.Run(); err != nil {
-			clusterErr = &cmdError{cmd: "cluster.sh up", out: out.String(), err: err}
-			return
-		}
-		kc, err := exec.Command(script, "kubeconfig").Output()
-		if err != nil {
-			clusterErr = err
-			return
-		}
-		lines := strings.Split(strings.TrimSpace(string(kc)), "\n")
-		path := lines[len(lines)-1]
-		clusterCfg, clusterErr = clientcmd.BuildConfigFromFlags("", path)
-	})
-	if clusterErr != nil {
-		t.Fatalf("local cluster: %v", clusterErr)
-	}
-	return rest.CopyConfig(clusterCfg)
+	return rest.CopyConfig(clustertest.Shared(t).Config)
 }
-
-type cmdError struct {
-	cmd, out string
-	err      error
-}
-
-func (e *cmdError) Error() string { return e.cmd + ": " + e.err.Error() + "\n" + e.out }
 
 func kubeconfigPath(t *testing.T) string {
 	t.Helper()
-	testCluster(t)
-	kc, err := exec.Command(filepath.Join(repoRoot, "test/cluster/cluster.sh"), "kubeconfig").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(kc)), "\n")
-	return lines[len(lines)-1]
+	return clustertest.Shared(t).Kubeconfig
 }
 
 func kubectlPath() string { return filepath.Join(os.Getenv("HOME"), ".cache/codex-bootstrap/cluster/bin/kubectl") }

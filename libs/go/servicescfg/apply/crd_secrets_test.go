@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,8 +15,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/rest"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/apply"
+	"github.com/codex-k8s/codex-bootstrap/test/clustertest"
 )
 
 func crdYAML(group, kind, plural, scope string) string {
@@ -227,8 +228,12 @@ func TestReconcileSecrets(t *testing.T) {
 // TestReconcileSurvivesAPIServerRestart restarts kube-apiserver in the
 // middle of a reconcile; the run may fail or ride it out, and a re-run
 // converges with every object present exactly once and no Job run twice.
+//
+// It runs on a private cluster (clustertest.Private) so that tests using
+// the shared one at the same time are not disturbed.
 func TestReconcileSurvivesAPIServerRestart(t *testing.T) {
-	cfg := testCluster(t)
+	private := clustertest.Private(t)
+	cfg := rest.CopyConfig(private.Config)
 	c, _ := apply.NewClients(cfg)
 	dir := t.TempDir()
 	nodes := `
@@ -258,31 +263,25 @@ spec:
 	p, values := loadPlan(t, path, "dev", "", uniquePrefix(t), nil)
 	cleanup(t, cfg, p.Namespace)
 
-	restarted := make(chan error, 1)
+	waiting := make(chan struct{})
 	var once sync.Once
 	obs := apply.ObserverFunc(func(e apply.Event) {
 		if e.Node == "svc0" && e.Status == apply.StatusStarted && e.Phase == apply.PhaseWait {
-			once.Do(func() {
-				go func() {
-					out, err := exec.Command(filepath.Join(repoRoot, "test/cluster/cluster.sh"), "restart", "kube-apiserver").CombinedOutput()
-					if err != nil {
-						err = fmt.Errorf("%w: %s", err, out)
-					}
-					restarted <- err
-				}()
-			})
+			once.Do(func() { close(waiting) })
 		}
 	})
-	_, _, err := run(t, context.Background(), cfg, p, apply.Options{Values: values, Observer: obs, Timeout: 2 * time.Minute})
-	t.Logf("reconcile across the restart: %v", err)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := run(t, context.Background(), cfg, p, apply.Options{Values: values, Observer: obs, Timeout: 2 * time.Minute})
+		done <- err
+	}()
 	select {
-	case rerr := <-restarted:
-		if rerr != nil {
-			t.Fatalf("restart kube-apiserver: %v", rerr)
-		}
-	case <-time.After(3 * time.Minute):
-		t.Fatal("kube-apiserver restart never finished")
+	case <-waiting:
+	case err := <-done:
+		t.Fatalf("reconcile ended before the restart: %v", err)
 	}
+	private.Restart(t, "kube-apiserver")
+	t.Logf("reconcile across the restart: %v", <-done)
 	ctx := context.Background()
 	job1, err := c.Kube.BatchV1().Jobs(p.Namespace).Get(ctx, "migrate", metav1.GetOptions{})
 	if err != nil {
