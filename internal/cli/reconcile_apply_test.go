@@ -151,7 +151,7 @@ func TestReconcileCommandInterrupted(t *testing.T) {
 	}
 	cfg, _ := clientcmd.BuildConfigFromFlags("", kc)
 	kube, _ := kubernetes.NewForConfig(cfg)
-	if _, err := kube.CoordinationV1().Leases(project + "-dev").Get(context.Background(), "codex-bootstrap-reconcile", metav1.GetOptions{}); err == nil {
+	if _, err := kube.CoordinationV1().Leases(project+"-dev").Get(context.Background(), "codex-bootstrap-reconcile", metav1.GetOptions{}); err == nil {
 		t.Errorf("the lease is still held after the interrupt")
 	}
 }

@@ -352,6 +352,9 @@ func (e *engine) run(ctx context.Context) (*Result, error) {
 	if err := e.checkPlan(); err != nil {
 		return e.res, err
 	}
+	if err := e.checkSecretValues(); err != nil {
+		return e.res, err
+	}
 	if err := e.applyNamespace(ctx); err != nil {
 		return e.res, err
 	}
@@ -539,4 +542,3 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
-

@@ -44,7 +44,9 @@ func kubeconfigPath(t *testing.T) string {
 	return clustertest.Shared(t).Kubeconfig
 }
 
-func kubectlPath() string { return filepath.Join(os.Getenv("HOME"), ".cache/codex-bootstrap/cluster/bin/kubectl") }
+func kubectlPath() string {
+	return filepath.Join(os.Getenv("HOME"), ".cache/codex-bootstrap/cluster/bin/kubectl")
+}
 
 // uniquePrefix keeps each test's namespaces apart from other runs.
 func uniquePrefix(t *testing.T) string {

@@ -38,19 +38,8 @@ func (e *engine) applySecrets(ctx context.Context) error {
 		return nil
 	}
 	ri := e.c.Dynamic.Resource(secretsGVR).Namespace(e.p.Namespace)
-	// Check every fromConfig value before writing anything.
-	for _, s := range e.p.Secrets {
-		for _, k := range s.Keys {
-			if k.FromConfig == "" {
-				continue
-			}
-			if e.opts.Values == nil {
-				return &MissingValueError{Secret: s.Name, Key: k.Key, Variable: k.FromConfig}
-			}
-			if v, ok := e.opts.Values.Get(k.FromConfig); !ok || v == "" {
-				return &MissingValueError{Secret: s.Name, Key: k.Key, Variable: k.FromConfig}
-			}
-		}
+	if err := e.checkSecretValues(); err != nil {
+		return err
 	}
 	for _, s := range e.p.Secrets {
 		u, err := e.secretObject(ctx, ri, s)
@@ -63,6 +52,25 @@ func (e *engine) applySecrets(ctx context.Context) error {
 			return err
 		}
 		e.record(secretsNode, refOf(u), a)
+	}
+	return nil
+}
+
+// checkSecretValues fails on the first fromConfig key without a value; run
+// before anything is written.
+func (e *engine) checkSecretValues() error {
+	for _, s := range e.p.Secrets {
+		for _, k := range s.Keys {
+			if k.FromConfig == "" {
+				continue
+			}
+			if e.opts.Values == nil {
+				return &MissingValueError{Secret: s.Name, Key: k.Key, Variable: k.FromConfig}
+			}
+			if v, ok := e.opts.Values.Get(k.FromConfig); !ok || v == "" {
+				return &MissingValueError{Secret: s.Name, Key: k.Key, Variable: k.FromConfig}
+			}
+		}
 	}
 	return nil
 }

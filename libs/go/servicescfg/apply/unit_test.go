@@ -109,7 +109,9 @@ func TestImmutableFields(t *testing.T) {
 }
 
 func TestInventoryUnionKeepsEverything(t *testing.T) {
-	ref := func(kind, name string) ObjectRef { return ObjectRef{Version: "v1", Kind: kind, Namespace: "ns", Name: name} }
+	ref := func(kind, name string) ObjectRef {
+		return ObjectRef{Version: "v1", Kind: kind, Namespace: "ns", Name: name}
+	}
 	prev := inventory{Nodes: []inventoryNode{
 		{Name: "a", Objects: []ObjectRef{ref("ConfigMap", "a"), ref("Service", "a")}},
 		{Name: "gone", Objects: []ObjectRef{ref("ConfigMap", "gone")}},
