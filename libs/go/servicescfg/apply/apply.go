@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -531,14 +530,4 @@ func objectNames(s *plan.Step) []string {
 		out = append(out, refOf(o.Object).String())
 	}
 	return out
-}
-
-// sortedKeys returns m's keys sorted.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

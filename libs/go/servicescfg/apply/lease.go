@@ -103,7 +103,7 @@ func (e *engine) acquireLease(ctx context.Context) (*lease, error) {
 		if deadline.IsZero() || !e.now().Before(deadline) {
 			return nil, locked
 		}
-		e.log.Info("waiting for another reconcile", "namespace", e.p.Namespace, "holder", holder, "age", locked.Age.Round(time.Second))
+		e.log.Warn("waiting for another reconcile of the namespace", "namespace", e.p.Namespace, "holder", holder, "age", locked.Age.Round(time.Second))
 		// Wake when the lease changes or goes stale, whichever comes first.
 		wake := expiry
 		if deadline.Before(wake) {
