@@ -150,8 +150,8 @@ func New(root string, partials []string, opts ...Option) (*Engine, error) {
 // the order they were read.
 func (e *Engine) Partials() []string { return slices.Clone(e.files) }
 
-// RenderFile renders the template file at path (relative to the stack root)
-// with data, usually a Context. The file's own defines are visible only to
+// RenderFile renders the template file at path (relative to the stack root,
+// or absolute inside it) with data, usually a Context. The file's own defines are visible only to
 // this render. Errors are a diag.List placed at PATH:LINE.
 func (e *Engine) RenderFile(path string, data any) ([]byte, error) {
 	name, err := e.rel(path)

@@ -181,6 +181,10 @@ func TestRenderErrors(t *testing.T) {
 		text: "a: 1\nb: {{ include \"late\" . }}",
 		want: `deploy/partials/_helpers.tpl:3: no template "body"`,
 	}, {
+		name: "missing template left to the manifest, dynamic include",
+		text: "a: 1\nb: {{ include (print \"la\" \"te\") . }}",
+		want: `deploy/partials/_helpers.tpl:3: no template "body"`,
+	}, {
 		name: "missing map key",
 		text: "a: 1\nb: {{ .Vars.nope }}",
 		want: `m.yaml:2: at <.Vars.nope>: map has no entry for key "nope"`,
