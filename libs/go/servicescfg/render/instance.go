@@ -1,11 +1,15 @@
 package render
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 	"text/template"
+
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
 )
 
 // instance is one template set in use by one render at a time: the partials,
@@ -92,8 +96,22 @@ func (in *instance) include(name string, data any) (string, error) {
 	}
 	in.depth++
 	defer func() { in.depth-- }()
-	var b strings.Builder
-	if err := t.Execute(&b, data); err != nil {
+	return in.execute(t, data)
+}
+
+// buffers hold the output of include and tpl calls until it is copied into
+// the string they return: one allocation instead of a growing builder's.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func (in *instance) execute(t *template.Template, data any) (string, error) {
+	b := buffers.Get().(*bytes.Buffer)
+	defer func() {
+		if b.Cap() <= 64<<10 {
+			b.Reset()
+			buffers.Put(b)
+		}
+	}()
+	if err := t.Execute(b, data); err != nil {
 		return "", in.e.execError(err)
 	}
 	return b.String(), nil
@@ -126,11 +144,12 @@ func (in *instance) tpl(text string, data any) (string, error) {
 	}
 	in.depth++
 	defer func() { in.depth-- }()
-	var b strings.Builder
-	if err := t.Execute(&b, data); err != nil {
-		return "", fromTpl(in.e.execError(err))
+	out, err := in.execute(t, data)
+	var d *diag.Diagnostic
+	if errors.As(err, &d) {
+		return "", fromTpl(d)
 	}
-	return b.String(), nil
+	return out, err
 }
 
 // tplSlot returns the template tpl runs its text from at the current depth:
