@@ -7,7 +7,7 @@
 // A stack of N services has 5 deploy groups (10% stateful infrastructure, 10%
 // migrations, 50% internal, 15% edge, 15% frontend), dependencies inside and
 // between groups drawn from a fixed seed, the environments dev, staging,
-// ai-slot (from dev, with slots) and prod, one partials file of ~20 define
+// ai-slot (from dev, with slots) and prod, one partials file of 23 define
 // blocks, and per service 3 manifests: Deployment, Service, and a ConfigMap
 // (stateful, migrations, internal) or an Ingress (edge, frontend).
 //
