@@ -105,7 +105,7 @@ func Build(ctx context.Context, s *stack.Stack, opts Options) (*Plan, error) {
 	}
 	var errs diag.List
 	nsPos := s.PosOf("spec", "environments", declaringEnv(s, opts.Env), "namespaceTemplate")
-	ns, err := engine.RenderString(nsPos.String(), renv.NamespaceTemplate, tctx)
+	ns, err := engine.RenderAt(nsPos, renv.NamespaceTemplate, tctx)
 	if err != nil {
 		errs.Append(err)
 	} else if ns = strings.TrimSpace(ns); len(validation.IsDNS1123Label(ns)) > 0 {
@@ -148,7 +148,7 @@ func Build(ctx context.Context, s *stack.Stack, opts Options) (*Plan, error) {
 		}
 		if n.When != "" {
 			pos := nodePos(s, n.Name, "when")
-			out, err := engine.RenderString(pos.String(), n.When, withService(tctx, n, ov, rt))
+			out, err := engine.RenderAt(pos, n.When, withService(tctx, n, ov, rt))
 			if err != nil {
 				errs.Append(err)
 				continue
