@@ -14,7 +14,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
-	k8syaml "sigs.k8s.io/yaml"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/render"
@@ -331,16 +330,26 @@ func decode(file string, data []byte, namespace string) ([]*Object, diag.List) {
 		}
 		pos := diag.Pos{File: file}
 		where := fmt.Sprintf("rendered document %d (line %d of the rendered output)", i+1, doc.line)
-		js, err := k8syaml.YAMLToJSON(doc.data)
+		obj, err := decodeObject(doc.data)
 		if err != nil {
 			errs.AddHint(pos, "render it with `reconcile --dry-run --output-dir DIR` and check the YAML",
 				"%s is not valid YAML: %v", where, err)
 			continue
 		}
-		u := &unstructured.Unstructured{}
-		if err := u.UnmarshalJSON(js); err != nil {
-			errs.Add(pos, "%s is not a Kubernetes object: %v", where, err)
+		u := &unstructured.Unstructured{Object: obj}
+		if kind, ok := obj["kind"].(string); !ok || kind == "" {
+			errs.Add(pos, "%s is not a Kubernetes object: it has no kind", where)
 			continue
+		}
+		if av, ok := obj["apiVersion"].(string); !ok || av == "" {
+			errs.Add(pos, "%s is not a Kubernetes object: %s has no apiVersion", where, u.GetKind())
+			continue
+		}
+		if md, ok := obj["metadata"]; ok {
+			if _, isMap := md.(map[string]any); !isMap {
+				errs.Add(pos, "%s: metadata of %s must be a mapping", where, u.GetKind())
+				continue
+			}
 		}
 		if u.GetName() == "" {
 			errs.Add(pos, "%s: %s %s has no metadata.name", where, u.GetAPIVersion(), u.GetKind())

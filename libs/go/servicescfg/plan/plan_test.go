@@ -92,7 +92,7 @@ func TestRealStacksGolden(t *testing.T) {
 				var manifests bytes.Buffer
 				for _, st := range p.Steps {
 					for _, m := range st.Manifests {
-						manifests.WriteString("# " + st.Name + ": " + m.Path + "\n")
+						manifests.WriteString("---\n# " + st.Name + ": " + m.Path + "\n")
 						manifests.Write(m.Data)
 						if !bytes.HasSuffix(m.Data, []byte("\n")) {
 							manifests.WriteByte('\n')

@@ -55,6 +55,8 @@ type Engine struct {
 	base  *template.Template
 	pools sync.Map // unit.key -> *sync.Pool of *instance
 	cache textCache
+	// pure are the partials whose include output may be remembered (memo.go).
+	pure map[string]bool
 }
 
 // partial is a named template defined by a partial file.
@@ -134,6 +136,7 @@ func New(root string, partials []string, opts ...Option) (*Engine, error) {
 		}
 	}
 	e.linkPartials(units)
+	e.markPure(units)
 	e.base, _ = sharedBase().Clone() // Clone never fails
 	for name, p := range e.partials {
 		if _, err := e.base.AddParseTree(name, p.tree); err != nil {
@@ -237,6 +240,10 @@ func (e *Engine) render(name, text string, data any) ([]byte, diag.List) {
 	in := e.acquire(u)
 	var buf bytes.Buffer
 	buf.Grow(len(text) + len(text)/2)
+	if c, ok := data.(Context); ok {
+		// By reference, so that include can recognise the same context.
+		data = &c
+	}
 	err := in.t.Execute(&buf, data)
 	in.release()
 	if err != nil {

@@ -52,7 +52,9 @@ func (e *Engine) execError(err error) *diag.Diagnostic {
 	}
 	line, _ := strconv.Atoi(m[2])
 	pos := diag.Pos{File: m[1], Line: line}
-	node, msg := m[3], m[4]
+	// The root context runs by reference (see render); name the type as
+	// templates know it.
+	node, msg := m[3], strings.ReplaceAll(m[4], "*render.Context", "render.Context")
 	var te *tplError
 	var ue userError
 	switch {

@@ -30,6 +30,7 @@ type instance struct {
 	defs  map[string]*template.Template
 	tpls  []*template.Template // tpl slots, by depth
 	depth int
+	memo  map[memoKey]memoEntry // include outputs of pure partials, this render only
 }
 
 // acquire returns an instance holding u's trees.
@@ -53,6 +54,7 @@ func (e *Engine) acquire(u *unit) *instance {
 
 func (in *instance) release() {
 	in.depth = 0
+	clear(in.memo)
 	in.pool.Put(in)
 }
 
@@ -66,8 +68,9 @@ func (e *Engine) newInstance(from *template.Template, u *unit, local map[string]
 	} else {
 		t, _ = t.AddParseTree(mainName, u.main)
 	}
-	in := &instance{e: e, t: t, defs: make(map[string]*template.Template, len(u.defs)+len(local))}
+	in := &instance{e: e, t: t, defs: make(map[string]*template.Template, len(u.defs)+len(local)), memo: map[memoKey]memoEntry{}}
 	t.Funcs(template.FuncMap{"include": in.include, "tpl": in.tpl})
+	t.Funcs(in.boundMutators())
 	for name := range local {
 		in.defs[name] = t.Lookup(name)
 	}
@@ -94,9 +97,20 @@ func (in *instance) include(name string, data any) (string, error) {
 	if in.depth >= maxDepth {
 		return "", userError(fmt.Sprintf("include %q: more than %d nested include and tpl calls", name, maxDepth))
 	}
+	key, memo := memoKeyOf(name, data)
+	memo = memo && in.e.pure[name] && in.defs[name] == nil
+	if memo {
+		if m, ok := in.memo[key]; ok {
+			return m.out, nil
+		}
+	}
 	in.depth++
 	defer func() { in.depth-- }()
-	return in.execute(t, data)
+	out, err := in.execute(t, data)
+	if memo && err == nil {
+		in.memo[key] = memoEntry{data: data, out: out}
+	}
+	return out, err
 }
 
 // buffers hold the output of include and tpl calls until it is copied into

@@ -47,7 +47,28 @@ func (e *PatternError) Unwrap() error { return e.Err }
 // absolute pattern, or one whose ".." climbs out of the root, returns a
 // *PatternError wrapping ErrOutsideRoot. The check is lexical: symbolic links
 // inside the root are followed wherever they point.
+//
+// Results are cached for the life of a loaded stack: validation and every
+// environment's render resolve the same patterns, and directories are read
+// once. Load the stack again to see files added since.
 func (s *Stack) Glob(pattern string) ([]string, error) {
+	if s.globs == nil {
+		return s.glob(pattern)
+	}
+	type result struct {
+		files []string
+		err   error
+	}
+	if r, ok := s.globs.Load(pattern); ok {
+		r := r.(result)
+		return slices.Clone(r.files), r.err
+	}
+	files, err := s.glob(pattern)
+	s.globs.Store(pattern, result{files: slices.Clone(files), err: err})
+	return files, err
+}
+
+func (s *Stack) glob(pattern string) ([]string, error) {
 	clean, err := checkPattern(pattern)
 	if err != nil {
 		return nil, err

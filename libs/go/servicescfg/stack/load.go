@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 
@@ -84,7 +85,7 @@ func displayPath(given, abs string) string {
 }
 
 func load(file, abs string, data []byte) (*Stack, error) {
-	s := &Stack{Path: abs, Root: filepath.Dir(abs), File: file}
+	s := &Stack{Path: abs, Root: filepath.Dir(abs), File: file, globs: &sync.Map{}}
 	var errs diag.List
 
 	dec := yaml.NewDecoder(bytes.NewReader(data))

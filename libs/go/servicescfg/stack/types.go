@@ -16,6 +16,7 @@
 package stack
 
 import (
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -66,6 +67,8 @@ type Stack struct {
 	// doc is the parsed YAML document, kept to position diagnostics found
 	// after decoding.
 	doc *yaml.Node
+	// globs caches Glob results for the life of the stack (see Glob).
+	globs *sync.Map
 }
 
 // Metadata names the stack.
