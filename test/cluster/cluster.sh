@@ -83,6 +83,9 @@ load_ports() {
 		base=16440
 	elif [[ -z "$base" ]]; then
 		base="$(free_port_base 16500)"
+		[[ "$base" != none ]] || die "no 6 free loopback ports from 16500 to 17500"
+	elif [[ "$(free_port_base "$base" 1)" != "$base" ]]; then
+		die "ports $base-$((base + 5)) are taken (by another cluster here, or in use); choose another CLUSTER_PORT_BASE"
 	fi
 	ETCD_PORT=$((base + 0))
 	ETCD_PEER_PORT=$((base + 1))
@@ -97,13 +100,14 @@ port_in_use() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# free_port_base FROM: the first base (in steps of 10) whose 6 ports are
-# free: nothing listens on them and no other cluster here has them.
+# free_port_base FROM [TRIES]: the first base (FROM, FROM+10, ...; 100
+# tries) whose 6 ports are free: nothing listens on them and no other
+# cluster here has them.
 free_port_base() {
 	local base p busy taken
 	taken=" $(cat "$CACHE_ROOT"/state/ports.env "$CACHE_ROOT"/instances/*/state/ports.env 2>/dev/null |
 		sed -n 's/^[A-Z_]*_PORT=//p' | tr '\n' ' ') "
-	for ((base = $1; base < $1 + 1000; base += 10)); do
+	for ((base = $1; base < $1 + 10 * ${2:-100}; base += 10)); do
 		busy=0
 		for ((p = base; p < base + 6; p++)); do
 			if [[ "$taken" == *" $p "* ]] || port_in_use "$p"; then
@@ -116,7 +120,7 @@ free_port_base() {
 			return 0
 		fi
 	done
-	die "no 6 free loopback ports between $1 and $(($1 + 1000))"
+	echo none
 }
 
 save_ports() {

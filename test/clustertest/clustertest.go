@@ -313,9 +313,12 @@ func (c *Cluster) ready(ctx context.Context) error {
 // together (stdout's last line is the kubeconfig path for up/kubeconfig).
 func (c *Cluster) run(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, c.script, args...)
+	// Later entries win over the inherited ones.
 	cmd.Env = append(os.Environ(), "CLUSTER_NAME="+c.Name)
 	if c.Name != "" {
-		cmd.Env = append(cmd.Env, "CLUSTER_NODES="+privateNodes)
+		// A port base set for the shared cluster must not be reused: a
+		// private cluster takes the first free range.
+		cmd.Env = append(cmd.Env, "CLUSTER_NODES="+privateNodes, "CLUSTER_PORT_BASE=")
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
