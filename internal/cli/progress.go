@@ -81,8 +81,11 @@ func (p *progress) Event(e apply.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if e.Phase == apply.PhasePrune {
-		if !p.interactive || e.Status == apply.StatusPruned {
-			p.line(e)
+		switch {
+		case !p.interactive:
+			io.WriteString(p.w, p.line(e))
+		case e.Status == apply.StatusPruned:
+			p.above(p.w, p.line(e))
 		}
 		return
 	}
@@ -104,12 +107,12 @@ func (p *progress) Event(e apply.Event) {
 		return
 	}
 	if e.Status != apply.StatusWaiting {
-		p.line(e)
+		io.WriteString(p.w, p.line(e))
 	}
 }
 
-// line prints one plain progress line.
-func (p *progress) line(e apply.Event) {
+// line formats one plain progress line.
+func (p *progress) line(e apply.Event) string {
 	status := string(e.Status)
 	if e.Status == apply.StatusStarted {
 		status = map[apply.Phase]string{apply.PhaseApply: "applying", apply.PhaseWait: "waiting for readiness"}[e.Phase]
@@ -128,7 +131,43 @@ func (p *progress) line(e apply.Event) {
 	if node == "" {
 		node = "-"
 	}
-	fmt.Fprintf(p.w, "%-*s  %s%s\n", p.width, node, status, msg)
+	return fmt.Sprintf("%-*s  %s%s\n", p.width, node, status, msg)
+}
+
+// above writes s above the live table: the table is erased, s written to w,
+// and the table drawn again below it. Anything else written to the
+// terminal while the table is live would be overwritten by the next redraw.
+func (p *progress) above(w io.Writer, s string) {
+	live := p.drawn > 0
+	if live {
+		fmt.Fprintf(p.w, "\x1b[%dA\x1b[J", p.drawn)
+		p.drawn = 0
+	}
+	io.WriteString(w, s)
+	if live {
+		p.draw()
+	}
+}
+
+// Writer returns a writer whose writes go above the live table (for logs
+// on the same terminal); off a terminal it is w itself.
+func (p *progress) Writer(w io.Writer) io.Writer {
+	if !p.interactive {
+		return w
+	}
+	return aboveWriter{p: p, w: w}
+}
+
+type aboveWriter struct {
+	p *progress
+	w io.Writer
+}
+
+func (a aboveWriter) Write(b []byte) (int, error) {
+	a.p.mu.Lock()
+	defer a.p.mu.Unlock()
+	a.p.above(a.w, string(b))
+	return len(b), nil
 }
 
 // draw redraws the table in place.

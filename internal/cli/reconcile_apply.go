@@ -25,7 +25,14 @@ func runApply(ctx context.Context, opts *ReconcileOptions, p *plan.Plan, s *stac
 	if err := confirmProd(opts, p); err != nil {
 		return err
 	}
+	interactive := IsTerminal(opts.IO.Out)
+	prog := newProgress(opts.IO.Out, p, interactive)
 	logger := opts.Factory.Logger()
+	if interactive && IsTerminal(opts.IO.ErrOut) {
+		// Logs on the terminal of the live table go above it, or its next
+		// redraw would overwrite them.
+		logger = slog.New(slog.NewTextHandler(prog.Writer(opts.IO.ErrOut), &slog.HandlerOptions{Level: minLevel(ctx, logger)}))
+	}
 	// client-go logs through klog; route it to our logger so nothing else
 	// writes to the terminal.
 	klog.SetSlogLogger(logger)
@@ -42,10 +49,7 @@ func runApply(ctx context.Context, opts *ReconcileOptions, p *plan.Plan, s *stac
 		timeout = s.Spec.Deploy.Timeout.Duration
 	}
 
-	var observers apply.Observers
-	interactive := IsTerminal(opts.IO.Out)
-	prog := newProgress(opts.IO.Out, p, interactive)
-	observers = append(observers, prog)
+	observers := apply.Observers{prog}
 	var events *apply.JSONLines
 	if opts.EventsFile != "" {
 		f, err := os.Create(opts.EventsFile)
@@ -133,6 +137,16 @@ func restConfig(opts *ReconcileOptions) (*rest.Config, error) {
 		return nil, fmt.Errorf("kubernetes config: %w (pass --kubeconfig or set KUBECONFIG)", err)
 	}
 	return cfg, nil
+}
+
+// minLevel is the lowest level log enables.
+func minLevel(ctx context.Context, log *slog.Logger) slog.Level {
+	for _, l := range []slog.Level{slog.LevelDebug, slog.LevelInfo} {
+		if log.Enabled(ctx, l) {
+			return l
+		}
+	}
+	return slog.LevelWarn
 }
 
 // slogWarnings sends API server warnings to the logger.
