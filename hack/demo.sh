@@ -14,5 +14,7 @@ env=(--env dev)
 for arg in "$@"; do
 	[[ "$arg" == --env || "$arg" == --env=* ]] && env=()
 done
-exec go run ./cmd/codex-bootstrap reconcile --config examples/new-project/services.yaml \
+# Built rather than `go run`, which would turn every exit code into 1.
+go build -o .cache/bin/codex-bootstrap ./cmd/codex-bootstrap
+exec .cache/bin/codex-bootstrap reconcile --config examples/new-project/services.yaml \
 	--kubeconfig "$kubeconfig" "${env[@]}" "$@"

@@ -4,7 +4,9 @@
 # Extra arguments go to reconcile (e.g. --dry-run).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-if command -v codex-bootstrap >/dev/null 2>&1; then
-	exec codex-bootstrap reconcile --env staging "$@"
+if ! command -v codex-bootstrap >/dev/null 2>&1; then
+	# Build rather than `go run`, which would turn every exit code into 1.
+	go build -o .cache/bin/codex-bootstrap ./cmd/codex-bootstrap
+	PATH="$PWD/.cache/bin:$PATH"
 fi
-exec go run ./cmd/codex-bootstrap reconcile --env staging "$@"
+exec codex-bootstrap reconcile --env staging "$@"

@@ -36,8 +36,9 @@ func NewCmdValidate(f *Factory, configPath func() string, runF func(context.Cont
 (unknown fields, required fields, duplicate names, dependencies that name
 nothing, dependency cycles, dependencies on later groups, environment
 inheritance, paths and globs that leave the stack root or match nothing),
-then renders every manifest of every environment with the partials of
-templates.partials and builds each environment's plan.
+then renders every manifest and every bootstrap step script of every
+environment with the partials of templates.partials and builds each
+environment's plan.
 
 Slot environments are rendered with a sample slot (` + SampleSlot + `) unless --slot is given.
 Values for .Config come from the stack's bootstrap config file overlaid by the
@@ -116,6 +117,9 @@ func runValidate(ctx context.Context, opts *ValidateOptions) error {
 			}
 			errs.Append(err)
 			continue
+		}
+		if _, err := plan.RenderScripts(s, engine, p.Context); err != nil {
+			errs.Append(err)
 		}
 		for _, st := range p.Steps {
 			nodes[st.Name] = true

@@ -1,0 +1,37 @@
+package plan
+
+import (
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/render"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
+)
+
+// Script is one rendered bootstrap step.
+type Script struct {
+	Step string
+	// Path is the template path relative to the stack root.
+	Path string
+	Data []byte
+}
+
+// RenderScripts renders the stack's bootstrap step scripts, in declared
+// order, with an environment's template context (a plan's Context) and no
+// .Service: the same renderer and partials as the manifests. Every problem is
+// returned together as a diag.List.
+func RenderScripts(s *stack.Stack, e *render.Engine, c render.Context) ([]Script, error) {
+	if s.Spec.Bootstrap == nil {
+		return nil, nil
+	}
+	c.Service = nil
+	var errs diag.List
+	var out []Script
+	for _, st := range s.Spec.Bootstrap.Steps {
+		data, err := e.RenderFile(st.Script, c)
+		if err != nil {
+			errs.Append(err)
+			continue
+		}
+		out = append(out, Script{Step: st.Name, Path: st.Script, Data: data})
+	}
+	return out, errs.Err()
+}
