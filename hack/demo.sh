@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Brings the local test cluster up if it is not running (the first time this
-# builds the control plane from source: tens of minutes), then deploys the
+# builds the control plane from source: 7 to 13 minutes on two cores), then deploys the
 # dev environment of examples/new-project into it with codex-bootstrap.
 # Extra arguments go to reconcile, e.g. --env staging or --env ai-slot --slot 3.
 #
