@@ -582,3 +582,46 @@ func TestReconcileRenewsLease(t *testing.T) {
 	}
 	checkLeaseReleased(t, cfg, p.Namespace)
 }
+
+// TestReconcileNamespaceStuckTerminating: a namespace kept terminating by
+// a finalizer is waited for no longer than the node timeout, with an error
+// that says where to look; an interrupt while waiting stays an interrupt.
+func TestReconcileNamespaceStuckTerminating(t *testing.T) {
+	cfg := testCluster(t)
+	c, _ := apply.NewClients(cfg)
+	ctx := context.Background()
+	path := writeStack(t, t.TempDir(), map[string]string{
+		"services.yaml": stackYAML(`
+    - {name: cfg, group: internal, manifests: [cm.yaml]}
+`, ""),
+		"cm.yaml": configMapYAML("settings", map[string]string{"k": "v"}),
+	})
+	p, values := loadPlan(t, path, "dev", "", uniquePrefix(t), nil)
+	if _, err := c.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.Namespace}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	held := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "held", Finalizers: []string{"example.test/hold"}}}
+	if _, err := c.Kube.CoreV1().ConfigMaps(p.Namespace).Create(ctx, held, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		patch := []byte(`{"metadata":{"finalizers":null}}`)
+		_, _ = c.Kube.CoreV1().ConfigMaps(p.Namespace).Patch(context.Background(), "held", types.MergePatchType, patch, metav1.PatchOptions{})
+	})
+	if err := c.Kube.CoreV1().Namespaces().Delete(ctx, p.Namespace, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	_, _, err := run(t, ctx, cfg, p, apply.Options{Values: values, Timeout: 2 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "finalizers") || time.Since(start) > 30*time.Second {
+		t.Errorf("after %s: %v, want an error naming finalizers after the 2s timeout", time.Since(start), err)
+	}
+
+	ictx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, _, err = run(t, ictx, cfg, p, apply.Options{Values: values})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("interrupted wait: %v, want the context's error", err)
+	}
+}

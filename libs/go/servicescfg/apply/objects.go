@@ -110,9 +110,16 @@ func (e *engine) applyNamespace(ctx context.Context) error {
 	ri := e.c.Dynamic.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"})
 	// A namespace being deleted accepts nothing new: let it go first.
 	if live, err := ri.Get(ctx, e.p.Namespace, metav1.GetOptions{}); err == nil && live.GetDeletionTimestamp() != nil {
-		e.log.Info("namespace is being deleted: waiting until it is gone", "namespace", e.p.Namespace)
-		if err := waitGone(ctx, ri, e.p.Namespace); err != nil {
-			return fmt.Errorf("namespace %s is being deleted: %w", e.p.Namespace, err)
+		// Finalizers can keep a namespace terminating for good: say so
+		// where the operator looks, and give up after a node's timeout.
+		e.log.Warn("namespace is being deleted: waiting until it is gone", "namespace", e.p.Namespace, "timeout", e.opts.Timeout)
+		wctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
+		defer cancel()
+		if err := waitGone(wctx, ri, e.p.Namespace); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("namespace %s is being deleted: %w", e.p.Namespace, err)
+			}
+			return fmt.Errorf("namespace %s is being deleted and was not gone within %s (check its finalizers and status.conditions): %w", e.p.Namespace, e.opts.Timeout, err)
 		}
 	}
 	a, _, err := e.applyOne(ctx, "", ri, ns)

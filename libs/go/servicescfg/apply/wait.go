@@ -169,6 +169,10 @@ func (e *engine) waitAll(ctx context.Context, s *plan.Step, objs []appliedObject
 			continue
 		}
 		if r.failed != nil {
+			// Stop the waits already started before returning: none may
+			// outlive the node.
+			cancel()
+			wg.Wait()
 			return e.detail(ctx, o, r.failed)
 		}
 		wg.Add(1)
@@ -259,6 +263,11 @@ func waitGone(ctx context.Context, ri dynamic.ResourceInterface, name string) er
 	_, err := watchtools.UntilWithSync(ctx, nameListWatch(ri, name), &unstructured.Unstructured{},
 		func(store cache.Store) (bool, error) { return len(store.List()) == 0, nil },
 		func(ev watch.Event) (bool, error) { return ev.Type == watch.Deleted, nil })
+	if err != nil && ctx.Err() != nil {
+		// The watch says only "timed out waiting for the condition":
+		// return the context's error so an interrupt stays one (exit 130).
+		return ctx.Err()
+	}
 	return err
 }
 
