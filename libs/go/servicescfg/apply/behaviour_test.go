@@ -140,6 +140,22 @@ spec:
 		t.Errorf("skipped events %v, want api,web", skipped)
 	}
 	checkLeaseReleased(t, cfg, p.Namespace)
+
+	// The next run tries the failed Job again (it fails again here: its
+	// pod still never starts) instead of failing on the old one.
+	c, _ := apply.NewClients(cfg)
+	failed, err := c.Kube.BatchV1().Jobs(p.Namespace).Get(context.Background(), "migrate", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _, err = run(t, context.Background(), cfg, p, apply.Options{Values: values, Timeout: 2 * time.Minute})
+	if !errors.As(err, &jf) {
+		t.Fatalf("second run: %v, want the Job to fail again", err)
+	}
+	again, err := c.Kube.BatchV1().Jobs(p.Namespace).Get(context.Background(), "migrate", metav1.GetOptions{})
+	if err != nil || again.UID == failed.UID || res.Changed == 0 {
+		t.Errorf("the failed Job was not run again (uid %s -> %s, changed %d, err %v)", failed.UID, again.UID, res.Changed, err)
+	}
 }
 
 // TestReconcilePrune: objects that leave the stack are deleted, in reverse

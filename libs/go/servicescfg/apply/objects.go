@@ -394,11 +394,18 @@ func (e *engine) applyJob(ctx context.Context, s *plan.Step, ri dynamic.Resource
 	case apierrors.IsNotFound(err):
 	case err != nil:
 		return appliedObject{}, fmt.Errorf("%s: read: %w", ref, err)
-	case live.GetAnnotations()[AnnotationSpecHash] == hash && live.GetDeletionTimestamp() == nil:
+	case live.GetAnnotations()[AnnotationSpecHash] == hash && live.GetDeletionTimestamp() == nil && !jobFailed(live):
 		e.record(s.Name, ref, ActionUnchanged)
 		return appliedObject{ref: ref, ri: ri, live: live}, nil
 	default:
-		e.log.Info("replacing changed Job", "node", s.Name, "object", ref.String())
+		// A failed Job is run again even when unchanged: its cause may
+		// have been outside it (a database not yet there), and keeping it
+		// would fail every later reconcile until someone deletes it.
+		msg := "replacing changed Job"
+		if jobFailed(live) {
+			msg = "re-running a failed Job"
+		}
+		e.log.Info(msg, "node", s.Name, "object", ref.String())
 		if err := e.deleteAndWait(ctx, ri, ref, metav1.DeletePropagationBackground); err != nil {
 			return appliedObject{}, err
 		}
@@ -416,6 +423,11 @@ func (e *engine) applyJob(ctx context.Context, s *plan.Step, ri dynamic.Resource
 	}
 	e.record(s.Name, ref, a)
 	return appliedObject{ref: ref, ri: ri, live: out}, nil
+}
+
+func jobFailed(u *unstructured.Unstructured) bool {
+	st, ok := conditionStatus(u, "Failed")
+	return ok && st == "True"
 }
 
 // deleteAndWait deletes an object and returns when it is gone.
