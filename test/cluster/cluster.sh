@@ -553,8 +553,8 @@ bootstrap_objects() {
 		die "applying the kwok Stage CRD failed"
 	kubectl wait --for=condition=Established --timeout=60s crd/stages.kwok.x-k8s.io >/dev/null ||
 		die "the kwok Stage CRD did not become Established"
-	# Every yaml in stages/ (kwok's default behaviour plus our own stages)
-	# and manifests/ (the default StorageClass).
+	# Every yaml in stages/ (the node and pod lifecycle kwok plays; see
+	# docs/testing.md) and manifests/ (the default StorageClass).
 	kubectl apply "${fm[@]}" -f "$CLUSTER_DIR/stages/" >/dev/null ||
 		die "applying $CLUSTER_DIR/stages/ failed"
 	kubectl apply "${fm[@]}" -f "$CLUSTER_DIR/manifests/" >/dev/null ||

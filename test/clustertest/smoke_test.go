@@ -155,19 +155,25 @@ func TestSmokeDeploymentRollsOutThroughReplicaSets(t *testing.T) {
 	}
 }
 
-func TestSmokeJobCompletes(t *testing.T) {
-	t.Parallel()
-	env := clustertest.New(t)
-	ctx := t.Context()
+// migrationJob is a Job "migrate" of one pod, never retried, whose pod
+// template carries the given annotations.
+func migrationJob(annotations map[string]string) *batchv1.Job {
 	job := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: "migrate"},
 		Spec: batchv1.JobSpec{
 			BackoffLimit: new(int32(0)),
-			Template:     podTemplate("migrate", "registry.invalid/migrate:v1", nil),
+			Template:     podTemplate("migrate", "registry.invalid/migrate:v1", annotations),
 		},
 	}
 	job.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyNever
-	created, err := env.Client.BatchV1().Jobs(env.Namespace).Create(ctx, job, metav1.CreateOptions{})
+	return job
+}
+
+func TestSmokeJobCompletes(t *testing.T) {
+	t.Parallel()
+	env := clustertest.New(t)
+	ctx := t.Context()
+	created, err := env.Client.BatchV1().Jobs(env.Namespace).Create(ctx, migrationJob(nil), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -528,6 +534,60 @@ func TestSmokeReadyDelayAnnotation(t *testing.T) {
 		t.Errorf("pod without the annotation Ready after %s, not before the annotated one (%s)", readyAt["fast"], readyAt["slow"])
 	}
 	t.Logf("Ready after: slow %s, fast %s", readyAt["slow"].Round(time.Millisecond), readyAt["fast"].Round(time.Millisecond))
+}
+
+// TestSmokeFailAnnotation: the pod-fail stage. A Job whose pod template
+// is annotated codex-k8s.dev/fail ends Failed; its pod is Failed with the
+// container terminated, exit code 1 and the annotated message.
+func TestSmokeFailAnnotation(t *testing.T) {
+	t.Parallel()
+	env := clustertest.New(t)
+	ctx := t.Context()
+	const message = "relation \"users\" already exists"
+	job := migrationJob(map[string]string{
+		"codex-k8s.dev/fail":         "true",
+		"codex-k8s.dev/fail-message": message,
+	})
+	if _, err := env.Client.BatchV1().Jobs(env.Namespace).Create(ctx, job, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	clustertest.WaitFor(t, rolloutTimeout, "job migrate Failed", func(ctx context.Context) (bool, error) {
+		j, err := env.Client.BatchV1().Jobs(env.Namespace).Get(ctx, "migrate", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, c := range j.Status.Conditions {
+			if c.Type == batchv1.JobComplete && c.Status == corev1.ConditionTrue {
+				return false, errors.New("job completed, want it to fail")
+			}
+			if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+
+	pods, err := env.Client.CoreV1().Pods(env.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=migrate"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pods.Items) != 1 {
+		t.Fatalf("want one pod (backoffLimit 0), got %d: %v", len(pods.Items), podPhases(pods.Items))
+	}
+	p := pods.Items[0]
+	if p.Status.Phase != corev1.PodFailed {
+		t.Errorf("pod %s is %s, want Failed", p.Name, p.Status.Phase)
+	}
+	if podReady(&p) {
+		t.Errorf("pod %s is Ready, want not Ready", p.Name)
+	}
+	if len(p.Status.ContainerStatuses) != 1 || p.Status.ContainerStatuses[0].State.Terminated == nil {
+		t.Fatalf("pod %s: container statuses %+v, want one terminated container", p.Name, p.Status.ContainerStatuses)
+	}
+	term := p.Status.ContainerStatuses[0].State.Terminated
+	if term.ExitCode != 1 || term.Reason != "Error" || term.Message != message {
+		t.Errorf("container terminated with exit code %d, reason %q, message %q; want 1, Error, %q", term.ExitCode, term.Reason, term.Message, message)
+	}
 }
 
 func TestSmokeAPIServerRestartKeepsData(t *testing.T) {

@@ -68,10 +68,11 @@ func configMapYAML(name string, data map[string]string) string {
 }
 
 // TestReconcileFailedJobStopsDependents: a migration Job fails (its pod
-// never starts and the Job's deadline passes, which the Job controller
-// marks Failed); the node fails at once, long before its timeout, with the
-// Job's reason and its pod's status; its dependents are skipped and an
-// independent branch finishes.
+// carries codex-k8s.dev/fail, so the test cluster's pod-fail stage ends it
+// Failed with exit code 3 and a message; backoffLimit 0 makes the Job
+// Failed); the node fails at once, long before its timeout, with the Job's
+// reason and its pod's name, phase, exit code and message; its dependents
+// are skipped and an independent branch finishes.
 func TestReconcileFailedJobStopsDependents(t *testing.T) {
 	cfg := testCluster(t)
 	dir := t.TempDir()
@@ -92,10 +93,12 @@ kind: Job
 metadata: {name: migrate}
 spec:
   backoffLimit: 0
-  activeDeadlineSeconds: 2
   template:
     metadata:
-      annotations: {codex-k8s.dev/ready-delay: "1h"}
+      annotations:
+        codex-k8s.dev/fail: "true"
+        codex-k8s.dev/exit-code: "3"
+        codex-k8s.dev/fail-message: 'relation "users" already exists'
     spec:
       restartPolicy: Never
       containers: [{name: migrate, image: "example.test/migrate:1"}]
@@ -114,8 +117,18 @@ spec:
 	if !errors.As(err, &jf) {
 		t.Fatalf("error %v does not carry a JobFailedError", err)
 	}
-	if !strings.Contains(jf.Reason, "DeadlineExceeded") {
-		t.Errorf("job failure reason %q", jf.Reason)
+	if !strings.Contains(jf.Reason, "BackoffLimitExceeded") {
+		t.Errorf("job failure reason %q, want BackoffLimitExceeded", jf.Reason)
+	}
+	// The pod as the error describes it: name, phase, exit code, message.
+	const podWant = `: Failed; container migrate exited 3 (Error): relation "users" already exists`
+	if !strings.HasPrefix(jf.Pod, "migrate-") || !strings.HasSuffix(jf.Pod, podWant) {
+		t.Errorf("job failure pod %q, want migrate-<suffix>%s", jf.Pod, podWant)
+	}
+	for _, n := range res.Nodes {
+		if n.Name == "migrate" && (n.Err == nil || !strings.Contains(n.Err.Error(), "pod "+jf.Pod)) {
+			t.Errorf("node migrate: error %v does not name the pod (%s)", n.Err, jf.Pod)
+		}
 	}
 	t.Logf("failure as reported:\n%v", err)
 	if took > time.Minute {
@@ -142,7 +155,7 @@ spec:
 	checkLeaseReleased(t, cfg, p.Namespace)
 
 	// The next run tries the failed Job again (it fails again here: its
-	// pod still never starts) instead of failing on the old one.
+	// pod is still annotated to fail) instead of failing on the old one.
 	c, _ := apply.NewClients(cfg)
 	failed, err := c.Kube.BatchV1().Jobs(p.Namespace).Get(context.Background(), "migrate", metav1.GetOptions{})
 	if err != nil {
