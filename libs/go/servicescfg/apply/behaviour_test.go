@@ -241,6 +241,10 @@ spec:
 	for _, ev := range events {
 		if ev.Phase == "prune" && ev.Status == "pruned" {
 			order = append(order, ev.Node)
+			// Pruned nodes have left the stack; the inventory kept their group.
+			if want := map[string]string{"a": "internal", "b": "edge"}[ev.Node]; ev.Group != want {
+				t.Errorf("prune event of %s has group %q, want %q", ev.Node, ev.Group, want)
+			}
 		}
 	}
 	if strings.Join(order, ",") != "b,a" {

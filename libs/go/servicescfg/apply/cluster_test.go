@@ -44,8 +44,13 @@ func kubeconfigPath(t *testing.T) string {
 	return clustertest.Shared(t).Kubeconfig
 }
 
+// kubectlPath is the kubectl that cluster.sh built, wherever its cache is.
 func kubectlPath() string {
-	return filepath.Join(os.Getenv("HOME"), ".cache/codex-bootstrap/cluster/bin/kubectl")
+	cache := os.Getenv("CODEX_CACHE_DIR")
+	if cache == "" {
+		cache = filepath.Join(os.Getenv("HOME"), ".cache", "codex-bootstrap")
+	}
+	return filepath.Join(cache, "cluster", "bin", "kubectl")
 }
 
 // uniquePrefix keeps each test's namespaces apart from other runs.

@@ -26,7 +26,10 @@ type inventory struct {
 }
 
 type inventoryNode struct {
-	Name    string      `json:"name"`
+	Name string `json:"name"`
+	// Group is the node's deploy group when it was applied, so that a node
+	// pruned after leaving the stack is still reported with its group.
+	Group   string      `json:"group,omitempty"`
 	Objects []ObjectRef `json:"objects"`
 }
 
@@ -50,7 +53,7 @@ func (inv inventory) union(planned inventory) inventory {
 		prev[n.Name] = n
 	}
 	for _, n := range planned.Nodes {
-		m := inventoryNode{Name: n.Name, Objects: slices.Clone(n.Objects)}
+		m := inventoryNode{Name: n.Name, Group: n.Group, Objects: slices.Clone(n.Objects)}
 		for _, o := range prev[n.Name].Objects {
 			if !have[o.key()] {
 				m.Objects = append(m.Objects, o)
@@ -63,7 +66,7 @@ func (inv inventory) union(planned inventory) inventory {
 		if slices.ContainsFunc(planned.Nodes, func(p inventoryNode) bool { return p.Name == n.Name }) {
 			continue
 		}
-		m := inventoryNode{Name: n.Name}
+		m := inventoryNode{Name: n.Name, Group: n.Group}
 		for _, o := range n.Objects {
 			if !have[o.key()] {
 				m.Objects = append(m.Objects, o)
@@ -90,7 +93,7 @@ func (e *engine) plannedInventory() inventory {
 		inv.Nodes = append(inv.Nodes, n)
 	}
 	for _, s := range e.p.Steps {
-		n := inventoryNode{Name: s.Name, Objects: []ObjectRef{}}
+		n := inventoryNode{Name: s.Name, Group: s.Group, Objects: []ObjectRef{}}
 		for _, o := range s.Objects {
 			ref := refOf(o.Object)
 			// The planner defaults a namespace onto kinds it does not know;
@@ -187,14 +190,14 @@ func (e *engine) prune(ctx context.Context, prev, planned inventory) (inventory,
 			}
 		}
 		if len(pruned) > 0 {
-			e.emit(Event{Node: n.Name, Phase: PhasePrune, Status: StatusPruned, Objects: pruned, Duration: e.now().Sub(start)})
+			e.emit(Event{Node: n.Name, Group: n.Group, Phase: PhasePrune, Status: StatusPruned, Objects: pruned, Duration: e.now().Sub(start)})
 		}
 	}
 	if len(kept) > 0 {
 		var extra inventory
 		for _, n := range prev.Nodes {
 			if refs := kept[n.Name]; len(refs) > 0 {
-				extra.Nodes = append(extra.Nodes, inventoryNode{Name: n.Name, Objects: refs})
+				extra.Nodes = append(extra.Nodes, inventoryNode{Name: n.Name, Group: n.Group, Objects: refs})
 			}
 		}
 		next = next.union(extra)
