@@ -422,8 +422,11 @@ func checkObjects(s *stack.Stack, p *Plan, slots bool) diag.List {
 			key := objectKey(gk.Group, gk.Kind, o.Namespace, o.Name)
 			file := strings.SplitN(o.Source, "#", 2)[0]
 			if prev, dup := seen[key]; dup {
-				errs.AddHint(diag.Pos{File: file}, "each object must belong to exactly one node",
-					"%s %s is rendered by node %s and also by %s (%s)", o.Kind, qualified(o), st.Name, prev.step, prev.source)
+				// Positioned at the node's manifests in services.yaml: that is
+				// where the conflict is resolved (the rendered output has no
+				// template line to point at).
+				errs.AddHint(nodePos(s, st.Name, "manifests"), "each object must belong to exactly one node",
+					"%s %s (%s) is rendered by node %s and also by %s (%s)", o.Kind, qualified(o), o.Source, st.Name, prev.step, prev.source)
 				continue
 			}
 			seen[key] = owner{step: "node " + st.Name, source: o.Source}

@@ -295,7 +295,7 @@ func TestRenderProblems(t *testing.T) {
 				"m/a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: same}\n",
 				"m/b.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: same}\n",
 			},
-			want: []string{"m/b.yaml: ConfigMap demo-dev/same is rendered by node b and also by node a (m/a.yaml#0) (each object must belong to exactly one node)"},
+			want: []string{"services.yaml:13:28: ConfigMap demo-dev/same (m/b.yaml#0) is rendered by node b and also by node a (m/a.yaml#0) (each object must belong to exactly one node)"},
 		},
 		{
 			name:  "no name",
