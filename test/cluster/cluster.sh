@@ -79,9 +79,11 @@ load_ports() {
 		return
 	fi
 	local base="${CLUSTER_PORT_BASE:-}"
-	if [[ -z "$base" && -z "$CLUSTER_NAME" ]]; then
-		base=16440
-	elif [[ -z "$base" ]]; then
+	# The shared cluster's default base is checked like an explicit one:
+	# otherwise a component's health check could pass against another
+	# cluster already listening there (e.g. one of another CODEX_CACHE_DIR).
+	[[ -n "$base" || -n "$CLUSTER_NAME" ]] || base=16440
+	if [[ -z "$base" ]]; then
 		base="$(free_port_base 16500)"
 		[[ "$base" != none ]] || die "no 6 free loopback ports from 16500 to 17500"
 	elif [[ "$(free_port_base "$base" 1)" != "$base" ]]; then
