@@ -96,7 +96,7 @@ func load(file, abs string, data []byte) (*Stack, error) {
 		errs.AddHint(diag.Pos{File: file}, "start from apiVersion: "+APIVersion+", kind: "+Kind, "the file is empty")
 		return s, errs.Err()
 	case err != nil:
-		errs = append(errs, yamlError(file, err))
+		errs = append(errs, yamlError(file, data, err))
 		return nil, errs.Err()
 	}
 	s.doc = &doc
@@ -104,7 +104,7 @@ func load(file, abs string, data []byte) (*Stack, error) {
 	switch err := dec.Decode(&extra); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		errs = append(errs, yamlError(file, err))
+		errs = append(errs, yamlError(file, data, err))
 		return nil, errs.Err()
 	default:
 		errs.AddHint(s.nodePos(&extra), "keep one stack per file", "the file holds more than one YAML document")
@@ -157,8 +157,10 @@ func (s *Stack) checkHeader(root *yaml.Node) diag.List {
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// yamlErrorPos turns a yaml.v3 syntax error into a positioned message.
-func yamlError(file string, err error) *diag.Diagnostic {
+// yamlError turns a yaml.v3 syntax error into a positioned message.
+// A tab in a line's indentation gets a hint: yaml.v3 only says that a
+// character "cannot start any token".
+func yamlError(file string, data []byte, err error) *diag.Diagnostic {
 	msg := err.Error()
 	pos := diag.Pos{File: file}
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
@@ -167,7 +169,14 @@ func yamlError(file string, err error) *diag.Diagnostic {
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
-	return &diag.Diagnostic{Pos: pos, Msg: "invalid YAML: " + msg}
+	d := &diag.Diagnostic{Pos: pos, Msg: "invalid YAML: " + msg}
+	if lines := bytes.Split(data, []byte("\n")); pos.Line > 0 && pos.Line <= len(lines) {
+		line := lines[pos.Line-1]
+		if indent := line[:len(line)-len(bytes.TrimLeft(line, " \t"))]; bytes.IndexByte(indent, '\t') >= 0 {
+			d.Hint = "the line is indented with a tab: YAML indentation takes spaces only"
+		}
+	}
+	return d
 }
 
 func defaultRuntime() map[string]*Runtime {

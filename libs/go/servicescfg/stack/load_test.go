@@ -307,6 +307,8 @@ var errorCases = []struct {
 
 	// Document and header.
 	{"invalid YAML", "apiVersion: [\n", []string{`services.yaml:1: invalid YAML: did not find expected node content`}},
+	{"tab indentation", "apiVersion: codex-k8s.dev/v1alpha1\nspec:\n\tproject: demo\n",
+		[]string{`services.yaml:3: invalid YAML: found character that cannot start any token (the line is indented with a tab: YAML indentation takes spaces only)`}},
 	{"empty file", "# nothing\n", []string{`services.yaml: the file is empty (start from apiVersion: codex-k8s.dev/v1alpha1, kind: ServiceStack)`}},
 	{"two documents", minimal + "---\nkind: Other\n", []string{`services.yaml:11:1: the file holds more than one YAML document (keep one stack per file)`}},
 	{"not a mapping", "- a\n- b\n", []string{`services.yaml:1:1: the file must hold a mapping with apiVersion, kind, metadata and spec, not a list`}},
