@@ -128,17 +128,24 @@ func TestReconcileDryRunOutputDir(t *testing.T) {
 	if !strings.Contains(out, "namespace:") {
 		t.Errorf("text plan missing:\n%s", out)
 	}
-	entries, err := os.ReadDir(dir)
+	all, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var entries []os.DirEntry
+	for _, e := range all {
+		switch {
+		case e.Name() == manifestsMarker:
+		case strings.HasPrefix(e.Name(), "."):
+			t.Errorf("staging folder left behind: %s", e.Name())
+		default:
+			entries = append(entries, e)
+		}
 	}
 	if len(entries) == 0 || !strings.HasPrefix(entries[0].Name(), "01-") {
 		t.Fatalf("output dir entries = %v", entries)
 	}
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") {
-			t.Errorf("staging folder left behind: %s", e.Name())
-		}
 		files, _ := os.ReadDir(filepath.Join(dir, e.Name()))
 		if len(files) == 0 {
 			t.Errorf("%s holds no manifest", e.Name())
@@ -148,6 +155,45 @@ func TestReconcileDryRunOutputDir(t *testing.T) {
 				t.Errorf("%s/%s keeps the .tpl suffix", e.Name(), f.Name())
 			}
 		}
+	}
+}
+
+// TestOutputDirReplacesEarlierRender renders staging (8 steps) then prod (6)
+// into one folder: nothing of staging may stay, and a folder with other
+// content is refused.
+func TestOutputDirReplacesEarlierRender(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	for _, env := range []string{"staging", "prod"} {
+		if code, _, stderr := run(t, "reconcile", "--config", "../../services.yaml", "--env", env, "--dry-run", "--output-dir", dir); code != 0 {
+			t.Fatalf("%s: exit %d\n%s", env, code, stderr)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	var steps []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") {
+			steps = append(steps, e.Name())
+		}
+	}
+	_, out, _ := run(t, "reconcile", "--config", "../../services.yaml", "--env", "prod", "--dry-run", "-o", "json")
+	var doc struct{ Steps []struct{ Name string } }
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != len(doc.Steps) {
+		t.Errorf("folders after rendering prod over staging: %v, want the %d steps of prod", steps, len(doc.Steps))
+	}
+
+	other := t.TempDir()
+	if err := os.WriteFile(filepath.Join(other, "keep.txt"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(t, "reconcile", "--config", "../../services.yaml", "--env", "prod", "--dry-run", "--output-dir", other)
+	if code != ExitFailure || !strings.Contains(stderr, "not empty") {
+		t.Errorf("writing into a foreign folder: exit %d, %s", code, stderr)
+	}
+	if data, err := os.ReadFile(filepath.Join(other, "keep.txt")); err != nil || string(data) != "mine" {
+		t.Errorf("foreign file touched: %q %v", data, err)
 	}
 }
 
@@ -168,5 +214,23 @@ func TestMissingConfigFile(t *testing.T) {
 	code, _, stderr := run(t, "validate", "--config", "testdata/none/services.yaml")
 	if code != ExitFailure || !strings.Contains(stderr, "testdata/none/services.yaml") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestValidateTemplateValues checks the errors of templates inside
+// services.yaml: said once, at the value, naming what they belong to.
+func TestValidateTemplateValues(t *testing.T) {
+	code, _, stderr := run(t, "validate", "--config", "testdata/when/services.yaml")
+	if code != ExitFailure {
+		t.Fatalf("exit %d", code)
+	}
+	want := []string{
+		`testdata/when/services.yaml:7:49: namespaceTemplate of environment dev: at <.Nope>: the template context has no field Nope (it has .Project .Env .Namespace .Slot .Versions .Vars .Config .Runtime .Service)`,
+		`testdata/when/services.yaml:9:23: when of service "a" is not a valid template: missing value for if`,
+		`testdata/when/services.yaml:10:23: when of node b: function "bogusfn" not defined`,
+		`3 problems found`,
+	}
+	if got := strings.TrimSpace(stderr); got != strings.Join(want, "\n") {
+		t.Errorf("stderr:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
 	}
 }

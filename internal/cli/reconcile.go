@@ -191,11 +191,34 @@ func buildPlan(ctx context.Context, opts *ReconcileOptions) (*plan.Plan, *stack.
 	return p, s, values, nil
 }
 
+// manifestsMarker marks a folder written by --output-dir: its step folders
+// belong to codex-bootstrap and are replaced by the next render.
+const manifestsMarker = ".codex-bootstrap-manifests"
+
 // writeManifests writes each step's rendered manifests under dir, one folder
 // per step prefixed with its apply position. Files are written to a staging
 // folder first and moved into place, so a failure leaves no partial output.
+// Step folders of an earlier render that this plan does not have are
+// removed, so that `kubectl apply -R` of the folder applies this plan only;
+// a folder holding anything else is refused rather than mixed with.
 func writeManifests(dir string, p *plan.Plan) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write manifests: %w", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("write manifests: %w", err)
+	}
+	owned := false
+	for _, e := range entries {
+		if e.Name() == manifestsMarker {
+			owned = true
+		}
+	}
+	if len(entries) > 0 && !owned {
+		return fmt.Errorf("write manifests: %s is not empty and was not written by --output-dir: choose a new or empty folder", dir)
+	}
+	if err := os.WriteFile(filepath.Join(dir, manifestsMarker), []byte("written by codex-bootstrap reconcile --dry-run --output-dir\n"), 0o644); err != nil {
 		return fmt.Errorf("write manifests: %w", err)
 	}
 	staging, err := os.MkdirTemp(dir, ".render-")
@@ -223,12 +246,21 @@ func writeManifests(dir string, p *plan.Plan) error {
 		}
 		moves = append(moves, [2]string{filepath.Join(staging, sub), filepath.Join(dir, sub)})
 	}
+	keep := map[string]bool{manifestsMarker: true, filepath.Base(staging): true}
 	for _, mv := range moves {
+		keep[filepath.Base(mv[1])] = true
 		if err := os.RemoveAll(mv[1]); err != nil {
 			return fmt.Errorf("write manifests: %w", err)
 		}
 		if err := os.Rename(mv[0], mv[1]); err != nil {
 			return fmt.Errorf("write manifests: %w", err)
+		}
+	}
+	for _, e := range entries {
+		if !keep[e.Name()] {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return fmt.Errorf("write manifests: %w", err)
+			}
 		}
 	}
 	return nil

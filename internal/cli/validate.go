@@ -75,6 +75,7 @@ func runValidate(ctx context.Context, opts *ValidateOptions) error {
 	if s == nil {
 		return reportDiagnostics(opts.IO, errs)
 	}
+	loaded := len(errs) // the loader's own diagnostics come first
 	envs := s.EnvironmentNames()
 	if opts.Env != "" {
 		if _, ok := s.Spec.Environments[opts.Env]; !ok {
@@ -131,13 +132,32 @@ func runValidate(ctx context.Context, opts *ValidateOptions) error {
 		summary = append(summary, fmt.Sprintf("%s: %s, %d nodes", label, p.Namespace, len(p.Steps)))
 	}
 	if len(errs) > 0 {
-		return reportDiagnostics(opts.IO, errs)
+		return reportDiagnostics(opts.IO, onePerPosition(errs, loaded))
 	}
 	fmt.Fprintf(opts.IO.Out, "%s is valid\n", s.File)
 	for _, line := range summary {
 		fmt.Fprintf(opts.IO.Out, "  %s\n", line)
 	}
 	return nil
+}
+
+// onePerPosition drops the diagnostics found while rendering that sit at the
+// exact position of one the loader reported (a `when` that does not parse is
+// found by both): the loader's message says more.
+func onePerPosition(errs diag.List, loaded int) diag.List {
+	seen := map[diag.Pos]bool{}
+	for _, d := range errs[:loaded] {
+		if d.Pos.Line > 0 && d.Pos.Col > 0 {
+			seen[d.Pos] = true
+		}
+	}
+	out := errs[:loaded:loaded]
+	for _, d := range errs[loaded:] {
+		if !seen[d.Pos] {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // loadStack loads a stack and returns it with every problem found; the stack

@@ -106,7 +106,7 @@ func Build(ctx context.Context, s *stack.Stack, opts Options) (*Plan, error) {
 	nsPos := s.PosOf("spec", "environments", declaringEnv(s, opts.Env), "namespaceTemplate")
 	ns, err := engine.RenderAt(nsPos, renv.NamespaceTemplate, tctx)
 	if err != nil {
-		errs.Append(err)
+		errs.Append(withPrefix(err, "namespaceTemplate of environment "+opts.Env+": "))
 	} else if ns = strings.TrimSpace(ns); len(validation.IsDNS1123Label(ns)) > 0 {
 		errs.AddHint(nsPos, "namespaces are DNS labels: lowercase letters, digits and '-', at most 63 characters",
 			"namespace %q rendered for environment %s is not a valid namespace name", ns, opts.Env)
@@ -149,7 +149,7 @@ func Build(ctx context.Context, s *stack.Stack, opts Options) (*Plan, error) {
 			pos := nodePos(s, n.Name, "when")
 			out, err := engine.RenderAt(pos, n.When, withService(tctx, n, ov, rt))
 			if err != nil {
-				errs.Append(err)
+				errs.Append(withPrefix(err, "when of node "+n.Name+": "))
 				continue
 			}
 			switch strings.TrimSpace(out) {
@@ -205,6 +205,18 @@ func Build(ctx context.Context, s *stack.Stack, opts Options) (*Plan, error) {
 		return p, err
 	}
 	return p, nil
+}
+
+// withPrefix says which value of services.yaml a template error is about.
+func withPrefix(err error, prefix string) error {
+	var in, out diag.List
+	in.Append(err)
+	for _, d := range in {
+		c := *d
+		c.Msg = prefix + c.Msg
+		out = append(out, &c)
+	}
+	return out
 }
 
 func nonNil(m map[string]string) map[string]string {

@@ -52,9 +52,7 @@ func (e *Engine) execError(err error) *diag.Diagnostic {
 	}
 	line, _ := strconv.Atoi(m[2])
 	pos := diag.Pos{File: m[1], Line: line}
-	// The root context runs by reference (see render); name the type as
-	// templates know it.
-	node, msg := m[3], strings.ReplaceAll(m[4], "*render.Context", "render.Context")
+	node, msg := m[3], contextTypes(m[4])
 	var te *tplError
 	var ue userError
 	switch {
@@ -70,7 +68,24 @@ func (e *Engine) execError(err error) *diag.Diagnostic {
 		return &diag.Diagnostic{Pos: pos, Msg: fmt.Sprintf("at <%s>: .Service is not set", node),
 			Hint: "only a node's manifests have a service"}
 	}
-	return &diag.Diagnostic{Pos: pos, Msg: fmt.Sprintf("at <%s>: %s", node, msg)}
+	return &diag.Diagnostic{Pos: pos, Msg: fmt.Sprintf("at <%s>: %s", node, msg), Hint: missingKeyHint(node, msg)}
+}
+
+// missingKeyHint says where a missing key of the context's maps comes from.
+func missingKeyHint(node, msg string) string {
+	if !strings.HasPrefix(msg, "map has no entry for key") {
+		return ""
+	}
+	switch {
+	case strings.HasPrefix(node, ".Config."):
+		return "a bootstrap variable without a value: declare it in spec.bootstrap.variables and set it in the config file or the environment, " +
+			"or read it with index .Config \"NAME\" | default ...; secret variables never reach .Config"
+	case strings.HasPrefix(node, ".Vars."):
+		return "declare it under spec.vars or the environment's vars"
+	case strings.HasPrefix(node, ".Versions."):
+		return "declare it under spec.versions or the environment's versions"
+	}
+	return ""
 }
 
 // isDiag reports whether err carries diagnostics of its own.
@@ -78,4 +93,28 @@ func isDiag(err error) bool {
 	var l diag.List
 	var d *diag.Diagnostic
 	return errors.As(err, &l) || errors.As(err, &d)
+}
+
+// contextFields names each part of the template context as templates reach
+// it, with its fields, for "can't evaluate field" errors: users know
+// .Service, not the Go type behind it.
+var contextFields = map[string]struct{ name, fields string }{
+	"render.Context":   {"the template context", ".Project .Env .Namespace .Slot .Versions .Vars .Config .Runtime .Service"},
+	"render.Service":   {".Service", ".Name .Group .Image .Kind .DependsOn .Vars .HotReload"},
+	"render.Runtime":   {".Runtime", ".Profile .HotReload .Workspace"},
+	"render.Workspace": {".Runtime.Workspace", ".Enabled .MountPath .Size .StorageClass .AccessMode .ClaimName .UID .GID .FSGroup"},
+}
+
+var fieldRE = regexp.MustCompile(`^can't evaluate field (\w+) in type \*?(render\.\w+)$`)
+
+func contextTypes(msg string) string {
+	m := fieldRE.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	c, ok := contextFields[m[2]]
+	if !ok {
+		return msg
+	}
+	return fmt.Sprintf("%s has no field %s (it has %s)", c.name, m[1], c.fields)
 }

@@ -187,11 +187,15 @@ func TestRenderErrors(t *testing.T) {
 	}, {
 		name: "missing map key",
 		text: "a: 1\nb: {{ .Vars.nope }}",
-		want: `m.yaml:2: at <.Vars.nope>: map has no entry for key "nope"`,
+		want: `m.yaml:2: at <.Vars.nope>: map has no entry for key "nope" (declare it under spec.vars or the environment's vars)`,
+	}, {
+		name: "bootstrap variable without a value",
+		text: "a: 1\nb: {{ .Config.DOMAIN }}",
+		want: `m.yaml:2: at <.Config.DOMAIN>: map has no entry for key "DOMAIN" (a bootstrap variable without a value: declare it in spec.bootstrap.variables and set it in the config file or the environment, or read it with index .Config "NAME" | default ...; secret variables never reach .Config)`,
 	}, {
 		name: "missing map key in a partial",
 		text: "a: 1\nb: {{ include \"vars\" . }}",
-		want: `deploy/partials/_helpers.tpl:2: at <.Vars.nope>: map has no entry for key "nope"`,
+		want: `deploy/partials/_helpers.tpl:2: at <.Vars.nope>: map has no entry for key "nope" (declare it under spec.vars or the environment's vars)`,
 	}, {
 		name: "missing map key with the data of a call",
 		text: "{{ define \"x\" }}\n{{ .nope }}{{ end }}{{ template \"x\" dict \"a\" 1 }}",
@@ -199,11 +203,11 @@ func TestRenderErrors(t *testing.T) {
 	}, {
 		name: "missing field",
 		text: "a: 1\nb: {{ .Namespaces }}",
-		want: `m.yaml:2: at <.Namespaces>: can't evaluate field Namespaces in type render.Context`,
+		want: `m.yaml:2: at <.Namespaces>: the template context has no field Namespaces (it has .Project .Env .Namespace .Slot .Versions .Vars .Config .Runtime .Service)`,
 	}, {
 		name: "missing field through a pointer",
 		text: "a: 1\nb: {{ .Service.Port }}",
-		want: `m.yaml:2: at <.Service.Port>: can't evaluate field Port in type *render.Service`,
+		want: `m.yaml:2: at <.Service.Port>: .Service has no field Port (it has .Name .Group .Image .Kind .DependsOn .Vars .HotReload)`,
 	}, {
 		name: ".Service outside a node's manifests",
 		file: "bootstrap/remote/00_prepare_host.sh",
@@ -237,7 +241,7 @@ func TestRenderErrors(t *testing.T) {
 	}, {
 		name: "error in tpl text",
 		text: "a: 1\nb: {{ tpl \"x\\n{{ .Vars.nope }}\" . }}",
-		want: `m.yaml:2: tpl text line 2: at <.Vars.nope>: map has no entry for key "nope"`,
+		want: `m.yaml:2: tpl text line 2: at <.Vars.nope>: map has no entry for key "nope" (declare it under spec.vars or the environment's vars)`,
 	}, {
 		name: "parse error in tpl text",
 		text: "a: 1\nb: {{ tpl \"{{ .Env \" . }}",
@@ -254,7 +258,7 @@ func TestRenderErrors(t *testing.T) {
 		name: "tpl text in a partial",
 		text: "a: 1\nb: {{ include \"tpl\" . }}",
 		data: Context{Vars: map[string]string{"registry": "{{ .Nope }}"}},
-		want: `deploy/partials/_helpers.tpl:8: tpl text line 1: at <.Nope>: can't evaluate field Nope in type render.Context`,
+		want: `deploy/partials/_helpers.tpl:8: tpl text line 1: at <.Nope>: the template context has no field Nope (it has .Project .Env .Namespace .Slot .Versions .Vars .Config .Runtime .Service)`,
 	}, {
 		name: "function error",
 		text: "a: 1\nb: {{ fromJson \"[\" }}",
@@ -319,9 +323,9 @@ func TestSharedText(t *testing.T) {
 			ctx := testContext()
 			ctx.Slot = "1"
 			_, err = e.RenderFile(file, ctx)
-			assertError(t, err, file+`:2: at <.Vars.nope>: map has no entry for key "nope"`)
+			assertError(t, err, file+`:2: at <.Vars.nope>: map has no entry for key "nope" (declare it under spec.vars or the environment's vars)`)
 			_, err = e.RenderAt(diag.Pos{File: "services.yaml", Line: 10 * (i + 1)}, text, ctx)
-			assertError(t, err, fmt.Sprintf(`services.yaml:%d: at <.Vars.nope>: map has no entry for key "nope"`, 10*(i+1)+1))
+			assertError(t, err, fmt.Sprintf(`services.yaml:%d: at <.Vars.nope>: map has no entry for key "nope" (declare it under spec.vars or the environment's vars)`, 10*(i+1)+1))
 		}
 	}
 	if n := e.cache.n.Load(); n != 1 {
@@ -348,9 +352,9 @@ func TestRenderAt(t *testing.T) {
 	e := newEngine(t, map[string]string{"p.tpl": "{{ define \"x\" }}\n{{ .Nope }}{{ end }}"}, "p.tpl")
 	at := diag.Pos{File: "services.yaml", Line: 40, Col: 13}
 	for text, want := range map[string]string{
-		`{{ .Nope }}`:                          `services.yaml:40:13: at <.Nope>: can't evaluate field Nope in type render.Context`,
-		"{{ if .Slot }}\n{{ .Nope }}{{ end }}": `services.yaml:41: at <.Nope>: can't evaluate field Nope in type render.Context`,
-		`{{ template "x" . }}`:                 `p.tpl:2: at <.Nope>: can't evaluate field Nope in type render.Context`,
+		`{{ .Nope }}`:                          `services.yaml:40:13: at <.Nope>: the template context has no field Nope (it has .Project .Env .Namespace .Slot .Versions .Vars .Config .Runtime .Service)`,
+		"{{ if .Slot }}\n{{ .Nope }}{{ end }}": `services.yaml:41: at <.Nope>: the template context has no field Nope (it has .Project .Env .Namespace .Slot .Versions .Vars .Config .Runtime .Service)`,
+		`{{ template "x" . }}`:                 `p.tpl:2: at <.Nope>: the template context has no field Nope (it has .Project .Env .Namespace .Slot .Versions .Vars .Config .Runtime .Service)`,
 		`{{ template "y" . }}`:                 `services.yaml:40:13: no template "y"`,
 	} {
 		_, err := e.RenderAt(at, text, Context{Slot: "1"})
