@@ -434,6 +434,9 @@ func checkObjects(s *stack.Stack, p *Plan, slots bool) diag.List {
 			key := objectKey(gk.Group, gk.Kind, o.Namespace, o.Name)
 			file := strings.SplitN(o.Source, "#", 2)[0]
 			if prev, dup := seen[key]; dup {
+				if prev.step == "node "+st.Name {
+					continue // two nodes of one name: the loader reports the name
+				}
 				// Positioned at the node's manifests in services.yaml: that is
 				// where the conflict is resolved (the rendered output has no
 				// template line to point at).

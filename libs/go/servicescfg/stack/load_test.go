@@ -430,6 +430,8 @@ spec:
 `, []string{`services.yaml:12: when of service "api" is not a valid template: unexpected {{else}}`}},
 	{"hot reload in prod", minimal + "  runtime: {prod: {hotReload: true}}\n",
 		[]string{`services.yaml:11:31: runtime profile "prod" must not enable hotReload (runtime parity: hot reload in every non-prod environment, never in prod)`}},
+	{"workspace size", minimal + "  runtime: {non-prod: {workspace: {size: lots}}}\n",
+		[]string{`services.yaml:11:42: workspace size "lots" of runtime profile "non-prod" is not a positive storage size (write a Kubernetes quantity such as 10Gi or 500Mi)`}},
 	{"workspace mount path", minimal + "  runtime: {non-prod: {workspace: {mountPath: workspace, accessMode: RWX}}}\n",
 		[]string{
 			`services.yaml:11:47: workspace mountPath "workspace" of runtime profile "non-prod" must be an absolute path`,

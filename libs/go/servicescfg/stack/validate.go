@@ -13,6 +13,7 @@ import (
 	"text/template/parse"
 
 	"gopkg.in/yaml.v3"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
 )
@@ -398,6 +399,12 @@ func (v *validator) runtimes() {
 		field := func(f string) []any { return append(slices.Clip(wp), f) }
 		if w.MountPath != "" && !strings.HasPrefix(w.MountPath, "/") {
 			v.errs.Add(v.pos(field("mountPath")...), "workspace mountPath %q of runtime profile %q must be an absolute path", w.MountPath, name)
+		}
+		if w.Size != "" {
+			if q, err := resource.ParseQuantity(w.Size); err != nil || q.Sign() <= 0 {
+				v.errs.AddHint(v.pos(field("size")...), "write a Kubernetes quantity such as 10Gi or 500Mi",
+					"workspace size %q of runtime profile %q is not a positive storage size", w.Size, name)
+			}
 		}
 		switch w.AccessMode {
 		case "", "ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", "ReadWriteOncePod":
