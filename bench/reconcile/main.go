@@ -58,7 +58,7 @@ var (
 func main() {
 	kubeconfig := flag.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster")
 	kubectl := flag.String("kubectl", filepath.Join(os.Getenv("HOME"), ".cache/codex-bootstrap/cluster/bin/kubectl"), "kubectl for the baseline")
-	parallel := flag.Int("parallel", 8, "reconcile --parallel")
+	parallel := flag.Int("parallel", apply.DefaultParallel, "reconcile --parallel")
 	skipBaseline := flag.Bool("skip-baseline", false, "skip the shell-first baseline (it takes about two minutes)")
 	keep := flag.Bool("keep", false, "keep the namespaces")
 	flag.Parse()

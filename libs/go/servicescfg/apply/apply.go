@@ -60,8 +60,10 @@ const (
 // the caller sets one.
 const DefaultTimeout = 5 * time.Minute
 
-// DefaultParallel bounds the nodes applied at once.
-const DefaultParallel = 4
+// DefaultParallel bounds the nodes applied at once. A node spends most of
+// its time waiting for readiness, not loading the API server, so the bound
+// is set by how wide a group usually is, not by the cores of the machine.
+const DefaultParallel = 8
 
 // ConfigValues resolves bootstrap variables, secret ones included
 // (*config.Values).
