@@ -495,8 +495,12 @@ func (e *engine) runNode(ctx context.Context, name string) error {
 		if ctx.Err() != nil && errors.Is(context.Cause(ctx), err) {
 			err = context.Cause(ctx)
 		}
+		msg := err.Error()
+		if errors.Is(err, context.Canceled) {
+			msg = "interrupted"
+		}
 		e.log.Info("node failed", "node", name, "err", err)
-		e.emit(Event{Node: name, Group: s.Group, Phase: phase, Status: StatusFailed, Objects: objs, Duration: e.now().Sub(start), Message: err.Error()})
+		e.emit(Event{Node: name, Group: s.Group, Phase: phase, Status: StatusFailed, Objects: objs, Duration: e.now().Sub(start), Message: msg})
 		return err
 	}
 	applied, err := e.applyStep(ctx, s)

