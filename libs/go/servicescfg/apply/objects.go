@@ -10,6 +10,7 @@ import (
 	"maps"
 	"regexp"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/util/csaupgrade"
 
@@ -144,22 +146,22 @@ func (e *engine) applyStep(ctx context.Context, s *plan.Step) ([]appliedObject, 
 		}
 	}
 	var out []appliedObject
-	crds := false
+	var served []schema.GroupVersionKind
 	for _, o := range first {
 		ao, err := e.applyObject(ctx, s, o.Object)
 		if err != nil {
 			return out, err
 		}
 		if o.Object.GroupVersionKind().GroupKind() == crdGK {
-			crds = true
 			if err := e.waitObject(ctx, s, ao); err != nil {
 				return out, err
 			}
+			served = append(served, servedKinds(o.Object)...)
 		}
 		out = append(out, ao)
 	}
-	if crds {
-		e.c.Mapper.Reset()
+	if err := e.awaitDiscovery(ctx, served); err != nil {
+		return out, err
 	}
 	for _, o := range rest {
 		ao, err := e.applyObject(ctx, s, o.Object)
@@ -172,6 +174,50 @@ func (e *engine) applyStep(ctx context.Context, s *plan.Step) ([]appliedObject, 
 }
 
 var crdGK = schema.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}
+
+// servedKinds lists the kinds a CustomResourceDefinition serves.
+func servedKinds(crd *unstructured.Unstructured) []schema.GroupVersionKind {
+	group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
+	kind, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "kind")
+	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	var out []schema.GroupVersionKind
+	for _, v := range versions {
+		m, ok := v.(map[string]any)
+		if !ok {
+			continue
+		}
+		name, _ := m["name"].(string)
+		if isServed, _ := m["served"].(bool); isServed && name != "" {
+			out = append(out, schema.GroupVersionKind{Group: group, Version: name, Kind: kind})
+		}
+	}
+	return out
+}
+
+// awaitDiscovery refreshes the REST mapping until it knows every kind the
+// node's CRDs serve: an Established CRD can reach discovery a moment later.
+// It is bounded by the node's context.
+func (e *engine) awaitDiscovery(ctx context.Context, kinds []schema.GroupVersionKind) error {
+	if len(kinds) == 0 {
+		return nil
+	}
+	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(context.Context) (bool, error) {
+		e.c.Mapper.Reset()
+		for _, gvk := range kinds {
+			if _, err := e.c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+				if meta.IsNoMatchError(err) {
+					return false, nil
+				}
+				return false, err
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for the API server to serve %v: %w", kinds, err)
+	}
+	return nil
+}
 
 // mapping resolves an object's resource, refreshing discovery once when
 // the kind is unknown (a CRD applied by another node).

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +172,26 @@ func TestGenerate(t *testing.T) {
 	}
 	if _, err := generate(8, "emoji"); err == nil {
 		t.Error("unknown charset accepted")
+	}
+}
+
+func TestServedKinds(t *testing.T) {
+	crd := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1",
+		"kind":       "CustomResourceDefinition",
+		"spec": map[string]any{
+			"group": "example.test",
+			"names": map[string]any{"kind": "Widget"},
+			"versions": []any{
+				map[string]any{"name": "v1", "served": true},
+				map[string]any{"name": "v1beta1", "served": false},
+				map[string]any{"name": "v2", "served": true},
+			},
+		},
+	}}
+	got := servedKinds(crd)
+	want := []schema.GroupVersionKind{{Group: "example.test", Version: "v1", Kind: "Widget"}, {Group: "example.test", Version: "v2", Kind: "Widget"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("servedKinds = %v, want %v", got, want)
 	}
 }
