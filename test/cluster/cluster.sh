@@ -559,6 +559,17 @@ bootstrap_objects() {
 	# docs/testing.md) and manifests/ (the default StorageClass).
 	kubectl apply "${fm[@]}" -f "$CLUSTER_DIR/stages/" >/dev/null ||
 		die "applying $CLUSTER_DIR/stages/ failed"
+	# Stages of ours (labelled) whose file is gone are removed; stages
+	# applied by hand for a test carry no label and stay.
+	local want have
+	want="$(kubectl get -f "$CLUSTER_DIR/stages/" -o name)" ||
+		die "listing the stages of $CLUSTER_DIR/stages/ failed"
+	have="$(kubectl get stages.kwok.x-k8s.io -l codex-k8s.dev/cluster-stage=true -o name)" ||
+		die "listing the cluster's stages failed"
+	for stage in $have; do
+		grep -qxF "$stage" <<<"$want" || kubectl delete "$stage" >/dev/null ||
+			die "deleting the stage $stage, whose file is gone, failed"
+	done
 	kubectl apply "${fm[@]}" -f "$CLUSTER_DIR/manifests/" >/dev/null ||
 		die "applying $CLUSTER_DIR/manifests/ failed"
 }
