@@ -444,6 +444,9 @@ func (e *engine) reconcile(ctx context.Context) error {
 	if e.opts.NoPrune {
 		return nil
 	}
+	// Listed again now that the node's CRDs are served: a custom resource
+	// planned before its CRD existed gets its true scope.
+	planned = e.plannedInventory()
 	next, err := e.prune(ctx, inv, planned)
 	if werr := e.writeInventory(ctx, next); err == nil {
 		err = werr

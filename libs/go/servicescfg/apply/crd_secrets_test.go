@@ -3,6 +3,7 @@ package apply_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -315,5 +316,64 @@ spec:
 	third, _, err := run(t, ctx, cfg, p, apply.Options{Values: values})
 	if err != nil || !third.NoChanges() {
 		t.Errorf("third run: err %v, no changes %v", err, third != nil && third.NoChanges())
+	}
+}
+
+// TestReconcileInventoryScopeOfNewKinds: a cluster-scoped custom resource
+// applied in the same run as its CRD is listed in the inventory without a
+// namespace, so that a later prune finds it.
+func TestReconcileInventoryScopeOfNewKinds(t *testing.T) {
+	cfg := testCluster(t)
+	c, _ := apply.NewClients(cfg)
+	group := uniquePrefix(t) + ".codex-k8s.test"
+	dir := t.TempDir()
+	path := writeStack(t, dir, map[string]string{
+		"services.yaml": stackYAML(`
+    - name: gadgets
+      group: stateful
+      clusterScoped: true
+      manifests: [crd.yaml, gadget.yaml]
+`, ""),
+		"crd.yaml": crdYAML(group, "Gadget", "gadgets", "Cluster"),
+		"gadget.yaml": `apiVersion: ` + group + `/v1
+kind: Gadget
+metadata: {name: g1}
+spec: {size: 1}
+`,
+	})
+	p, values := loadPlan(t, path, "dev", "", uniquePrefix(t), nil)
+	cleanup(t, cfg, p.Namespace)
+	t.Cleanup(func() {
+		_ = exec.Command(kubectlPath(), "--kubeconfig", kubeconfigPath(t), "delete", "crd", "gadgets."+group, "--wait=false").Run()
+	})
+	if _, _, err := run(t, context.Background(), cfg, p, apply.Options{Values: values}); err != nil {
+		t.Fatal(err)
+	}
+	cm, err := c.Kube.CoreV1().ConfigMaps(p.Namespace).Get(context.Background(), apply.InventoryName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inv struct {
+		Nodes []struct {
+			Name    string
+			Objects []apply.ObjectRef
+		}
+	}
+	if err := json.Unmarshal([]byte(cm.Data["inventory.json"]), &inv); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, n := range inv.Nodes {
+		for _, o := range n.Objects {
+			if o.Kind == "Gadget" {
+				found = true
+				if o.Namespace != "" {
+					t.Errorf("cluster-scoped Gadget listed in namespace %q", o.Namespace)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf("Gadget missing from the inventory: %s", cm.Data["inventory.json"])
 	}
 }
