@@ -337,7 +337,7 @@ func decode(file string, data []byte, namespace string) ([]*Object, diag.List) {
 	var errs diag.List
 	var out []*Object
 	for i, doc := range splitDocuments(data) {
-		if len(bytes.TrimSpace(stripComments(doc.data))) == 0 {
+		if !hasContent(doc.data) {
 			continue
 		}
 		pos := diag.Pos{File: file}
@@ -407,16 +407,23 @@ func splitDocuments(data []byte) []document {
 	return docs
 }
 
-func stripComments(doc []byte) []byte {
-	var b bytes.Buffer
-	for _, l := range bytes.Split(doc, []byte("\n")) {
-		if t := bytes.TrimSpace(l); len(t) > 0 && t[0] != '#' {
-			b.Write(l)
-			b.WriteByte('\n')
+// hasContent reports whether a document has a line that is neither blank
+// nor a comment.
+func hasContent(doc []byte) bool {
+	for len(doc) > 0 {
+		line := doc
+		if i := bytes.IndexByte(doc, '\n'); i >= 0 {
+			line, doc = doc[:i], doc[i+1:]
+		} else {
+			doc = nil
+		}
+		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] != '#' {
+			return true
 		}
 	}
-	return b.Bytes()
+	return false
 }
+
 
 // checkObjects enforces that no two nodes render the same object and, in slot
 // environments, that nodes stay inside their namespace unless declared

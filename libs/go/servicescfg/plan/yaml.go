@@ -18,6 +18,9 @@ import (
 // round trip that used to be most of a plan's decoding time.
 // TestDecodeMatchesKubectl holds it to that.
 func decodeObject(doc []byte) (map[string]any, error) {
+	if m, ok := fastDecode(doc); ok {
+		return m, nil
+	}
 	var raw any
 	if err := yaml.Unmarshal(doc, &raw); err != nil {
 		return nil, err
@@ -69,9 +72,12 @@ func jsonValue(v any) (any, error) {
 		if math.IsNaN(t) || math.IsInf(t, 0) {
 			return nil, fmt.Errorf("unsupported value: %v", t)
 		}
-		// JSON has one number type: a whole float reads back as an integer.
-		if t == math.Trunc(t) && t >= math.MinInt64 && t < math.MaxInt64 {
-			return int64(t), nil
+		// JSON has one number type: a whole float is written in its
+		// shortest form and read back as an integer when it fits.
+		if t == math.Trunc(t) && math.Abs(t) < 1e21 {
+			if n, err := strconv.ParseInt(strconv.FormatFloat(t, 'f', -1, 64), 10, 64); err == nil {
+				return n, nil
+			}
 		}
 		return t, nil
 	case string, bool, nil:

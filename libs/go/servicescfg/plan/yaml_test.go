@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	k8syaml "sigs.k8s.io/yaml"
 )
 
@@ -34,12 +35,42 @@ func kubectlDecode(doc []byte) (map[string]any, error) {
 
 var errNotMapping = os.ErrInvalid
 
+// kubectlValue is kubectl's reading of any YAML mapping, object or not:
+// YAML to JSON, then JSON numbers as unstructured objects hold them.
+func kubectlValue(doc []byte) (map[string]any, error) {
+	js, err := k8syaml.YAMLToJSON(doc)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := utiljson.Unmarshal(js, &m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, errNotMapping
+	}
+	return m, nil
+}
+
 var trickyDocs = []string{
 	"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata:\n  on: yes\n  off: no\n  octal: 0755\n  float: 1.5\n  whole: 2.0\n  big: 9223372036854775807\n  neg: -3\n  empty:\n  str: \"0755\"\n",
 	"kind: X\napiVersion: v1\nmetadata:\n  name: b\n  labels: {1: one, true: t, 1.5: f}\nlist: [1, \"2\", 3.25, null, [a, {b: c}]]\n",
 	"kind: X\napiVersion: v1\nmetadata: {name: c}\nanchors:\n  a: &x {k: v}\n  b: *x\n  c: {<<: *x, j: w}\n",
 	"kind: X\napiVersion: v1\nmetadata: {name: d}\nblock: |\n  line one\n  line two\nfolded: >\n  a\n  b\n",
 	"kind: X\napiVersion: v1\nmetadata: {name: e}\nts: 2001-12-14t21:59:43.10-05:00\ndate: 2002-12-14\n",
+	// The block subset fastDecode reads, and its edges.
+	"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: words\ndata:\n  a: y\n  b: Y\n  c: yes\n  d: n\n  e: NO\n  f: on\n  g: Off\n  h: true\n  i: FALSE\n  j: null\n  k: Null\n  l: ~\n  m: yEs\n  o: nULL\n  p: True\n",
+	"apiVersion: v1\nkind: X\nmetadata: {name: n}\nv:\n  a: 0\n  b: -0\n  c: 007\n  d: 08\n  e: 0x1F\n  f: 1_000\n  g: 1e3\n  h: -1.5\n  i: .5\n  j: .inf\n  k: -.Inf\n  l: 12:30\n  m: 1:20:30\n  n: 128Mi\n  o: 100m\n  p: 9223372036854775808\n  q: -9223372036854775808\n  r: +5\n  s: 0b101\n  t: 0o17\n  u: 1.0\n  w: 3.14.15\n  x: 2001-12-14\n  z: -foo\n",
+	"apiVersion: v1\nkind: X\nmetadata: {name: k}\nkeys:\n  8080: a\n  yes: b\n  off: c\n  \"quoted key\": d\n  'single': e\n  app.kubernetes.io/name: f\n  a#b: g\n",
+	"apiVersion: v1\nkind: X\nmetadata:\n  name: q\nv:\n  a: \"x\\ny\\t\\\"z\\\\\" # c\n  b: 'it''s'\n  c: \"\"\n  d: ''\n  e: {}\n  f: []\n  g: [] # c\n  h: \"a # not a comment\"\n  i: plain # comment\n  j: url#frag\n  k: \"\\/\"\n  l: \"\\u00e9\"\n",
+	"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: seq\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        args:\n        - one\n        - \"2\"\n        -\n          nested: map\n        ports:\n          - containerPort: 80\n            protocol: TCP\n      - name: b\n        env: []\n      volumes:\n      -   name: x\n          emptyDir: {}\n",
+	"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: lit}\ndata:\n  a: |\n    line one\n\n      indented\n    last\n\n\n  b: |-\n    stripped\n  c: |\n  d: |+\n    kept\n\n  e: >\n    folded\n    text\n  f: | # comment\n    x\n# a comment line\n  g: x\n",
+	"apiVersion: v1\nkind: X\nmetadata: {name: bad}\na: b: c\n",
+	"apiVersion: v1\nkind: X\nmetadata: {name: dup}\na: 1\na: 2\n",
+	"apiVersion: v1\nkind: X\nmetadata: {name: cont}\na: one\n  two\nb: \"x\n  y\"\n",
+	"apiVersion: v1\nkind: X\nmetadata: {name: odd}\n- a\n",
+	"  apiVersion: v1\n  kind: X\n  metadata: {name: indented}\n",
+	"apiVersion: v1\nkind: X\nmetadata: {name: m}\nkey: -\nother: - a\n",
 }
 
 func TestDecodeMatchesKubectl(t *testing.T) {
@@ -57,8 +88,23 @@ func TestDecodeMatchesKubectl(t *testing.T) {
 	if len(docs) < 100 {
 		t.Fatalf("only %d documents to compare; goldens missing?", len(docs))
 	}
+	// The real stacks' manifests are what the fast path is for: it must
+	// take nearly all of them (the rest falls back to go-yaml).
+	fast, total := 0, 0
+	for _, doc := range docs[len(trickyDocs):] {
+		if !hasContent([]byte(doc)) {
+			continue
+		}
+		total++
+		if _, ok := fastDecode([]byte(doc)); ok {
+			fast++
+		}
+	}
+	if fast*10 < total*9 {
+		t.Errorf("fastDecode took %d of %d golden documents, want at least 90%%", fast, total)
+	}
 	for i, doc := range docs {
-		if len(stripComments([]byte(doc))) == 0 {
+		if !hasContent([]byte(doc)) {
 			continue
 		}
 		want, werr := kubectlDecode([]byte(doc))
@@ -87,6 +133,34 @@ func FuzzDecodeMatchesKubectl(f *testing.F) {
 			if _, isKind := got["kind"].(string); isKind && got["kind"] != "" {
 				t.Fatalf("we accept what kubectl rejects (%v): %q", werr, doc)
 			}
+		}
+	})
+}
+
+// FuzzFastDecode: whatever the fast path accepts, kubectl's decoding
+// accepts too, with the same value.
+func FuzzFastDecode(f *testing.F) {
+	for _, d := range trickyDocs {
+		f.Add(d)
+	}
+	goldens, _ := filepath.Glob("testdata/*.manifests.yaml")
+	for _, g := range goldens[:min(len(goldens), 4)] {
+		data, _ := os.ReadFile(g)
+		for _, d := range splitDocuments(data) {
+			f.Add(string(d.data))
+		}
+	}
+	f.Fuzz(func(t *testing.T, doc string) {
+		got, ok := fastDecode([]byte(doc))
+		if !ok {
+			return
+		}
+		want, err := kubectlValue([]byte(doc))
+		if err != nil {
+			t.Fatalf("fast path accepts what kubectl rejects (%v):\n%q", err, doc)
+		}
+		if !reflect.DeepEqual(want, got) {
+			t.Fatalf("decodes differently:\nkubectl: %#v\nfast:    %#v\n%q", want, got, doc)
 		}
 	})
 }
