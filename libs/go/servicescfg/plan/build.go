@@ -424,7 +424,6 @@ func hasContent(doc []byte) bool {
 	return false
 }
 
-
 // checkObjects enforces that no two nodes render the same object and, in slot
 // environments, that nodes stay inside their namespace unless declared
 // cluster-scoped.
