@@ -110,7 +110,7 @@ func Main() int {
 	// A run is short-lived and allocation-heavy (every manifest is rendered
 	// and parsed): trade memory for less collector work unless told otherwise.
 	if _, ok := os.LookupEnv("GOGC"); !ok {
-		debug.SetGCPercent(400)
+		debug.SetGCPercent(800)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -7,9 +7,11 @@ import (
 	"maps"
 	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template/parse"
 
 	"gopkg.in/yaml.v3"
@@ -72,6 +74,7 @@ func IsDNSSubdomain(s string) bool {
 // value. Load calls it; call it again after changing a stack in Go. It reads
 // the file system to resolve paths and globs.
 func (s *Stack) Validate() diag.List {
+	s.prefetchGlobs()
 	v := &validator{s: s}
 	v.header()
 	v.spec()
@@ -537,6 +540,35 @@ const (
 
 // path checks a path or glob as written at path: inside the root, a valid
 // pattern, and matching what kind asks for.
+// prefetchGlobs resolves the stack's manifest patterns on every core before
+// validation reads them one by one: a large stack has a folder per node,
+// and Glob caches what it finds.
+func (s *Stack) prefetchGlobs() {
+	if s.globs == nil {
+		return
+	}
+	var patterns []string
+	for _, n := range s.Nodes() {
+		if n != nil {
+			patterns = append(patterns, n.Manifests...)
+		}
+	}
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for p := range work {
+				_, _ = s.Glob(p)
+			}
+		})
+	}
+	for _, p := range patterns {
+		work <- p
+	}
+	close(work)
+	wg.Wait()
+}
+
 func (v *validator) path(what, p string, at []any, kind int) {
 	pos := v.pos(at...)
 	noun := what
