@@ -418,14 +418,17 @@ func plainScalar(s string) (any, bool) {
 	if s == "" {
 		return nil, true
 	}
-	if strings.Contains(s, ": ") || strings.HasSuffix(s, ":") || strings.Contains(s, " #") {
+	if strings.IndexByte(s, ':') >= 0 && (strings.Contains(s, ": ") || s[len(s)-1] == ':') ||
+		strings.IndexByte(s, '#') > 0 && strings.Contains(s, " #") {
 		return nil, false
 	}
 	c := s[0]
 	switch {
 	case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
-		if v, special := yaml11Words[s]; special {
-			return v, true
+		if len(s) <= 5 { // the longest YAML 1.1 word is "false"
+			if v, special := yaml11Words[s]; special {
+				return v, true
+			}
 		}
 		return s, true
 	case c == '/':
