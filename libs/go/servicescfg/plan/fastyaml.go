@@ -3,6 +3,7 @@ package plan
 import (
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	yaml "go.yaml.in/yaml/v2"
@@ -33,13 +34,21 @@ type fastParser struct {
 	i     int
 }
 
+// parsers are reused: a plan reads thousands of documents.
+var parsers = sync.Pool{New: func() any { return &fastParser{} }}
+
 // fastDecode parses doc when it stays inside the subset described above.
 func fastDecode(doc []byte) (map[string]any, bool) {
 	s := string(doc)
 	if !printable(s) {
 		return nil, false // tabs, CRs, control characters: go-yaml decides
 	}
-	p := &fastParser{lines: make([]fastLine, 0, strings.Count(s, "\n")+1)}
+	p := parsers.Get().(*fastParser)
+	defer func() {
+		clear(p.lines) // drop the strings, keep the capacity
+		p.lines, p.i = p.lines[:0], 0
+		parsers.Put(p)
+	}()
 	for line := range strings.SplitSeq(s, "\n") {
 		text := strings.TrimLeft(line, " ")
 		p.lines = append(p.lines, fastLine{indent: len(line) - len(text), text: text, raw: line})
