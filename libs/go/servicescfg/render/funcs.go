@@ -92,6 +92,10 @@ func required(msg string, v any) (any, error) {
 // Kubernetes types behave as in kubectl), without the trailing newline, but
 // fails instead of rendering an empty string.
 func toYAML(v any) (string, error) {
+	var fast strings.Builder
+	if fastYAML(&fast, v, 0) {
+		return strings.TrimSuffix(fast.String(), "\n"), nil
+	}
 	var b []byte
 	var err error
 	if plainYAML(v, 0) {

@@ -1,0 +1,214 @@
+package render
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// toYaml is called for small values (resources, labels, env lists) many
+// times per manifest, and go-yaml's encoder sets up kilobytes of buffers
+// per call. fastYAML writes the common shapes itself: maps with plain
+// string keys, lists, booleans, integers and strings that go-yaml writes
+// unquoted. On anything else it reports false and toYAML uses go-yaml.
+// TestFastYAMLMatchesGoYAML and FuzzFastYAML hold the output byte for byte
+// to go-yaml's.
+
+// fastYAML appends v to b as go-yaml marshals it.
+func fastYAML(b *strings.Builder, v any, indent int) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		return fastMap(b, len(v), func(yield func(string, any) bool) {
+			for _, k := range slices.Sorted(mapsKeys(v)) {
+				if !yield(k, v[k]) {
+					return
+				}
+			}
+		}, indent)
+	case map[string]string:
+		return fastMap(b, len(v), func(yield func(string, any) bool) {
+			keys := make([]string, 0, len(v))
+			for k := range v {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				if !yield(k, v[k]) {
+					return
+				}
+			}
+		}, indent)
+	case []any:
+		return fastList(b, len(v), func(i int) any { return v[i] }, indent)
+	case []string:
+		return fastList(b, len(v), func(i int) any { return v[i] }, indent)
+	}
+	if !fastScalar(b, v) {
+		return false
+	}
+	b.WriteByte('\n')
+	return true
+}
+
+func mapsKeys(m map[string]any) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func fastMap(b *strings.Builder, n int, entries func(func(string, any) bool), indent int) bool {
+	if n == 0 {
+		b.WriteString("{}\n")
+		return true
+	}
+	ok := true
+	entries(func(k string, x any) bool {
+		// Keys without digits sort the same in go-yaml's natural order
+		// and in byte order.
+		if !plainWord(k) || strings.ContainsAny(k, "0123456789") {
+			ok = false
+			return false
+		}
+		pad(b, indent)
+		b.WriteString(k)
+		b.WriteByte(':')
+		switch x := x.(type) {
+		case map[string]any, map[string]string:
+			if size(x) == 0 {
+				b.WriteString(" {}\n")
+				return true
+			}
+			b.WriteByte('\n')
+			ok = fastYAML(b, x, indent+2)
+		case []any, []string:
+			if size(x) == 0 {
+				b.WriteString(" []\n")
+				return true
+			}
+			b.WriteByte('\n')
+			ok = fastYAML(b, x, indent) // lists sit at their key's indent
+		default:
+			b.WriteByte(' ')
+			ok = fastScalar(b, x)
+			b.WriteByte('\n')
+		}
+		return ok
+	})
+	return ok
+}
+
+func fastList(b *strings.Builder, n int, item func(int) any, indent int) bool {
+	if n == 0 {
+		b.WriteString("[]\n")
+		return true
+	}
+	for i := range n {
+		pad(b, indent)
+		switch x := item(i).(type) {
+		case map[string]any, map[string]string:
+			if size(x) == 0 {
+				b.WriteString("- {}\n")
+				continue
+			}
+			// "- " then the map's first key on the same line, the rest
+			// indented under it.
+			var sub strings.Builder
+			if !fastYAML(&sub, x, indent+2) {
+				return false
+			}
+			b.WriteString("- ")
+			b.WriteString(sub.String()[indent+2:])
+		case []any, []string:
+			return false // lists of lists: go-yaml
+		default:
+			b.WriteString("- ")
+			if !fastScalar(b, x) {
+				return false
+			}
+			b.WriteByte('\n')
+		}
+	}
+	return true
+}
+
+func size(v any) int {
+	switch v := v.(type) {
+	case map[string]any:
+		return len(v)
+	case map[string]string:
+		return len(v)
+	case []any:
+		return len(v)
+	case []string:
+		return len(v)
+	}
+	return -1
+}
+
+func pad(b *strings.Builder, n int) {
+	for range n {
+		b.WriteByte(' ')
+	}
+}
+
+// fastScalar writes a scalar go-yaml writes without quotes, or reports false.
+func fastScalar(b *strings.Builder, v any) bool {
+	switch v := v.(type) {
+	case nil:
+		b.WriteString("null")
+	case bool:
+		b.WriteString(strconv.FormatBool(v))
+	case int:
+		b.WriteString(strconv.Itoa(v))
+	case int64:
+		b.WriteString(strconv.FormatInt(v, 10))
+	case string:
+		if !plainWord(v) {
+			return false
+		}
+		b.WriteString(v)
+	default:
+		return false
+	}
+	return true
+}
+
+// plainWord reports a string go-yaml writes as it is: letters, digits and
+// . _ / -, starting with a letter or digit, that YAML 1.1 reads back as
+// this same string (not a boolean, null, number or timestamp).
+func plainWord(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '/' || c == '-') {
+			return false
+		}
+	}
+	c := s[0]
+	switch {
+	case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+		_, special := yaml11Words[s]
+		return !special
+	case c >= '0' && c <= '9':
+		// Only when a letter no number or date has makes it a string:
+		// 100m, 128Mi.
+		return strings.IndexFunc(s, func(r rune) bool {
+			return r >= 'g' && r <= 'z' && r != 'o' && r != 'x' && r != 'b' || r >= 'G' && r <= 'Z' && r != 'O' && r != 'X' && r != 'B'
+		}) >= 0 && !strings.ContainsAny(s, "eE")
+	}
+	return false
+}
+
+// yaml11Words are the plain words YAML 1.1 reads as booleans or null.
+var yaml11Words = map[string]bool{
+	"y": true, "Y": true, "yes": true, "Yes": true, "YES": true, "n": true, "N": true, "no": true, "No": true, "NO": true,
+	"true": true, "True": true, "TRUE": true, "false": true, "False": true, "FALSE": true,
+	"on": true, "On": true, "ON": true, "off": true, "Off": true, "OFF": true,
+	"null": true, "Null": true, "NULL": true,
+}
