@@ -1,6 +1,7 @@
 package render
 
 import (
+	"github.com/Masterminds/sprig/v3"
 	"strings"
 	"testing"
 
@@ -75,4 +76,27 @@ func FuzzToYAML(f *testing.F) {
 			t.Errorf("%#v:\nfast %q\nslow %q", v, fast, slow)
 		}
 	})
+}
+
+func TestIndentMatchesSprig(t *testing.T) {
+	sf := sprig.TxtFuncMap()
+	sIndent := sf["indent"].(func(int, string) string)
+	sNindent := sf["nindent"].(func(int, string) string)
+	f := funcMap()
+	ours := f["indent"].(func(int, string) (string, error))
+	oursN := f["nindent"].(func(int, string) (string, error))
+	for _, v := range []string{"", "a", "a\nb", "a\n", "\n", "\n\n", "x: 1\ny:\n  - z\n"} {
+		for _, n := range []int{0, 1, 4} {
+			if got, _ := ours(n, v); got != sIndent(n, v) {
+				t.Errorf("indent %d %q = %q, sprig %q", n, v, got, sIndent(n, v))
+			}
+			if got, _ := oursN(n, v); got != sNindent(n, v) {
+				t.Errorf("nindent %d %q = %q, sprig %q", n, v, got, sNindent(n, v))
+			}
+		}
+		// sprig panics on a negative width; ours says so.
+		if _, err := ours(-1, v); err == nil {
+			t.Errorf("indent -1 gave no error")
+		}
+	}
 }
