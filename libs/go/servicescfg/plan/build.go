@@ -391,17 +391,22 @@ type document struct {
 func splitDocuments(data []byte) []document {
 	var docs []document
 	start, startLine, line := 0, 1, 1
-	for i := 0; i <= len(data); i++ {
-		if i < len(data) && data[i] != '\n' {
-			continue
+	for lineStart := 0; lineStart <= len(data); line++ {
+		end := bytes.IndexByte(data[lineStart:], '\n')
+		if end < 0 {
+			end = len(data)
+		} else {
+			end += lineStart
 		}
-		lineStart := bytes.LastIndexByte(data[:i], '\n') + 1
-		text := bytes.TrimRight(data[lineStart:i], " \t\r")
-		if bytes.Equal(text, []byte("---")) || bytes.HasPrefix(text, []byte("--- ")) {
-			docs = append(docs, document{data: data[start:lineStart], line: startLine})
-			start, startLine = min(i+1, len(data)), line+1
+		// Only lines starting with "---" can separate documents.
+		if end-lineStart >= 3 && data[lineStart] == '-' {
+			text := bytes.TrimRight(data[lineStart:end], " \t\r")
+			if bytes.Equal(text, []byte("---")) || bytes.HasPrefix(text, []byte("--- ")) {
+				docs = append(docs, document{data: data[start:lineStart], line: startLine})
+				start, startLine = min(end+1, len(data)), line+1
+			}
 		}
-		line++
+		lineStart = end + 1
 	}
 	docs = append(docs, document{data: data[start:], line: startLine})
 	return docs

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -398,5 +399,31 @@ func TestRenderScripts(t *testing.T) {
 	}
 	if len(scripts) != 1 || string(scripts[0].Data) != "#!/bin/sh\nset -euo pipefail\necho demo demo-dev\n" {
 		t.Errorf("scripts = %+v", scripts)
+	}
+}
+
+func TestSplitDocuments(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+		line []int
+	}{
+		{"a: 1\n", []string{"a: 1\n"}, []int{1}},
+		{"a: 1\n---\nb: 2\n", []string{"a: 1\n", "b: 2\n"}, []int{1, 3}},
+		{"---\na: 1\n--- # c\nb: 2", []string{"", "a: 1\n", "b: 2"}, []int{1, 2, 4}},
+		{"a: '---'\n----\n  ---\n---  \n", []string{"a: '---'\n----\n  ---\n", ""}, []int{1, 5}},
+		{"", []string{""}, []int{1}},
+	}
+	for _, tt := range tests {
+		docs := splitDocuments([]byte(tt.in))
+		var got []string
+		var lines []int
+		for _, d := range docs {
+			got = append(got, string(d.data))
+			lines = append(lines, d.line)
+		}
+		if strings.Join(got, "|") != strings.Join(tt.want, "|") || fmt.Sprint(lines) != fmt.Sprint(tt.line) {
+			t.Errorf("splitDocuments(%q) = %q %v, want %q %v", tt.in, got, lines, tt.want, tt.line)
+		}
 	}
 }

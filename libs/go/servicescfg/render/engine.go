@@ -276,7 +276,7 @@ func (e *Engine) rel(p string) (string, error) {
 // read reads a file under the root. Like the stack's Glob, the check is
 // lexical (rel): symbolic links inside the root are followed.
 func (e *Engine) read(name string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(e.root, filepath.FromSlash(name)))
+	b, err := readFile(filepath.Join(e.root, filepath.FromSlash(name)))
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
