@@ -32,7 +32,12 @@ type fastLine struct {
 type fastParser struct {
 	lines []fastLine
 	i     int
+	depth int // nesting of collections, bounded by maxFastDepth
 }
+
+// maxFastDepth bounds nesting; deeper documents go to go-yaml, which has
+// limits of its own.
+const maxFastDepth = 64
 
 // parsers are reused: a plan reads thousands of documents.
 var parsers = sync.Pool{New: func() any { return &fastParser{} }}
@@ -46,7 +51,7 @@ func fastDecode(doc []byte) (map[string]any, bool) {
 	p := parsers.Get().(*fastParser)
 	defer func() {
 		clear(p.lines) // drop the strings, keep the capacity
-		p.lines, p.i = p.lines[:0], 0
+		p.lines, p.i, p.depth = p.lines[:0], 0, 0
 		parsers.Put(p)
 	}()
 	for line := range strings.SplitSeq(s, "\n") {
@@ -108,6 +113,10 @@ func isSeqEntry(t string) bool { return t == "-" || strings.HasPrefix(t, "- ") }
 
 // mapping reads the block mapping whose keys are at indent.
 func (p *fastParser) mapping(indent int) (map[string]any, bool) {
+	if p.depth++; p.depth > maxFastDepth {
+		return nil, false
+	}
+	defer func() { p.depth-- }()
 	m := map[string]any{}
 	for p.next() {
 		l := p.lines[p.i]
@@ -136,6 +145,10 @@ func (p *fastParser) mapping(indent int) (map[string]any, bool) {
 
 // sequence reads the block sequence whose dashes are at indent.
 func (p *fastParser) sequence(indent int) ([]any, bool) {
+	if p.depth++; p.depth > maxFastDepth {
+		return nil, false
+	}
+	defer func() { p.depth-- }()
 	out := []any{}
 	for p.next() {
 		l := p.lines[p.i]
@@ -217,7 +230,7 @@ func (p *fastParser) value(indent int, rest string, underKey bool) (any, bool) {
 		v, ok = s, ok && isComment(tail)
 	case '{', '[':
 		var tail string
-		v, tail, ok = flowNode(rest)
+		v, tail, ok = flowNode(rest, p.depth)
 		ok = ok && isComment(tail)
 	default:
 		v, ok = plainScalar(stripComment(rest))
@@ -283,9 +296,9 @@ func (p *fastParser) literal(indent int, header string) (any, bool) {
 
 // flowNode reads a one-line flow collection or scalar at the start of t
 // ("[a, b]", "{k: v, n: [1]}", "x") and returns the text after it.
-func flowNode(t string) (any, string, bool) {
+func flowNode(t string, depth int) (any, string, bool) {
 	t = strings.TrimLeft(t, " ")
-	if t == "" {
+	if t == "" || depth > maxFastDepth {
 		return nil, "", false
 	}
 	switch t[0] {
@@ -296,7 +309,7 @@ func flowNode(t string) (any, string, bool) {
 			return out, t[1:], true
 		}
 		for {
-			v, rest, ok := flowNode(t)
+			v, rest, ok := flowNode(t, depth+1)
 			if !ok {
 				return nil, "", false
 			}
@@ -332,7 +345,7 @@ func flowNode(t string) (any, string, bool) {
 			if _, dup := out[key]; dup || rest == "" {
 				return nil, "", false
 			}
-			v, after, ok := flowNode(rest)
+			v, after, ok := flowNode(rest, depth+1)
 			if !ok {
 				return nil, "", false
 			}

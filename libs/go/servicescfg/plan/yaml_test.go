@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -163,4 +164,24 @@ func FuzzFastDecode(f *testing.F) {
 			t.Fatalf("decodes differently:\nkubectl: %#v\nfast:    %#v\n%q", want, got, doc)
 		}
 	})
+}
+
+// TestFastDecodeDeepNesting: deep nesting is left to go-yaml, not recursed
+// into without bound.
+func TestFastDecodeDeepNesting(t *testing.T) {
+	flow := "kind: X\napiVersion: v1\nmetadata: {name: deep}\nv: " + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + "\n"
+	if _, ok := fastDecode([]byte(flow)); ok {
+		t.Error("the fast path took 100000 nested flow lists")
+	}
+	var b strings.Builder
+	b.WriteString("kind: X\napiVersion: v1\nmetadata: {name: deep}\n")
+	for i := range 200 {
+		b.WriteString(strings.Repeat(" ", i) + "k:\n")
+	}
+	if _, ok := fastDecode([]byte(b.String())); ok {
+		t.Error("the fast path took 200 nested mappings")
+	}
+	if _, err := decodeObject([]byte(b.String())); err != nil {
+		t.Errorf("go-yaml rejects 200 nested mappings: %v", err)
+	}
 }

@@ -16,6 +16,9 @@ import (
 
 // fastYAML appends v to b as go-yaml marshals it.
 func fastYAML(b *strings.Builder, v any, indent int) bool {
+	if indent > 128 {
+		return false // deep, or a value that contains itself: go-yaml's path reports it
+	}
 	switch v := v.(type) {
 	case map[string]any:
 		return fastMap(b, len(v), func(yield func(string, any) bool) {
