@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -586,13 +585,7 @@ func TestReconcileRenewsLease(t *testing.T) {
 	p, values := loadPlan(t, path, "dev", "", uniquePrefix(t), nil)
 	cleanup(t, cfg, p.Namespace)
 	ctx := context.Background()
-	waiting := make(chan struct{})
-	var once sync.Once
-	obs := apply.ObserverFunc(func(e apply.Event) {
-		if e.Node == "slow" && e.Phase == apply.PhaseWait && e.Status == apply.StatusStarted {
-			once.Do(func() { close(waiting) })
-		}
-	})
+	obs, waiting := waitingFor("slow")
 	done := make(chan error, 1)
 	go func() {
 		_, _, err := run(t, ctx, cfg, p, apply.Options{Values: values, Holder: "long-run", LeaseDuration: 2 * time.Second, Observer: obs})

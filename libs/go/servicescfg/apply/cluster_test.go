@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,4 +169,16 @@ func writeStack(t *testing.T, dir string, files map[string]string) string {
 		}
 	}
 	return filepath.Join(dir, "services.yaml")
+}
+
+// waitingFor returns an observer and a channel closed when node starts
+// waiting for readiness: the moment to interrupt or contend with a run.
+func waitingFor(node string) (apply.Observer, <-chan struct{}) {
+	waiting := make(chan struct{})
+	var once sync.Once
+	return apply.ObserverFunc(func(e apply.Event) {
+		if e.Node == node && e.Phase == apply.PhaseWait && e.Status == apply.StatusStarted {
+			once.Do(func() { close(waiting) })
+		}
+	}), waiting
 }

@@ -264,13 +264,7 @@ spec:
 	p, values := loadPlan(t, path, "dev", "", uniquePrefix(t), nil)
 	cleanup(t, cfg, p.Namespace)
 
-	waiting := make(chan struct{})
-	var once sync.Once
-	obs := apply.ObserverFunc(func(e apply.Event) {
-		if e.Node == "svc0" && e.Status == apply.StatusStarted && e.Phase == apply.PhaseWait {
-			once.Do(func() { close(waiting) })
-		}
-	})
+	obs, waiting := waitingFor("svc0")
 	done := make(chan error, 1)
 	go func() {
 		_, _, err := run(t, context.Background(), cfg, p, apply.Options{Values: values, Observer: obs, Timeout: 2 * time.Minute})
