@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	yaml "go.yaml.in/yaml/v2"
+
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/internal/yaml11"
 )
 
 // Reading every rendered document with go-yaml is most of a plan's cost
@@ -447,10 +449,8 @@ func plainScalar(s string) (any, bool) {
 	c := s[0]
 	switch {
 	case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
-		if len(s) <= 5 { // the longest YAML 1.1 word is "false"
-			if v, special := yaml11Words[s]; special {
-				return v, true
-			}
+		if v, special := yaml11.Word(s); special {
+			return v, true
 		}
 		return s, true
 	case c == '/':
@@ -499,23 +499,6 @@ func notFlowPlain(r rune) bool {
 func notNumeric(r rune) bool {
 	return !(r >= '0' && r <= '9' || strings.ContainsRune("+-._eExXoObBaAcCdDfF", r))
 }
-
-// yaml11Words are the plain words YAML 1.1 reads as booleans or null.
-var yaml11Words = func() map[string]any {
-	m := map[string]any{}
-	for v, words := range map[bool][]string{
-		true:  {"y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"},
-		false: {"n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"},
-	} {
-		for _, w := range words {
-			m[w] = v
-		}
-	}
-	for _, w := range []string{"null", "Null", "NULL"} {
-		m[w] = nil
-	}
-	return m
-}()
 
 // isComment reports whether the text after a quoted scalar is only spaces
 // and an optional comment.

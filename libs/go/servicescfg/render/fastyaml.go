@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/internal/yaml11"
 )
 
 // toYaml is called for small values (resources, labels, env lists) many
@@ -196,7 +198,7 @@ func plainWord(s string) bool {
 	c := s[0]
 	switch {
 	case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
-		_, special := yaml11Words[s]
+		_, special := yaml11.Word(s)
 		return !special
 	case c >= '0' && c <= '9':
 		// Only when a letter no number or date has makes it a string:
@@ -206,12 +208,4 @@ func plainWord(s string) bool {
 		}) >= 0 && !strings.ContainsAny(s, "eE")
 	}
 	return false
-}
-
-// yaml11Words are the plain words YAML 1.1 reads as booleans or null.
-var yaml11Words = map[string]bool{
-	"y": true, "Y": true, "yes": true, "Yes": true, "YES": true, "n": true, "N": true, "no": true, "No": true, "NO": true,
-	"true": true, "True": true, "TRUE": true, "false": true, "False": true, "FALSE": true,
-	"on": true, "On": true, "ON": true, "off": true, "Off": true, "OFF": true,
-	"null": true, "Null": true, "NULL": true,
 }
