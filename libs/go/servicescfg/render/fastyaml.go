@@ -1,6 +1,7 @@
 package render
 
 import (
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,26 +24,9 @@ func fastYAML(b *strings.Builder, v any, indent int) bool {
 	}
 	switch v := v.(type) {
 	case map[string]any:
-		return fastMap(b, len(v), func(yield func(string, any) bool) {
-			for _, k := range slices.Sorted(mapsKeys(v)) {
-				if !yield(k, v[k]) {
-					return
-				}
-			}
-		}, indent)
+		return fastMap(b, v, indent)
 	case map[string]string:
-		return fastMap(b, len(v), func(yield func(string, any) bool) {
-			keys := make([]string, 0, len(v))
-			for k := range v {
-				keys = append(keys, k)
-			}
-			slices.Sort(keys)
-			for _, k := range keys {
-				if !yield(k, v[k]) {
-					return
-				}
-			}
-		}, indent)
+		return fastMap(b, v, indent)
 	case []any:
 		return fastList(b, len(v), func(i int) any { return v[i] }, indent)
 	case []string:
@@ -55,55 +39,51 @@ func fastYAML(b *strings.Builder, v any, indent int) bool {
 	return true
 }
 
-func mapsKeys(m map[string]any) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
-func fastMap(b *strings.Builder, n int, entries func(func(string, any) bool), indent int) bool {
-	if n == 0 {
+func fastMap[V any](b *strings.Builder, m map[string]V, indent int) bool {
+	if len(m) == 0 {
 		b.WriteString("{}\n")
 		return true
 	}
-	ok := true
-	entries(func(k string, x any) bool {
-		// Keys without digits sort the same in go-yaml's natural order
-		// and in byte order.
-		if !plainWord(k) || strings.ContainsAny(k, "0123456789") {
-			ok = false
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if !fastEntry(b, k, m[k], indent) {
 			return false
 		}
-		pad(b, indent)
-		b.WriteString(k)
-		b.WriteByte(':')
-		switch x := x.(type) {
-		case map[string]any, map[string]string:
-			if size(x) == 0 {
-				b.WriteString(" {}\n")
-				return true
-			}
-			b.WriteByte('\n')
-			ok = fastYAML(b, x, indent+2)
-		case []any, []string:
-			if size(x) == 0 {
-				b.WriteString(" []\n")
-				return true
-			}
-			b.WriteByte('\n')
-			ok = fastYAML(b, x, indent) // lists sit at their key's indent
-		default:
-			b.WriteByte(' ')
-			ok = fastScalar(b, x)
-			b.WriteByte('\n')
+	}
+	return true
+}
+
+// fastEntry writes one "key: value" of a map at indent.
+func fastEntry(b *strings.Builder, k string, x any, indent int) bool {
+	// Keys without digits sort the same in go-yaml's natural order and in
+	// byte order.
+	if !plainWord(k) || strings.ContainsAny(k, "0123456789") {
+		return false
+	}
+	pad(b, indent)
+	b.WriteString(k)
+	b.WriteByte(':')
+	switch x.(type) {
+	case map[string]any, map[string]string:
+		if size(x) == 0 {
+			b.WriteString(" {}\n")
+			return true
 		}
-		return ok
-	})
-	return ok
+		b.WriteByte('\n')
+		return fastYAML(b, x, indent+2)
+	case []any, []string:
+		if size(x) == 0 {
+			b.WriteString(" []\n")
+			return true
+		}
+		b.WriteByte('\n')
+		return fastYAML(b, x, indent) // lists sit at their key's indent
+	}
+	b.WriteByte(' ')
+	if !fastScalar(b, x) {
+		return false
+	}
+	b.WriteByte('\n')
+	return true
 }
 
 func fastList(b *strings.Builder, n int, item func(int) any, indent int) bool {
