@@ -462,7 +462,13 @@ func plainScalar(s string) (any, bool) {
 		if n, err := strconv.ParseInt(s, 10, 64); err == nil && (s == "0" || s[0] != '0') && !strings.HasPrefix(s, "-0") && s != "-" {
 			return n, true
 		}
-		if c != '-' && strings.IndexFunc(s, notNumeric) >= 0 {
+		notNumber := notNumeric
+		if len(s) < 2 || s[0] != '0' || !strings.ContainsRune("xXoObB", rune(s[1])) {
+			// Without a 0x, 0o or 0b prefix a number has no letter but
+			// an exponent's e: a hex digest is text.
+			notNumber = notDecimal
+		}
+		if c != '-' && strings.IndexFunc(s, notNumber) >= 0 {
 			// A letter no number has (128Mi, 100m, v1.2): a string.
 			// Timestamp-like text is a string in untyped decoding too.
 			return s, true
@@ -493,6 +499,11 @@ func plainScalar(s string) (any, bool) {
 // scalar inside [ ] or { }: flow context has rules of its own.
 func notFlowPlain(r rune) bool {
 	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./ ", r))
+}
+
+// notDecimal reports a rune that no YAML 1.1 decimal int or float contains.
+func notDecimal(r rune) bool {
+	return !(r >= '0' && r <= '9' || strings.ContainsRune("+-._eE", r))
 }
 
 // notNumeric reports a rune that no YAML 1.1 int or float contains.

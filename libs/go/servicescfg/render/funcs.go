@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"text/template"
@@ -75,6 +76,17 @@ func funcMap() template.FuncMap {
 			return "", userError(fmt.Sprintf("nindent: negative width %d", spaces))
 		}
 		return "\n" + indent(spaces, v), nil
+	}
+	// quote wraps most values in manifests: a single string needs neither
+	// sprig's variadic join nor fmt, and strconv.Quote is what %q writes.
+	sprigQuote := f["quote"].(func(...any) string)
+	f["quote"] = func(v ...any) string {
+		if len(v) == 1 {
+			if s, ok := v[0].(string); ok {
+				return strconv.Quote(s)
+			}
+		}
+		return sprigQuote(v...)
 	}
 	f["include"] = unbound
 	f["tpl"] = unbound

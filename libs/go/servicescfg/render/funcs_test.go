@@ -1,9 +1,11 @@
 package render
 
 import (
-	"github.com/Masterminds/sprig/v3"
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/Masterminds/sprig/v3"
 
 	"sigs.k8s.io/yaml"
 )
@@ -97,6 +99,24 @@ func TestIndentMatchesSprig(t *testing.T) {
 		// sprig panics on a negative width; ours says so.
 		if _, err := ours(-1, v); err == nil {
 			t.Errorf("indent -1 gave no error")
+		}
+	}
+}
+
+// TestQuoteMatchesSprig: the quote bound here prints what sprig's does, for
+// one string (its own path) and for everything else (sprig's).
+func TestQuoteMatchesSprig(t *testing.T) {
+	ours := sharedFuncs()["quote"].(func(...any) string)
+	theirs := sprig.TxtFuncMap()["quote"].(func(...any) string)
+	var args [][]any
+	for _, s := range append(yamlStrings, "\xff\xfe", "\x00", "tab\there", "\u007f", "emoji \U0001F600") {
+		args = append(args, []any{s}, []any{s, s})
+	}
+	args = append(args, nil, []any{nil}, []any{nil, "a"}, []any{42}, []any{1.5}, []any{true}, []any{[]byte("b")},
+		[]any{errors.New("e")}, []any{[]string{"x"}}, []any{map[string]any{"k": 1}})
+	for _, a := range args {
+		if got, want := ours(a...), theirs(a...); got != want {
+			t.Errorf("quote %#v = %q, sprig prints %q", a, got, want)
 		}
 	}
 }

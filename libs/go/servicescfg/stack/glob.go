@@ -85,6 +85,14 @@ func (s *Stack) glob(pattern string) ([]string, error) {
 	var files []string
 	for i, seg := range segs {
 		last := i == len(segs)-1
+		if !last && seg != "**" && !hasMeta(seg) {
+			// A plain directory name: whether it exists shows when the
+			// next segment reads it, so it costs no system call here.
+			for j, dir := range dirs {
+				dirs[j] = path.Join(dir, seg)
+			}
+			continue
+		}
 		next := map[string]bool{}
 		for _, dir := range dirs {
 			if err := expand(root, dir, seg, last, next); err != nil {

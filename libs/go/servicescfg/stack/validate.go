@@ -258,23 +258,25 @@ func (v *validator) dependencies() {
 		label := v.label(n)
 		seen := map[string]bool{}
 		for i, dep := range n.DependsOn {
-			pos := v.pos(append(slices.Clip(p), "dependsOn", i)...)
+			// Positions are looked up only for problems: a valid stack of
+			// thousands of edges should not walk the document for each.
+			pos := func() diag.Pos { return v.pos(append(slices.Clip(p), "dependsOn", i)...) }
 			if dep == "" {
-				v.errs.Add(pos, "empty entry in dependsOn of %s", label)
+				v.errs.Add(pos(), "empty entry in dependsOn of %s", label)
 				continue
 			}
 			if seen[dep] {
-				v.errs.Add(pos, "%s lists %q twice in dependsOn", label, dep)
+				v.errs.Add(pos(), "%s lists %q twice in dependsOn", label, dep)
 				continue
 			}
 			seen[dep] = true
 			target := v.byName[dep]
 			if target == nil {
-				v.errs.AddHint(pos, didYouMean(dep, v.names), "%s depends on unknown node %q", label, dep)
+				v.errs.AddHint(pos(), didYouMean(dep, v.names), "%s depends on unknown node %q", label, dep)
 				continue
 			}
 			if gi, gt := v.s.GroupIndex(n.Group), v.s.GroupIndex(target.Group); gi >= 0 && gt > gi {
-				v.errs.AddHint(pos, "a node may depend only on nodes of its own or an earlier group",
+				v.errs.AddHint(pos(), "a node may depend only on nodes of its own or an earlier group",
 					"%s in group %q depends on %q in the later group %q", label, n.Group, dep, target.Group)
 			}
 		}
@@ -570,32 +572,32 @@ func (s *Stack) prefetchGlobs() {
 }
 
 func (v *validator) path(what, p string, at []any, kind int) {
-	pos := v.pos(at...)
+	pos := func() diag.Pos { return v.pos(at...) } // looked up only for problems
 	noun := what
 	if hasMeta(p) {
 		noun += " pattern"
 	}
 	if p == "" {
-		v.errs.Add(pos, "empty %s path", what)
+		v.errs.Add(pos(), "empty %s path", what)
 		return
 	}
 	if kind != pathGlob && hasMeta(p) {
-		v.errs.AddHint(pos, "name one file, without *, ?, [ or \\", "%s %q must be a path, not a pattern", what, p)
+		v.errs.AddHint(pos(), "name one file, without *, ?, [ or \\", "%s %q must be a path, not a pattern", what, p)
 		return
 	}
 	files, err := v.s.Glob(p)
 	var pe *PatternError
 	switch {
 	case errors.As(err, &pe):
-		v.errs.Add(pos, "%s %q %s", noun, p, pe.Problem)
+		v.errs.Add(pos(), "%s %q %s", noun, p, pe.Problem)
 		return
 	case err != nil:
-		v.errs.Add(pos, "%s %q: %v", noun, p, err)
+		v.errs.Add(pos(), "%s %q: %v", noun, p, err)
 		return
 	case len(files) > 0 || kind == pathTarget:
 		return
 	case hasMeta(p):
-		v.errs.Add(pos, "%s %q matches no file", noun, p)
+		v.errs.Add(pos(), "%s %q matches no file", noun, p)
 		return
 	}
 	if fi, err := os.Stat(v.s.Abs(p)); err == nil && fi.IsDir() {
@@ -603,10 +605,10 @@ func (v *validator) path(what, p string, at []any, kind int) {
 		if kind == pathGlob {
 			hint = "use a glob such as " + quote(strings.TrimSuffix(p, "/")+"/*.yaml")
 		}
-		v.errs.AddHint(pos, hint, "%s %q is a directory, not a file", noun, p)
+		v.errs.AddHint(pos(), hint, "%s %q is a directory, not a file", noun, p)
 		return
 	}
-	v.errs.Add(pos, "%s %q does not exist", noun, p)
+	v.errs.Add(pos(), "%s %q does not exist", noun, p)
 }
 
 func (v *validator) secrets() {
