@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -175,18 +176,21 @@ func Build(ctx context.Context, s *stack.Stack, opts Options) (*Plan, error) {
 	if par <= 0 {
 		par = runtime.GOMAXPROCS(0)
 	}
-	sem := make(chan struct{}, par)
+	// A few long-lived workers rather than a goroutine per node: template
+	// execution runs deep, and each new goroutine would grow its stack anew.
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for _, w := range jobs {
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			w.step, w.errs = renderNode(s, engine, withService(tctx, w.node, w.overlay, rt), w.node, w.overlay, p)
-		}()
+	for range min(par, len(jobs)) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= len(jobs) {
+					return
+				}
+				w := jobs[i]
+				w.step, w.errs = renderNode(s, engine, withService(tctx, w.node, w.overlay, rt), w.node, w.overlay, p)
+			}
+		})
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {

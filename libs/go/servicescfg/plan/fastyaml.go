@@ -385,6 +385,22 @@ func flowNode(t string, depth int) (any, string, bool) {
 // splitKey splits "key: rest" or "key:" into the key (as kubectl reads it)
 // and the rest; ok is false when the text is not a simple mapping entry.
 func splitKey(t string) (key, rest string, ok bool) {
+	// Most keys are a letter followed by letters, digits and "-_./": they
+	// are text as written, unless they are one of YAML 1.1's words.
+	if c := t[0]; c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+		i := 1
+		for i < len(t) && isKeyChar(t[i]) {
+			i++
+		}
+		if i < len(t) && t[i] == ':' && (i == len(t)-1 || t[i+1] == ' ') && i <= 1000 {
+			if _, special := yaml11.Word(t[:i]); !special {
+				if i < len(t)-1 {
+					rest = strings.TrimLeft(t[i+2:], " ")
+				}
+				return t[:i], rest, true
+			}
+		}
+	}
 	var raw string
 	switch t[0] {
 	case '"', '\'':
@@ -434,6 +450,10 @@ func splitKey(t string) (key, rest string, ok bool) {
 		return strconv.FormatBool(k), rest, true
 	}
 	return "", "", false
+}
+
+func isKeyChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '/'
 }
 
 // plainScalar resolves a one-line plain scalar the way go-yaml (YAML 1.1)
