@@ -239,7 +239,7 @@ func (e *Engine) render(name, text string, data any) ([]byte, diag.List) {
 	}
 	in := e.acquire(u)
 	var buf bytes.Buffer
-	buf.Grow(len(text) + len(text)/2)
+	buf.Grow(max(int(u.outLen.Load())+64, len(text)+len(text)/2))
 	if c, ok := data.(Context); ok {
 		// By reference, so that include can recognise the same context.
 		data = &c
@@ -255,6 +255,7 @@ func (e *Engine) render(name, text string, data any) ([]byte, diag.List) {
 		}
 		return nil, diag.List{d}
 	}
+	u.outLen.Store(int64(buf.Len()))
 	return buf.Bytes(), nil
 }
 

@@ -75,7 +75,7 @@ func funcMap() template.FuncMap {
 		if spaces < 0 {
 			return "", userError(fmt.Sprintf("nindent: negative width %d", spaces))
 		}
-		return "\n" + indent(spaces, v), nil
+		return nindent(spaces, v), nil
 	}
 	// quote wraps most values in manifests: a single string needs neither
 	// sprig's variadic join nor fmt, and strconv.Quote is what %q writes.
@@ -107,9 +107,21 @@ func indent(spaces int, v string) string {
 	if spaces == 0 {
 		return v
 	}
+	return indentTo(false, spaces, v)
+}
+
+// nindent is "\n" + indent(spaces, v), in one allocation.
+func nindent(spaces int, v string) string {
+	return indentTo(true, spaces, v)
+}
+
+func indentTo(newline bool, spaces int, v string) string {
 	lines := strings.Count(v, "\n") + 1
 	var b strings.Builder
-	b.Grow(len(v) + lines*spaces)
+	b.Grow(1 + len(v) + lines*spaces)
+	if newline {
+		b.WriteByte('\n')
+	}
 	for {
 		for range spaces {
 			b.WriteByte(' ')

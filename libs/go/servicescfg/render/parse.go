@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"text/template/parse"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
@@ -25,6 +26,9 @@ type unit struct {
 	// key identifies the set of defined names; renders with the same key share
 	// pooled template sets.
 	key string
+	// outLen is the length of the text's last output: the next render of
+	// the same text starts with a buffer that size.
+	outLen atomic.Int64
 }
 
 // parseUnit parses text on its own: Go's text/template silently lets a later
