@@ -177,7 +177,9 @@ func buildPlan(ctx context.Context, opts *ReconcileOptions) (*plan.Plan, *stack.
 		errs.Append(err)
 		return nil, nil, nil, reportDiagnostics(opts.IO, errs)
 	}
-	p, err := plan.Build(ctx, s, plan.Options{Env: opts.Env, Slot: opts.Slot, Config: values.NonSecret()})
+	// A dry run prints the plan and writes the rendered text: it needs the
+	// objects' names, not their content.
+	p, err := plan.Build(ctx, s, plan.Options{Env: opts.Env, Slot: opts.Slot, Config: values.NonSecret(), IdentityOnly: opts.DryRun})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, nil, ctx.Err()

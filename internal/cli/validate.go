@@ -111,7 +111,7 @@ func runValidate(ctx context.Context, opts *ValidateOptions) error {
 		} else if opts.Slot != "" {
 			return UsageErrorf("environment %q has no slots: drop --slot", env)
 		}
-		p, err := plan.Build(ctx, s, plan.Options{Env: env, Slot: slot, Config: values.NonSecret(), Engine: engine})
+		p, err := plan.Build(ctx, s, plan.Options{Env: env, Slot: slot, Config: values.NonSecret(), Engine: engine, IdentityOnly: true})
 		if err != nil {
 			if isPlanUsage(err) {
 				return AsUsage(err)

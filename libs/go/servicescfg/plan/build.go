@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
@@ -43,6 +44,11 @@ type Options struct {
 	Engine *render.Engine
 	// Parallel bounds concurrent rendering; GOMAXPROCS when zero.
 	Parallel int
+	// IdentityOnly leaves Object.Object nil. Every rendered document is
+	// still read and checked, and each object's apiVersion, kind, name and
+	// namespace are known: all that printing or validating a plan needs,
+	// for far less memory. Applying a plan needs the objects.
+	IdentityOnly bool
 }
 
 // NewEngine returns the renderer for a stack: its partials parsed once.
@@ -188,7 +194,7 @@ func Build(ctx context.Context, s *stack.Stack, opts Options) (*Plan, error) {
 					return
 				}
 				w := jobs[i]
-				w.step, w.errs = renderNode(s, engine, withService(tctx, w.node, w.overlay, rt), w.node, w.overlay, p)
+				w.step, w.errs = renderNode(s, engine, withService(tctx, w.node, w.overlay, rt), w.node, w.overlay, p, opts.IdentityOnly)
 			}
 		})
 	}
@@ -280,7 +286,7 @@ func withService(c render.Context, n *stack.Node, ov *stack.Overlay, rt *stack.R
 }
 
 // renderNode renders one node's manifests into a step.
-func renderNode(s *stack.Stack, e *render.Engine, tctx render.Context, n *stack.Node, ov *stack.Overlay, p *Plan) (*Step, diag.List) {
+func renderNode(s *stack.Stack, e *render.Engine, tctx render.Context, n *stack.Node, ov *stack.Overlay, p *Plan, identity bool) (*Step, diag.List) {
 	var errs diag.List
 	st := &Step{
 		Name:           n.Name,
@@ -327,7 +333,7 @@ func renderNode(s *stack.Stack, e *render.Engine, tctx render.Context, n *stack.
 				continue
 			}
 			st.Manifests = append(st.Manifests, &Manifest{Path: f, Data: out})
-			objs, derrs := decode(f, out, p.Namespace)
+			objs, derrs := decode(f, out, p.Namespace, identity)
 			errs = append(errs, derrs...)
 			st.Objects = append(st.Objects, objs...)
 		}
@@ -337,7 +343,7 @@ func renderNode(s *stack.Stack, e *render.Engine, tctx render.Context, n *stack.
 
 // decode splits a rendered manifest into objects. Empty documents (a template
 // that rendered nothing) are skipped.
-func decode(file string, data []byte, namespace string) ([]*Object, diag.List) {
+func decode(file string, data []byte, namespace string, identity bool) ([]*Object, diag.List) {
 	var errs diag.List
 	var out []*Object
 	for i, doc := range splitDocuments(data) {
@@ -346,7 +352,7 @@ func decode(file string, data []byte, namespace string) ([]*Object, diag.List) {
 		}
 		pos := diag.Pos{File: file}
 		where := fmt.Sprintf("rendered document %d (line %d of the rendered output)", i+1, doc.line)
-		obj, err := decodeObject(doc.data)
+		obj, err := decodeDocument(doc.data, identity)
 		if err != nil {
 			errs.AddHint(pos, "render it with `reconcile --dry-run --output-dir DIR` and check the YAML",
 				"%s is not valid YAML: %v", where, err)
@@ -374,14 +380,17 @@ func decode(file string, data []byte, namespace string) ([]*Object, diag.List) {
 		if u.GetNamespace() == "" && !ClusterScoped(u.GroupVersionKind().GroupKind()) {
 			u.SetNamespace(namespace)
 		}
-		out = append(out, &Object{
+		o := &Object{
 			APIVersion: u.GetAPIVersion(),
 			Kind:       u.GetKind(),
 			Name:       u.GetName(),
 			Namespace:  u.GetNamespace(),
 			Source:     fmt.Sprintf("%s#%d", file, i),
-			Object:     u,
-		})
+		}
+		if !identity {
+			o.Object = u
+		}
+		out = append(out, o)
 	}
 	return out, errs
 }
@@ -445,7 +454,7 @@ func checkObjects(s *stack.Stack, p *Plan, slots bool) diag.List {
 	}
 	for _, st := range p.Steps {
 		for _, o := range st.Objects {
-			gk := o.Object.GroupVersionKind().GroupKind()
+			gk := schema.FromAPIVersionAndKind(o.APIVersion, o.Kind).GroupKind()
 			key := objectKey(gk.Group, gk.Kind, o.Namespace, o.Name)
 			file := strings.SplitN(o.Source, "#", 2)[0]
 			if prev, dup := seen[key]; dup {

@@ -35,7 +35,16 @@ type fastParser struct {
 	lines []fastLine
 	i     int
 	depth int // nesting of collections, bounded by maxFastDepth
+	// identity keeps only what names the object: of the top mapping, the
+	// values of apiVersion, kind and metadata. Everything else is read and
+	// checked as always, but not built.
+	identity bool
+	skip     int                   // > 0 while reading a value that is not kept
+	seen     []map[string]struct{} // per depth: keys of a mapping not kept
 }
+
+// identityKey reports the top-level keys an identity-only decode keeps.
+func identityKey(k string) bool { return k == "apiVersion" || k == "kind" || k == "metadata" }
 
 // maxFastDepth bounds nesting; deeper documents go to go-yaml, which has
 // limits of its own.
@@ -45,7 +54,9 @@ const maxFastDepth = 64
 var parsers = sync.Pool{New: func() any { return &fastParser{} }}
 
 // fastDecode parses doc when it stays inside the subset described above.
-func fastDecode(doc []byte) (map[string]any, bool) {
+// With identity set, the map holds only apiVersion, kind and metadata (other
+// top-level keys map to nil); what it accepts does not change.
+func fastDecode(doc []byte, identity bool) (map[string]any, bool) {
 	s := string(doc)
 	if !printable(s) {
 		return nil, false // tabs, CRs, control characters: go-yaml decides
@@ -53,7 +64,7 @@ func fastDecode(doc []byte) (map[string]any, bool) {
 	p := parsers.Get().(*fastParser)
 	defer func() {
 		clear(p.lines) // drop the strings, keep the capacity
-		p.lines, p.i, p.depth = p.lines[:0], 0, 0
+		p.lines, p.i, p.depth, p.skip = p.lines[:0], 0, 0, 0
 		parsers.Put(p)
 	}()
 	for line := range strings.SplitSeq(s, "\n") {
@@ -67,6 +78,7 @@ func fastDecode(doc []byte) (map[string]any, bool) {
 	if isSeqEntry(first.text) {
 		return nil, false
 	}
+	p.identity = identity
 	v, ok := p.mapping(first.indent)
 	if !ok || p.next() {
 		return nil, false // not a mapping, or text left after it
@@ -119,7 +131,20 @@ func (p *fastParser) mapping(indent int) (map[string]any, bool) {
 		return nil, false
 	}
 	defer func() { p.depth-- }()
-	m := map[string]any{}
+	var m map[string]any
+	var seen map[string]struct{}
+	if p.skip == 0 {
+		m = map[string]any{}
+	} else {
+		// Not kept: only its keys, for the duplicate check, in a set
+		// reused by every mapping at this depth.
+		for len(p.seen) <= p.depth {
+			p.seen = append(p.seen, map[string]struct{}{})
+		}
+		seen = p.seen[p.depth]
+		clear(seen)
+	}
+	top := p.identity && p.depth == 1
 	for p.next() {
 		l := p.lines[p.i]
 		if l.indent < indent {
@@ -132,15 +157,31 @@ func (p *fastParser) mapping(indent int) (map[string]any, bool) {
 		if !ok {
 			return nil, false
 		}
-		if _, dup := m[key]; dup {
-			return nil, false
+		if m != nil {
+			_, ok = m[key]
+		} else {
+			_, ok = seen[key]
+			seen[key] = struct{}{}
+		}
+		if ok {
+			return nil, false // a duplicate key
 		}
 		p.i++
+		drop := top && !identityKey(key)
+		if drop {
+			p.skip++
+		}
 		v, ok := p.value(indent, rest, true)
+		if drop {
+			p.skip--
+			v = nil
+		}
 		if !ok {
 			return nil, false
 		}
-		m[key] = v
+		if m != nil {
+			m[key] = v
+		}
 	}
 	return m, true
 }
@@ -151,7 +192,10 @@ func (p *fastParser) sequence(indent int) ([]any, bool) {
 		return nil, false
 	}
 	defer func() { p.depth-- }()
-	out := []any{}
+	var out []any
+	if p.skip == 0 {
+		out = []any{}
+	}
 	for p.next() {
 		l := p.lines[p.i]
 		if l.indent < indent || (l.indent == indent && !isSeqEntry(l.text)) {
@@ -167,7 +211,7 @@ func (p *fastParser) sequence(indent int) ([]any, bool) {
 			if !ok {
 				return nil, false
 			}
-			out = append(out, v)
+			out = p.add(out, v)
 			continue
 		}
 		if isSeqEntry(item) {
@@ -180,7 +224,7 @@ func (p *fastParser) sequence(indent int) ([]any, bool) {
 			if !ok {
 				return nil, false
 			}
-			out = append(out, v)
+			out = p.add(out, v)
 			continue
 		}
 		p.i++
@@ -188,9 +232,17 @@ func (p *fastParser) sequence(indent int) ([]any, bool) {
 		if !ok {
 			return nil, false
 		}
-		out = append(out, v)
+		out = p.add(out, v)
 	}
 	return out, true
+}
+
+// add appends v to a sequence that is kept.
+func (p *fastParser) add(out []any, v any) []any {
+	if p.skip > 0 {
+		return out
+	}
+	return append(out, v)
 }
 
 // nested reads the block under a key or dash at indent that has nothing
@@ -286,9 +338,12 @@ func (p *fastParser) literal(indent int, header string) (any, bool) {
 	for end > 0 && body[end-1] == "" {
 		end--
 	}
-	text := strings.Join(body[:end], "\n")
-	if !strip && end > 0 && lastContent < len(p.lines)-1 {
-		text += "\n" // clip: the last line's break, when it has one
+	var text string
+	if p.skip == 0 {
+		text = strings.Join(body[:end], "\n")
+		if !strip && end > 0 && lastContent < len(p.lines)-1 {
+			text += "\n" // clip: the last line's break, when it has one
+		}
 	}
 	if p.next() && p.lines[p.i].indent > indent {
 		return nil, false
@@ -548,6 +603,9 @@ func stripComment(s string) string {
 
 // singleQuoted reads a one-line 'scalar' at the start of t.
 func singleQuoted(t string) (val, tail string, ok bool) {
+	if i := strings.IndexByte(t[1:], '\'') + 1; i > 0 && (i+1 == len(t) || t[i+1] != '\'') {
+		return t[1:i], t[i+1:], true // no '' inside: the text as written
+	}
 	var b strings.Builder
 	for i := 1; i < len(t); i++ {
 		if t[i] != '\'' {
@@ -567,6 +625,9 @@ func singleQuoted(t string) (val, tail string, ok bool) {
 // doubleQuoted reads a one-line "scalar" at the start of t, with the
 // common escapes; others make the caller give up.
 func doubleQuoted(t string) (val, tail string, ok bool) {
+	if i := strings.IndexAny(t[1:], "\"\\") + 1; i > 0 && t[i] == '"' {
+		return t[1:i], t[i+1:], true // no escapes: the text as written
+	}
 	var b strings.Builder
 	for i := 1; i < len(t); i++ {
 		c := t[i]

@@ -101,6 +101,27 @@ func TestRealStacksGolden(t *testing.T) {
 					}
 				}
 				golden(t, id+".manifests.yaml", manifests.Bytes())
+
+				// A plan of identities only prints the same and keeps no
+				// object content.
+				idp, err := Build(context.Background(), s, Options{Env: tg.env, Slot: tg.slot, IdentityOnly: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var idjs bytes.Buffer
+				if err := idp.WriteJSON(&idjs); err != nil {
+					t.Fatal(err)
+				}
+				if idjs.String() != js.String() || idp.String() != p.String() {
+					t.Error("the identity-only plan prints differently")
+				}
+				for _, st := range idp.Steps {
+					for _, o := range st.Objects {
+						if o.Object != nil {
+							t.Errorf("identity-only plan keeps the content of %s %s", o.Kind, o.Name)
+						}
+					}
+				}
 			})
 		}
 	}
@@ -350,6 +371,11 @@ func TestRenderProblems(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error does not contain %q:\n%v", w, err)
 				}
+			}
+			// A plan of identities only finds the same problems.
+			_, idErr := Build(context.Background(), s, Options{Env: env, Slot: tt.slot, IdentityOnly: true})
+			if idErr == nil || idErr.Error() != err.Error() {
+				t.Errorf("identity-only build: %v\nfull build: %v", idErr, err)
 			}
 		})
 	}

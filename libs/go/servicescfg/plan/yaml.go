@@ -18,7 +18,13 @@ import (
 // round trip that used to be most of a plan's decoding time.
 // TestDecodeMatchesKubectl holds it to that.
 func decodeObject(doc []byte) (map[string]any, error) {
-	if m, ok := fastDecode(doc); ok {
+	return decodeDocument(doc, false)
+}
+
+// decodeDocument is decodeObject; with identity set, the fast path keeps
+// only what names the object (see fastDecode).
+func decodeDocument(doc []byte, identity bool) (map[string]any, error) {
+	if m, ok := fastDecode(doc, identity); ok {
 		return m, nil
 	}
 	var raw any

@@ -73,6 +73,12 @@ var trickyDocs = []string{
 	"apiVersion: v1\nkind: X\nmetadata: {name: odd}\n- a\n",
 	"  apiVersion: v1\n  kind: X\n  metadata: {name: indented}\n",
 	"apiVersion: v1\nkind: X\nmetadata: {name: m}\nkey: -\nother: - a\n",
+	// Duplicates and oddities inside values an identity-only read skips.
+	"apiVersion: v1\nkind: X\nmetadata: {name: s}\nspec:\n  a: 1\n  b:\n    c: 2\n    c: 3\n",
+	"apiVersion: v1\nkind: X\nmetadata: {name: s2}\nspec:\n  - a: 1\n    a: 2\n",
+	"apiVersion: v1\nkind: X\nmetadata: {name: s3}\nspec: 1\nspec: 2\n",
+	"apiVersion: v1\nkind: X\nmetadata: {name: s4}\nspec:\n  x:\n    a: 1\n  y:\n    a: 1\n  z: [a, {b: c}]\n  t: |\n    text\n  q: \"it\\\"s\"\n",
+	"apiVersion: v1\nkind: X\nmetadata:\n  name: s5\n  labels:\n    a: b\n    a: c\n",
 }
 
 func TestDecodeMatchesKubectl(t *testing.T) {
@@ -98,9 +104,13 @@ func TestDecodeMatchesKubectl(t *testing.T) {
 			continue
 		}
 		total++
-		if _, ok := fastDecode([]byte(doc)); ok {
+		if _, ok := fastDecode([]byte(doc), false); ok {
 			fast++
 		}
+	}
+	for _, doc := range docs {
+		full, ok := fastDecode([]byte(doc), false)
+		checkIdentityDecode(t, doc, full, ok)
 	}
 	if fast*10 < total*9 {
 		t.Errorf("fastDecode took %d of %d golden documents, want at least 90%%", fast, total)
@@ -153,7 +163,8 @@ func FuzzFastDecode(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, doc string) {
-		got, ok := fastDecode([]byte(doc))
+		got, ok := fastDecode([]byte(doc), false)
+		checkIdentityDecode(t, doc, got, ok)
 		if !ok {
 			return
 		}
@@ -167,11 +178,37 @@ func FuzzFastDecode(f *testing.F) {
 	})
 }
 
+// checkIdentityDecode: the identity-only fast path accepts exactly what the
+// full one does (full and ok are its result for doc), and keeps the same
+// apiVersion, kind and metadata.
+func checkIdentityDecode(t *testing.T, doc string, full map[string]any, ok bool) {
+	t.Helper()
+	id, idOK := fastDecode([]byte(doc), true)
+	if idOK != ok {
+		t.Fatalf("identity-only fast path ok=%v, full ok=%v:\n%q", idOK, ok, doc)
+	}
+	if !ok {
+		return
+	}
+	for k, v := range full {
+		want := v
+		if !identityKey(k) {
+			want = nil
+		}
+		if got, has := id[k]; !has || !reflect.DeepEqual(got, want) {
+			t.Fatalf("identity-only %s = %#v, want %#v:\n%q", k, got, want, doc)
+		}
+	}
+	if len(id) != len(full) {
+		t.Fatalf("identity-only keys %d, full %d:\n%q", len(id), len(full), doc)
+	}
+}
+
 // TestFastDecodeDeepNesting: deep nesting is left to go-yaml, not recursed
 // into without bound.
 func TestFastDecodeDeepNesting(t *testing.T) {
 	flow := "kind: X\napiVersion: v1\nmetadata: {name: deep}\nv: " + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + "\n"
-	if _, ok := fastDecode([]byte(flow)); ok {
+	if _, ok := fastDecode([]byte(flow), false); ok {
 		t.Error("the fast path took 100000 nested flow lists")
 	}
 	var b strings.Builder
@@ -179,7 +216,7 @@ func TestFastDecodeDeepNesting(t *testing.T) {
 	for i := range 200 {
 		b.WriteString(strings.Repeat(" ", i) + "k:\n")
 	}
-	if _, ok := fastDecode([]byte(b.String())); ok {
+	if _, ok := fastDecode([]byte(b.String()), false); ok {
 		t.Error("the fast path took 200 nested mappings")
 	}
 	if _, err := decodeObject([]byte(b.String())); err != nil {
