@@ -190,16 +190,24 @@ func baseline(ctx context.Context, kubectl, kubeconfig string, p *plan.Plan) err
 }
 
 // criticalPath is the longest path through the plan's DAG, each node
-// weighted by its readiness delay; After includes the group barriers.
+// weighted by its readiness delay: a node starts when its After are ready
+// and every node of an earlier stage (group barrier) is.
 func criticalPath(p *plan.Plan, weight map[string]int) time.Duration {
 	finish := map[string]int{}
+	stageEnd := map[int]int{} // the latest finish within each stage
 	longest := 0
-	for _, s := range p.Steps { // apply order: every After comes first
+	for _, s := range p.Steps { // apply order: every After and stage comes first
 		start := 0
+		for st, end := range stageEnd {
+			if st < s.Stage {
+				start = max(start, end)
+			}
+		}
 		for _, a := range s.After {
 			start = max(start, finish[a])
 		}
 		finish[s.Name] = start + weight[s.Name]
+		stageEnd[s.Stage] = max(stageEnd[s.Stage], finish[s.Name])
 		longest = max(longest, finish[s.Name])
 	}
 	return time.Duration(longest) * time.Second

@@ -402,7 +402,7 @@ func (e *engine) reconcile(ctx context.Context) error {
 
 	vs := make([]dag.Vertex, 0, len(e.p.Steps))
 	for _, s := range e.p.Steps {
-		vs = append(vs, dag.Vertex{Name: s.Name, After: s.After})
+		vs = append(vs, dag.Vertex{Name: s.Name, After: s.After, Stage: s.Stage, StageName: "group " + s.Group})
 	}
 	results := dag.Walk(ctx, vs, e.opts.Parallel, e.runNode, dag.Hooks{
 		Waiting: func(name string, on []string) {

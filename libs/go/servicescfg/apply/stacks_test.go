@@ -155,6 +155,14 @@ func checkOrder(t *testing.T, p *plan.Plan, events []eventLine) {
 				t.Errorf("node %s started (line %d) before %s was ready (line %d)", s.Name, si, a, ri)
 			}
 		}
+		// The group barrier: every node of an earlier group is ready first.
+		for _, e := range p.Steps {
+			if e.Stage < s.Stage {
+				if ri, ok := readyAt[e.Name]; !ok || ri > si {
+					t.Errorf("node %s (group %s) started (line %d) before %s of the earlier group %s was ready (line %d)", s.Name, s.Group, si, e.Name, e.Group, ri)
+				}
+			}
+		}
 	}
 }
 

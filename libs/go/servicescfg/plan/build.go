@@ -534,8 +534,7 @@ func order(s *stack.Stack, p *Plan) diag.List {
 	}
 	gidx := slices.Sorted(maps.Keys(groups))
 	base := 0
-	var earlier []string
-	for _, g := range gidx {
+	for stage, g := range gidx {
 		members := groups[g]
 		// Within a group, levels follow the dependencies (the loader has
 		// rejected cycles and forward-group edges).
@@ -563,19 +562,9 @@ func order(s *stack.Stack, p *Plan) diag.List {
 		for _, st := range members {
 			st.Level = visit(st, 0)
 			top = max(top, st.Level)
-			after := slices.Clone(earlier)
-			for _, d := range st.DependsOn {
-				if !slices.Contains(after, d) {
-					after = append(after, d)
-				}
-			}
-			sort.Strings(after)
-			st.After = after
+			st.After = slices.Compact(slices.Sorted(slices.Values(st.DependsOn)))
+			st.Stage = stage
 		}
-		for _, st := range members {
-			earlier = append(earlier, st.Name)
-		}
-		sort.Strings(earlier)
 		base = top + 1
 	}
 	sort.SliceStable(p.Steps, func(i, j int) bool {

@@ -49,9 +49,13 @@ type Step struct {
 	Group string `json:"group"`
 	// DependsOn are the declared dependencies present in this environment.
 	DependsOn []string `json:"dependsOn"`
-	// After are every node this one waits for: its dependencies and the
-	// nodes of earlier groups.
+	// After are the nodes this one waits for by name: its dependencies,
+	// sorted. It also waits for every node of an earlier stage.
 	After []string `json:"-"`
+	// Stage is the rank of the node's group among the groups this plan
+	// holds, in deploy order: a node starts after every node of a lower
+	// stage is ready (the group barrier), without listing them in After.
+	Stage int `json:"-"`
 	// Level is the node's depth in the DAG; nodes of one level may run
 	// concurrently.
 	Level int `json:"level"`

@@ -175,6 +175,15 @@ func TestOrderRespectsGroupsAndDependencies(t *testing.T) {
 					if s.GroupIndex(prev.Group) > s.GroupIndex(st.Group) {
 						t.Errorf("%s: group %s after %s", path, st.Group, prev.Group)
 					}
+					// Stages rank the groups: the same group, the same
+					// stage; a later group, the next stage.
+					switch {
+					case prev.Group == st.Group && prev.Stage != st.Stage,
+						prev.Group != st.Group && prev.Stage+1 != st.Stage:
+						t.Errorf("%s: %s (group %s) has stage %d after %s (group %s, stage %d)", path, st.Name, st.Group, st.Stage, prev.Name, prev.Group, prev.Stage)
+					}
+				} else if st.Stage != 0 {
+					t.Errorf("%s: the first node %s has stage %d", path, st.Name, st.Stage)
 				}
 			}
 		}
@@ -240,8 +249,15 @@ func TestMinimalStackAndLevels(t *testing.T) {
 	if len(db.Objects) != 1 || db.Objects[0].Namespace != "demo-dev" || db.Objects[0].Object.GetLabels()["app"] != "db" {
 		t.Errorf("db objects = %+v", db.Objects[0])
 	}
-	if got := p.Step("worker").After; strings.Join(got, ",") != "api,cache,db,migrate" {
+	// worker names its dependency and waits for the earlier groups by its
+	// stage: infrastructure 0, migrations 1, internal 2, frontend 3.
+	if got := p.Step("worker").After; strings.Join(got, ",") != "api" {
 		t.Errorf("worker waits for %v", got)
+	}
+	for name, stage := range map[string]int{"db": 0, "cache": 0, "migrate": 1, "api": 2, "worker": 2, "ui": 3} {
+		if got := p.Step(name).Stage; got != stage {
+			t.Errorf("%s: stage %d, want %d", name, got, stage)
+		}
 	}
 	prod, err := Build(context.Background(), s, Options{Env: "prod"})
 	if err != nil {

@@ -96,6 +96,28 @@ type validator struct {
 	byName map[string]*Node
 	// names lists node names in declared order, once each.
 	names []string
+	// paths holds each node's path in the document.
+	paths map[*Node][]any
+}
+
+// nodePath is Stack.nodePath from an index: a stack of thousands of nodes
+// would otherwise be scanned once per node.
+func (v *validator) nodePath(n *Node) []any {
+	if v.paths == nil {
+		v.paths = make(map[*Node][]any, len(v.s.Spec.Infrastructure)+len(v.s.Spec.Services))
+		for i, m := range v.s.Spec.Infrastructure {
+			v.paths[m] = []any{"spec", "infrastructure", i}
+		}
+		for i, m := range v.s.Spec.Services {
+			if _, ok := v.paths[m]; !ok {
+				v.paths[m] = []any{"spec", "services", i}
+			}
+		}
+	}
+	if p, ok := v.paths[n]; ok {
+		return p
+	}
+	return []any{"spec"}
 }
 
 func (v *validator) pos(path ...any) diag.Pos    { return v.s.PosOf(path...) }
@@ -185,7 +207,7 @@ func (v *validator) groups() {
 // label names a node in messages: `service "api"`, or its path when unnamed.
 func (v *validator) label(n *Node) string {
 	if n.Name == "" {
-		return pathString(v.s.nodePath(n))
+		return pathString(v.nodePath(n))
 	}
 	if n.Infrastructure {
 		return "infrastructure node " + quote(n.Name)
@@ -196,7 +218,7 @@ func (v *validator) label(n *Node) string {
 func (v *validator) nodes() {
 	v.byName = map[string]*Node{}
 	for _, n := range v.s.Nodes() {
-		p := v.s.nodePath(n)
+		p := v.nodePath(n)
 		field := func(f ...any) []any { return append(slices.Clip(p), f...) }
 		label := v.label(n)
 		switch {
@@ -254,7 +276,7 @@ func (v *validator) group(n *Node, label string, path []any) {
 
 func (v *validator) dependencies() {
 	for _, n := range v.s.Nodes() {
-		p := v.s.nodePath(n)
+		p := v.nodePath(n)
 		label := v.label(n)
 		seen := map[string]bool{}
 		for i, dep := range n.DependsOn {

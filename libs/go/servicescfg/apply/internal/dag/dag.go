@@ -6,6 +6,8 @@ package dag
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +18,12 @@ type Vertex struct {
 	Name string
 	// After are the vertices that must be ready before this one starts.
 	After []string
+	// Stage orders vertices in barriers: a vertex starts only after every
+	// vertex of a lower stage is ready. StageName names the stage in
+	// messages ("group internal"). A barrier costs one edge per vertex,
+	// where listing every earlier vertex in After would cost one per pair.
+	Stage     int
+	StageName string
 }
 
 // Outcome is how a vertex ended.
@@ -55,49 +63,43 @@ func Walk(ctx context.Context, vs []Vertex, parallel int, run func(ctx context.C
 	if parallel <= 0 {
 		parallel = 1
 	}
-	index := map[string]int{}
-	for i, v := range vs {
-		index[v.Name] = i
-	}
-	// pending counts unfinished predecessors; dependents inverts after.
-	pending := make([]int, len(vs))
-	dependents := make([][]int, len(vs))
-	for i, v := range vs {
-		for _, a := range v.After {
-			j, ok := index[a]
-			if !ok {
-				continue // not part of this walk: nothing to wait for
-			}
-			pending[i]++
-			dependents[j] = append(dependents[j], i)
-		}
-	}
+	real := len(vs)
+	g := newGraph(vs)
+	vs, pending, dependents, barrierOf := g.vs, g.pending, g.dependents, g.barrierOf
 
-	results := make(map[string]Result, len(vs))
+	results := make(map[string]Result, real)
 	type done struct {
 		i   int
 		err error
 	}
 	finished := make(chan done)
 	var ready []int // startable, in declared order
-	for i := range vs {
+	for i := range vs[:real] {
 		if pending[i] == 0 {
 			ready = append(ready, i)
 		} else if hooks.Waiting != nil {
-			hooks.Waiting(vs[i].Name, vs[i].After)
+			on := vs[i].After
+			if b, ok := barrierOf[vs[i].Stage]; ok {
+				on = append(slices.Clip(on), vs[b].Name)
+			}
+			hooks.Waiting(vs[i].Name, on)
 		}
 	}
 	// blockedBy collects, per vertex, the predecessors that did not become
 	// ready, so a skip names its cause.
 	blockedBy := make([][]string, len(vs))
 	var skip func(i int, cause string)
+	skipped := make([]bool, len(vs))
 	skip = func(i int, cause string) {
-		if _, ok := results[vs[i].Name]; ok {
+		if skipped[i] {
 			return
 		}
-		results[vs[i].Name] = Result{Outcome: Skipped, Cause: cause}
-		if hooks.Skipped != nil {
-			hooks.Skipped(vs[i].Name, cause)
+		skipped[i] = true
+		if i < real {
+			results[vs[i].Name] = Result{Outcome: Skipped, Cause: cause}
+			if hooks.Skipped != nil {
+				hooks.Skipped(vs[i].Name, cause)
+			}
 		}
 		for _, d := range dependents[i] {
 			blockedBy[d] = append(blockedBy[d], vs[i].Name)
@@ -111,25 +113,33 @@ func Walk(ctx context.Context, vs []Vertex, parallel int, run func(ctx context.C
 	var wg sync.WaitGroup
 	running := 0
 	for {
-		for running < parallel && len(ready) > 0 && ctx.Err() == nil {
-			i := ready[0]
-			ready = ready[1:]
-			running++
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				finished <- done{i: i, err: run(ctx, vs[i].Name)}
-			}()
-		}
-		if running == 0 {
-			break
-		}
-		d := <-finished
-		running--
-		if d.err != nil {
-			results[vs[d.i].Name] = Result{Outcome: Failed, Err: d.err}
+		var d done
+		if n := len(ready); n > 0 && ready[n-1] >= real {
+			// A barrier whose stage is ready passes at once (barriers sort
+			// after every vertex).
+			d = done{i: ready[n-1]}
+			ready = ready[:n-1]
 		} else {
-			results[vs[d.i].Name] = Result{Outcome: Ready}
+			for running < parallel && len(ready) > 0 && ctx.Err() == nil {
+				i := ready[0]
+				ready = ready[1:]
+				running++
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					finished <- done{i: i, err: run(ctx, vs[i].Name)}
+				}()
+			}
+			if running == 0 {
+				break
+			}
+			d = <-finished
+			running--
+			if d.err != nil {
+				results[vs[d.i].Name] = Result{Outcome: Failed, Err: d.err}
+			} else {
+				results[vs[d.i].Name] = Result{Outcome: Ready}
+			}
 		}
 		for _, j := range dependents[d.i] {
 			if d.err != nil {
@@ -149,7 +159,7 @@ func Walk(ctx context.Context, vs []Vertex, parallel int, run func(ctx context.C
 	}
 	wg.Wait()
 	// Interrupted: whatever did not start is skipped.
-	for i := range vs {
+	for i := range vs[:real] {
 		if _, ok := results[vs[i].Name]; !ok {
 			cause := "not started"
 			if err := ctx.Err(); err != nil {
@@ -162,4 +172,68 @@ func Walk(ctx context.Context, vs []Vertex, parallel int, run func(ctx context.C
 		}
 	}
 	return results
+}
+
+// withBarriers appends a barrier vertex between each two consecutive
+// stages. barrierOf maps a stage to the barrier its vertices wait for,
+// barrierAfter to the barrier that waits for its vertices.
+func withBarriers(vs []Vertex) (out []Vertex, barrierOf, barrierAfter map[int]int) {
+	names := map[int]string{}
+	for _, v := range vs {
+		if _, ok := names[v.Stage]; !ok || names[v.Stage] == "" {
+			names[v.Stage] = v.StageName
+		}
+	}
+	stages := slices.Sorted(maps.Keys(names))
+	out = slices.Clip(vs)
+	barrierOf, barrierAfter = map[int]int{}, map[int]int{}
+	for k := 1; k < len(stages); k++ {
+		prev := stages[k-1]
+		name := names[prev]
+		if name == "" {
+			name = fmt.Sprintf("stage %d", prev)
+		}
+		out = append(out, Vertex{Name: name, Stage: prev})
+		barrierOf[stages[k]] = len(out) - 1
+		barrierAfter[prev] = len(out) - 1
+	}
+	return out, barrierOf, barrierAfter
+}
+
+// graph is a walk's vertices, with a barrier vertex appended between each
+// two stages, and its edges.
+type graph struct {
+	vs []Vertex
+	// pending counts each vertex's predecessors; dependents inverts them.
+	pending    []int
+	dependents [][]int
+	// barrierOf maps a stage to the barrier its vertices wait for.
+	barrierOf map[int]int
+}
+
+func newGraph(in []Vertex) *graph {
+	index := map[string]int{}
+	for i, v := range in {
+		index[v.Name] = i
+	}
+	vs, barrierOf, barrierAfter := withBarriers(in)
+	g := &graph{vs: vs, pending: make([]int, len(vs)), dependents: make([][]int, len(vs)), barrierOf: barrierOf}
+	edge := func(from, to int) {
+		g.pending[to]++
+		g.dependents[from] = append(g.dependents[from], to)
+	}
+	for i, v := range in {
+		for _, a := range v.After {
+			if j, ok := index[a]; ok { // others are not part of this walk
+				edge(j, i)
+			}
+		}
+		if b, ok := barrierOf[v.Stage]; ok {
+			edge(b, i) // the barrier of the stage before this one
+		}
+		if b, ok := barrierAfter[v.Stage]; ok {
+			edge(i, b) // the barrier after this vertex's stage
+		}
+	}
+	return g
 }

@@ -185,3 +185,102 @@ func TestWalkKeepsDeclaredOrderAmongStartable(t *testing.T) {
 		t.Errorf("order %v, want %v", r.log, want)
 	}
 }
+
+// stages builds vertices of three stages: a1 a2 | b1 (after a2) b2 | c1.
+func stages() []Vertex {
+	return []Vertex{
+		{Name: "a1", Stage: 0, StageName: "group a"},
+		{Name: "a2", Stage: 0, StageName: "group a"},
+		{Name: "b1", After: []string{"a2"}, Stage: 1, StageName: "group b"},
+		{Name: "b2", Stage: 1, StageName: "group b"},
+		{Name: "c1", Stage: 2, StageName: "group c"},
+	}
+}
+
+func TestWalkHoldsStagesBehindBarriers(t *testing.T) {
+	vs := stages()
+	r := &recorder{}
+	res := Walk(context.Background(), vs, 4, r.run, Hooks{})
+	if len(res) != len(vs) {
+		t.Fatalf("%d results, want %d (barriers are not results)", len(res), len(vs))
+	}
+	for _, v := range vs {
+		if res[v.Name].Outcome != Ready {
+			t.Errorf("%s: %+v", v.Name, res[v.Name])
+		}
+		for _, e := range vs {
+			if e.Stage < v.Stage && r.index("end "+e.Name) > r.index("start "+v.Name) {
+				t.Errorf("%s (stage %d) started before %s (stage %d) ended: %v", v.Name, v.Stage, e.Name, e.Stage, r.log)
+			}
+		}
+	}
+}
+
+func TestWalkSkipsLaterStagesAfterAFailure(t *testing.T) {
+	r := &recorder{fail: map[string]bool{"a1": true}}
+	var skipped []string
+	res := Walk(context.Background(), stages(), 2, r.run, Hooks{Skipped: func(name, cause string) {
+		skipped = append(skipped, name+": "+cause)
+	}})
+	want := map[string]Outcome{"a1": Failed, "a2": Ready, "b1": Skipped, "b2": Skipped, "c1": Skipped}
+	for name, o := range want {
+		if res[name].Outcome != o {
+			t.Errorf("%s: outcome %v, want %v", name, res[name].Outcome, o)
+		}
+	}
+	if got := res["b2"].Cause; got != "after group a did not become ready" {
+		t.Errorf("b2 cause %q", got)
+	}
+	if got := res["c1"].Cause; got != "after group b did not become ready" {
+		t.Errorf("c1 cause %q", got)
+	}
+	slices.Sort(skipped)
+	if len(skipped) != 3 {
+		t.Errorf("skipped hook: %v, want b1, b2 and c1 once each", skipped)
+	}
+}
+
+func TestWalkReportsWaitingOnTheBarrier(t *testing.T) {
+	var waiting []string
+	Walk(context.Background(), stages(), 1, func(context.Context, string) error { return nil }, Hooks{
+		Waiting: func(name string, on []string) { waiting = append(waiting, name+"<-"+strings.Join(on, ",")) },
+	})
+	want := []string{"b1<-a2,group a", "b2<-group a", "c1<-group b"}
+	if !slices.Equal(waiting, want) {
+		t.Errorf("waiting %v, want %v", waiting, want)
+	}
+}
+
+// TestBarriersCostAnEdgePerVertex: two stages of n vertices take 2n edges
+// through one barrier, not n².
+func TestBarriersCostAnEdgePerVertex(t *testing.T) {
+	const n = 3000
+	var vs []Vertex
+	for s := range 2 {
+		for i := range n {
+			vs = append(vs, Vertex{Name: fmt.Sprintf("s%d-%d", s, i), Stage: s})
+		}
+	}
+	g := newGraph(vs)
+	edges := 0
+	for _, d := range g.dependents {
+		edges += len(d)
+	}
+	if len(g.vs) != 2*n+1 || edges != 2*n {
+		t.Errorf("%d vertices and %d edges, want %d and %d", len(g.vs), edges, 2*n+1, 2*n)
+	}
+	var mu sync.Mutex
+	started := 0
+	res := Walk(context.Background(), vs, 8, func(_ context.Context, name string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if strings.HasPrefix(name, "s1-") && started < n {
+			t.Errorf("%s started after only %d of stage 0", name, started)
+		}
+		started++
+		return nil
+	}, Hooks{})
+	if len(res) != 2*n {
+		t.Fatalf("%d results", len(res))
+	}
+}
