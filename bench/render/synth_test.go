@@ -192,6 +192,17 @@ func normalize(t *testing.T, js []byte) any {
 // render every manifest of dev and build its plan. The stack is generated
 // once per N, outside the timing.
 func BenchmarkValidateRenderPlan(b *testing.B) {
+	// What validate and dry runs build: objects named, not kept.
+	benchmarkPlan(b, plan.Options{Env: "dev", IdentityOnly: true})
+}
+
+// BenchmarkPlanWithObjects builds the plan reconcile applies: every object
+// decoded and kept.
+func BenchmarkPlanWithObjects(b *testing.B) {
+	benchmarkPlan(b, plan.Options{Env: "dev"})
+}
+
+func benchmarkPlan(b *testing.B, opts plan.Options) {
 	for _, n := range []int{100, 1000, 5000} {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			path := writeStack(b, n)
@@ -202,7 +213,7 @@ func BenchmarkValidateRenderPlan(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := plan.Build(ctx, s, plan.Options{Env: "dev"}); err != nil {
+				if _, err := plan.Build(ctx, s, opts); err != nil {
 					b.Fatal(err)
 				}
 			}
