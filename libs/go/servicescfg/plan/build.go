@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -355,7 +357,7 @@ func decode(file string, data []byte, namespace string, identity bool) ([]*Objec
 		obj, err := decodeDocument(doc.data, identity)
 		if err != nil {
 			errs.AddHint(pos, "render it with `reconcile --dry-run --output-dir DIR` and check the YAML",
-				"%s is not valid YAML: %v", where, err)
+				"%s is not valid YAML: %s", where, yamlProblem(err, data, doc.line))
 			continue
 		}
 		u := &unstructured.Unstructured{Object: obj}
@@ -393,6 +395,34 @@ func decode(file string, data []byte, namespace string, identity bool) ([]*Objec
 		out = append(out, o)
 	}
 	return out, errs
+}
+
+// yamlLineError matches go-yaml's "yaml: line N: message".
+var yamlLineError = regexp.MustCompile(`^yaml: line (\d+): (.+)$`)
+
+// yamlProblem words a YAML error of the document that starts at line start
+// of data: go-yaml counts lines within the document, a reader of the
+// rendered output counts them from its top, and wants to see the line.
+func yamlProblem(err error, data []byte, start int) string {
+	m := yamlLineError.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err.Error()
+	}
+	n, convErr := strconv.Atoi(m[1])
+	if convErr != nil {
+		return err.Error()
+	}
+	line := start + n - 1
+	text := fmt.Sprintf("%s at line %d of the rendered output", m[2], line)
+	lines := bytes.Split(data, []byte("\n"))
+	if line >= 1 && line <= len(lines) && len(bytes.TrimSpace(lines[line-1])) > 0 {
+		l := string(bytes.TrimRight(lines[line-1], " \r"))
+		if len(l) > 120 {
+			l = l[:120] + "..."
+		}
+		text += fmt.Sprintf(": %q", l)
+	}
+	return text
 }
 
 type document struct {

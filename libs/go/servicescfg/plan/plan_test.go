@@ -345,6 +345,15 @@ func TestRenderProblems(t *testing.T) {
 			},
 		},
 		{
+			name:  "bad YAML from a partial",
+			nodes: "    - {name: a, manifests: [m/a.yaml]}\n",
+			files: map[string]string{
+				"partials/l.tpl": "{{ define \"labels\" }}app: a\n  tier: web{{ end }}",
+				"m/a.yaml":       "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels:\n    {{- include \"labels\" . | nindent 4 }}\n",
+			},
+			want: []string{`m/a.yaml: rendered document 1 (line 1 of the rendered output) is not valid YAML: mapping values are not allowed in this context at line 7 of the rendered output: "      tier: web"`},
+		},
+		{
 			name:  "cluster-scoped in slot",
 			nodes: "    - {name: a, manifests: [m/a.yaml]}\n",
 			files: map[string]string{"m/a.yaml": "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: r}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: other}\n"},
