@@ -335,7 +335,10 @@ func renderNode(s *stack.Stack, e *render.Engine, tctx render.Context, n *stack.
 				continue
 			}
 			st.Manifests = append(st.Manifests, &Manifest{Path: f, Data: out})
-			objs, derrs := decode(f, out, p.Namespace, identity)
+			objs, derrs := decode(f, out, p.Namespace, identity, func(outLine int) int {
+				line, _ := e.SourceLine(f, tctx, outLine)
+				return line
+			})
 			errs = append(errs, derrs...)
 			st.Objects = append(st.Objects, objs...)
 		}
@@ -344,22 +347,31 @@ func renderNode(s *stack.Stack, e *render.Engine, tctx render.Context, n *stack.
 }
 
 // decode splits a rendered manifest into objects. Empty documents (a template
-// that rendered nothing) are skipped.
-func decode(file string, data []byte, namespace string, identity bool) ([]*Object, diag.List) {
+// that rendered nothing) are skipped. source maps a line of the rendered
+// output to the template line that wrote it (0 when unknown), for the
+// position of a problem; it is called only for problems.
+func decode(file string, data []byte, namespace string, identity bool, source func(outLine int) int) ([]*Object, diag.List) {
 	var errs diag.List
 	var out []*Object
+	at := func(outLine int) diag.Pos {
+		pos := diag.Pos{File: file}
+		if source != nil && outLine > 0 {
+			pos.Line = source(outLine)
+		}
+		return pos
+	}
 	for i, doc := range splitDocuments(data) {
 		if !hasContent(doc.data) {
 			continue
 		}
-		pos := diag.Pos{File: file}
 		where := fmt.Sprintf("rendered document %d (line %d of the rendered output)", i+1, doc.line)
 		obj, err := decodeDocument(doc.data, identity)
 		if err != nil {
-			errs.AddHint(pos, "render it with `reconcile --dry-run --output-dir DIR` and check the YAML",
-				"%s is not valid YAML: %s", where, yamlProblem(err, data, doc.line))
+			msg, line := yamlProblem(err, data, i+1, doc.line)
+			errs.AddHint(at(line), "render it with `reconcile --dry-run --output-dir DIR` and check the YAML", "%s", msg)
 			continue
 		}
+		pos := at(firstContentLine(doc))
 		u := &unstructured.Unstructured{Object: obj}
 		if kind, ok := obj["kind"].(string); !ok || kind == "" {
 			errs.Add(pos, "%s is not a Kubernetes object: it has no kind", where)
@@ -400,29 +412,49 @@ func decode(file string, data []byte, namespace string, identity bool) ([]*Objec
 // yamlLineError matches go-yaml's "yaml: line N: message".
 var yamlLineError = regexp.MustCompile(`^yaml: line (\d+): (.+)$`)
 
-// yamlProblem words a YAML error of the document that starts at line start
-// of data: go-yaml counts lines within the document, a reader of the
-// rendered output counts them from its top, and wants to see the line.
-func yamlProblem(err error, data []byte, start int) string {
+// yamlProblem words the YAML error of document n, which starts at line
+// start of data: go-yaml counts lines within the document, a reader of the
+// rendered output counts them from its top, and wants to see the line. It
+// returns the message and that line of the rendered output (0 when the
+// error names none).
+func yamlProblem(err error, data []byte, n, start int) (string, int) {
 	m := yamlLineError.FindStringSubmatch(err.Error())
 	if m == nil {
-		return err.Error()
+		return fmt.Sprintf("rendered document %d (line %d of the rendered output) is not valid YAML: %v", n, start, err), 0
 	}
-	n, convErr := strconv.Atoi(m[1])
+	rel, convErr := strconv.Atoi(m[1])
 	if convErr != nil {
-		return err.Error()
+		return fmt.Sprintf("rendered document %d (line %d of the rendered output) is not valid YAML: %v", n, start, err), 0
 	}
-	line := start + n - 1
-	text := fmt.Sprintf("%s at line %d of the rendered output", m[2], line)
+	line := start + rel - 1
+	quoted := ""
 	lines := bytes.Split(data, []byte("\n"))
 	if line >= 1 && line <= len(lines) && len(bytes.TrimSpace(lines[line-1])) > 0 {
 		l := string(bytes.TrimRight(lines[line-1], " \r"))
 		if len(l) > 120 {
 			l = l[:120] + "..."
 		}
-		text += fmt.Sprintf(": %q", l)
+		quoted = fmt.Sprintf(" (%q)", l)
 	}
-	return text
+	return fmt.Sprintf("rendered document %d is not valid YAML at line %d of the rendered output%s: %s", n, line, quoted, m[2]), line
+}
+
+// firstContentLine is the line of the rendered output where a document's
+// first line that is neither blank nor a comment is.
+func firstContentLine(doc document) int {
+	line := doc.line
+	for rest := doc.data; len(rest) > 0; line++ {
+		l := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			l, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		if t := bytes.TrimSpace(l); len(t) > 0 && t[0] != '#' {
+			return line
+		}
+	}
+	return doc.line
 }
 
 type document struct {

@@ -340,8 +340,8 @@ func TestRenderProblems(t *testing.T) {
 			nodes: "    - {name: a, manifests: [m/a.yaml]}\n",
 			files: map[string]string{"m/a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n---\nkind: [\n"},
 			want: []string{
-				"m/a.yaml: rendered document 1 (line 1 of the rendered output): v1 ConfigMap has no metadata.name",
-				"m/a.yaml: rendered document 2 (line 5 of the rendered output) is not valid YAML",
+				"m/a.yaml:1: rendered document 1 (line 1 of the rendered output): v1 ConfigMap has no metadata.name",
+				`m/a.yaml:5: rendered document 2 is not valid YAML at line 5 of the rendered output ("kind: ["): did not find expected node content`,
 			},
 		},
 		{
@@ -351,7 +351,8 @@ func TestRenderProblems(t *testing.T) {
 				"partials/l.tpl": "{{ define \"labels\" }}app: a\n  tier: web{{ end }}",
 				"m/a.yaml":       "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels:\n    {{- include \"labels\" . | nindent 4 }}\n",
 			},
-			want: []string{`m/a.yaml: rendered document 1 (line 1 of the rendered output) is not valid YAML: mapping values are not allowed in this context at line 7 of the rendered output: "      tier: web"`},
+			// Placed at the include that printed the bad line.
+			want: []string{`m/a.yaml:6: rendered document 1 is not valid YAML at line 7 of the rendered output ("      tier: web"): mapping values are not allowed in this context`},
 		},
 		{
 			name:  "cluster-scoped in slot",

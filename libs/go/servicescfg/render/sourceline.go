@@ -1,0 +1,134 @@
+package render
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+	"text/template/parse"
+)
+
+// SourceLine reports which line of the template file at path wrote line
+// outLine (1-based) of what RenderFile(path, data) renders: the line of the
+// text that holds it, or of the action that printed it, such as the include
+// of a partial. A problem found in the rendered output, YAML that does not
+// parse say, can then be placed in the template. It renders the file again,
+// so it is meant for error messages; ok is false when it cannot tell.
+func (e *Engine) SourceLine(path string, data any, outLine int) (line int, ok bool) {
+	name, err := e.rel(path)
+	if err != nil || outLine < 1 {
+		return 0, false
+	}
+	text, err := e.read(name)
+	if err != nil {
+		return 0, false
+	}
+	u, errs := e.cached(name, text)
+	if len(errs) > 0 || u.main == nil {
+		return 0, false
+	}
+	want, errs := e.render(name, text, data)
+	if len(errs) > 0 || bytes.IndexByte(want, 0) >= 0 {
+		return 0, false // a NUL of its own would read as a marker
+	}
+	traced, marks := trace(u.main, text)
+	in := e.acquire(u)
+	in.t.Tree = traced // acquire sets the tree back for the next render
+	var buf bytes.Buffer
+	if c, ok := data.(Context); ok {
+		data = &c
+	}
+	err = in.t.Execute(&buf, data)
+	in.release()
+	if err != nil {
+		return 0, false
+	}
+	return locate(buf.Bytes(), marks, want, outLine)
+}
+
+// mark is where an instrumented node starts: its template line, and whether
+// it is text (whose own line breaks move down the template) or an action.
+type mark struct {
+	line int
+	text bool
+}
+
+// trace returns a copy of tree that writes a marker ("\x00N\x00") before
+// every node of every list, and what each marker stands for. Whitespace
+// trimming happened at parse time, so the markers change nothing else.
+func trace(tree *parse.Tree, text string) (*parse.Tree, []mark) {
+	t := tree.Copy()
+	var marks []mark
+	lineOf := func(pos parse.Pos) int { return strings.Count(text[:min(int(pos), len(text))], "\n") + 1 }
+	var list func(l *parse.ListNode)
+	list = func(l *parse.ListNode) {
+		if l == nil {
+			return
+		}
+		nodes := make([]parse.Node, 0, 2*len(l.Nodes))
+		for _, n := range l.Nodes {
+			_, isText := n.(*parse.TextNode)
+			nodes = append(nodes, &parse.TextNode{NodeType: parse.NodeText, Pos: n.Position(),
+				Text: []byte("\x00" + strconv.Itoa(len(marks)) + "\x00")})
+			marks = append(marks, mark{line: lineOf(n.Position()), text: isText})
+			switch n := n.(type) {
+			case *parse.IfNode:
+				list(n.List)
+				list(n.ElseList)
+			case *parse.RangeNode:
+				list(n.List)
+				list(n.ElseList)
+			case *parse.WithNode:
+				list(n.List)
+				list(n.ElseList)
+			}
+			nodes = append(nodes, n)
+		}
+		l.Nodes = nodes
+	}
+	list(t.Root)
+	return t, marks
+}
+
+// locate reads a traced output: the template line in force when the first
+// byte of line outLine was written. The output without markers must be
+// want, the untraced render, or nothing is claimed.
+func locate(out []byte, marks []mark, want []byte, outLine int) (int, bool) {
+	var plain bytes.Buffer
+	plain.Grow(len(want))
+	line, cur, inText, started := 1, 0, false, false
+	found := 0
+	for i := 0; i < len(out); {
+		if out[i] == 0 {
+			j := bytes.IndexByte(out[i+1:], 0)
+			if j < 0 {
+				return 0, false
+			}
+			k, err := strconv.Atoi(string(out[i+1 : i+1+j]))
+			if err != nil || k < 0 || k >= len(marks) {
+				return 0, false
+			}
+			cur, inText = marks[k].line, marks[k].text
+			i += j + 2
+			continue
+		}
+		if !started {
+			started = true
+			if line == outLine && cur > 0 {
+				found = cur
+			}
+		}
+		if out[i] == '\n' {
+			line++
+			started = false
+			if inText {
+				cur++
+			}
+		}
+		plain.WriteByte(out[i])
+		i++
+	}
+	if found == 0 || !bytes.Equal(plain.Bytes(), want) {
+		return 0, false
+	}
+	return found, true
+}

@@ -1,0 +1,76 @@
+package render
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestSourceLine: each line of a render maps to the template line of the
+// text that holds it or of the action that printed it.
+func TestSourceLine(t *testing.T) {
+	manifest := strings.Join([]string{
+		`{{- $name := .Service.Name -}}`, // 1
+		`apiVersion: v1`,                 // 2
+		`kind: ConfigMap`,                // 3
+		`metadata:`,                      // 4
+		`  name: {{ $name }}`,            // 5
+		`  labels:`,                      // 6
+		`    {{- include "block" . | nindent 4 }}`, // 7: prints lines 6 to 8
+		`data:`,                        // 8
+		`{{- range $k, $v := .Vars }}`, // 9
+		`  {{ $k }}: {{ $v | quote }}`, // 10: once per var
+		`{{- end }}`,                   // 11
+		`{{- if .Runtime.HotReload }}`, // 12
+		`  hot: "yes"`,                 // 13
+		`{{- end }}`,                   // 14
+		`{{ define "own" }}x{{ end }}`, // 15: defines nothing printed
+		`tail: {{ template "own" }}`,   // 16
+	}, "\n") + "\n"
+	e := newEngine(t, map[string]string{
+		"p/block.tpl": "{{ define \"block\" }}a: {{ .Service.Name }}\nb: x\nc: y{{ end }}",
+		"m.yaml":      manifest,
+	}, "p/*.tpl")
+	out, err := e.RenderFile("m.yaml", testContext())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	want := map[string]int{
+		"apiVersion: v1":                    2,
+		"kind: ConfigMap":                   3,
+		"metadata:":                         4,
+		"  name: api-gateway":               5,
+		"  labels:":                         6,
+		"    a: api-gateway":                7,
+		"    b: x":                          7,
+		"    c: y":                          7,
+		"data:":                             8,
+		`  log-level: "debug"`:              10,
+		`  registry: "registry.local:5000"`: 10,
+		`  hot: "yes"`:                      13,
+		"":                                  15, // the line the define stood on
+		"tail: x":                           16,
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("rendered %d lines, want %d:\n%s", len(lines), len(want), out)
+	}
+	for i, l := range lines {
+		got, ok := e.SourceLine("m.yaml", testContext(), i+1)
+		if !ok || got != want[l] {
+			t.Errorf("output line %d %q: source line %d (ok %v), want %d", i+1, l, got, ok, want[l])
+		}
+	}
+	for _, bad := range []int{0, -1, len(lines) + 5} {
+		if line, ok := e.SourceLine("m.yaml", testContext(), bad); ok {
+			t.Errorf("output line %d: source line %d, want none", bad, line)
+		}
+	}
+	if _, ok := e.SourceLine("missing.yaml", testContext(), 1); ok {
+		t.Error("a missing template has a source line")
+	}
+	// The traced render is not left behind: the next render is the same.
+	again, err := e.RenderFile("m.yaml", testContext())
+	if err != nil || string(again) != string(out) {
+		t.Errorf("render after SourceLine differs: %v\n%s", err, again)
+	}
+}
