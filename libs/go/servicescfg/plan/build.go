@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"slices"
@@ -325,8 +326,8 @@ func renderNode(s *stack.Stack, e *render.Engine, tctx render.Context, n *stack.
 			continue
 		}
 		for _, f := range files {
-			if seen[f] {
-				continue
+			if seen[f] || f == filepath.Base(s.Path) {
+				continue // services.yaml itself is never a manifest ("**/*.yaml")
 			}
 			seen[f] = true
 			out, err := e.RenderFile(f, tctx)
@@ -509,7 +510,10 @@ func hasContent(doc []byte) bool {
 // cluster-scoped.
 func checkObjects(s *stack.Stack, p *Plan, slots bool) diag.List {
 	var errs diag.List
-	type owner struct{ step, source string }
+	type owner struct {
+		step, source string
+		st           *Step
+	}
 	seen := map[string]owner{}
 	for _, sec := range p.Secrets {
 		seen[objectKey("", "Secret", p.Namespace, sec.Name)] = owner{step: "spec.secrets", source: s.File}
@@ -520,6 +524,11 @@ func checkObjects(s *stack.Stack, p *Plan, slots bool) diag.List {
 			key := objectKey(gk.Group, gk.Kind, o.Namespace, o.Name)
 			file := strings.SplitN(o.Source, "#", 2)[0]
 			if prev, dup := seen[key]; dup {
+				if prev.st == st {
+					errs.AddHint(nodePos(s, st.Name, "manifests"), "render each object once: check for a copy, a symbolic link or two documents alike",
+						"%s %s is rendered twice by node %s (%s and %s)", o.Kind, qualified(o), st.Name, prev.source, o.Source)
+					continue
+				}
 				if prev.step == "node "+st.Name {
 					continue // two nodes of one name: the loader reports the name
 				}
@@ -530,7 +539,7 @@ func checkObjects(s *stack.Stack, p *Plan, slots bool) diag.List {
 					"%s %s (%s) is rendered by node %s and also by %s (%s)", o.Kind, qualified(o), o.Source, st.Name, prev.step, prev.source)
 				continue
 			}
-			seen[key] = owner{step: "node " + st.Name, source: o.Source}
+			seen[key] = owner{step: "node " + st.Name, source: o.Source, st: st}
 			if slots && !st.ClusterScoped {
 				switch {
 				case o.Namespace == "":

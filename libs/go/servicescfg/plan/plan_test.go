@@ -345,6 +345,15 @@ func TestRenderProblems(t *testing.T) {
 			},
 		},
 		{
+			name:  "same object twice in one node",
+			nodes: "    - {name: a, manifests: [m/*.yaml]}\n",
+			files: map[string]string{
+				"m/a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: same}\n",
+				"m/b.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: same}\n",
+			},
+			want: []string{"services.yaml:12:28: ConfigMap demo-dev/same is rendered twice by node a (m/a.yaml#0 and m/b.yaml#0)"},
+		},
+		{
 			name:  "bad YAML from a partial",
 			nodes: "    - {name: a, manifests: [m/a.yaml]}\n",
 			files: map[string]string{
@@ -477,5 +486,22 @@ func TestSplitDocuments(t *testing.T) {
 		if strings.Join(got, "|") != strings.Join(tt.want, "|") || fmt.Sprint(lines) != fmt.Sprint(tt.line) {
 			t.Errorf("splitDocuments(%q) = %q %v, want %q %v", tt.in, got, lines, tt.want, tt.line)
 		}
+	}
+}
+
+// TestStackFileIsNeverAManifest: a glob such as **/*.yaml also matches
+// services.yaml, which is left out.
+func TestStackFileIsNeverAManifest(t *testing.T) {
+	s := writeStack(t, map[string]string{
+		"services.yaml":  header + "  services:\n    - {name: a, manifests: ['**/*.yaml']}\n",
+		"partials/l.tpl": "",
+		"m/a.yaml":       "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+	})
+	p, err := Build(context.Background(), s, Options{Env: "dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if objs := p.Step("a").Objects; len(objs) != 1 || objs[0].Kind != "ConfigMap" {
+		t.Errorf("objects %+v, want the ConfigMap only", objs)
 	}
 }
