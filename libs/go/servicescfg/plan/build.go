@@ -369,7 +369,11 @@ func decode(file string, data []byte, namespace string, identity bool, source fu
 		obj, err := decodeDocument(doc.data, identity)
 		if err != nil {
 			msg, line := yamlProblem(err, data, i+1, doc.line)
-			errs.AddHint(at(line), "render it with `reconcile --dry-run --output-dir DIR` and check the YAML", "%s", msg)
+			hint := "check the YAML the template renders"
+			if line > 0 {
+				hint = "the quoted line is as rendered: check the indentation (nindent, indent) and the --- between documents that the template gives it"
+			}
+			errs.AddHint(at(line), hint, "%s", msg)
 			continue
 		}
 		pos := at(firstContentLine(doc))
@@ -411,7 +415,7 @@ func decode(file string, data []byte, namespace string, identity bool, source fu
 }
 
 // yamlLineError matches go-yaml's "yaml: line N: message".
-var yamlLineError = regexp.MustCompile(`^yaml: line (\d+): (.+)$`)
+var yamlLineError = regexp.MustCompile(`^yaml: (?:unmarshal errors:\n\s*)?line (\d+): ([^\n]+)`)
 
 // yamlProblem words the YAML error of document n, which starts at line
 // start of data: go-yaml counts lines within the document, a reader of the

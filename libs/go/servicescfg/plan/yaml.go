@@ -16,7 +16,10 @@ import (
 // It reads YAML the way kubectl does (sigs.k8s.io/yaml: YAML 1.1 through
 // go.yaml.in/yaml/v2, then JSON) and gives the same values, without the JSON
 // round trip that used to be most of a plan's decoding time.
-// TestDecodeMatchesKubectl holds it to that.
+// TestDecodeMatchesKubectl holds it to that. Like kubectl's default strict
+// field validation, it refuses a mapping that repeats a key: decoding keeps
+// the last value, and the first (often a document that lost its "---") would
+// vanish without a word.
 func decodeObject(doc []byte) (map[string]any, error) {
 	return decodeDocument(doc, false)
 }
@@ -28,7 +31,7 @@ func decodeDocument(doc []byte, identity bool) (map[string]any, error) {
 		return m, nil
 	}
 	var raw any
-	if err := yaml.Unmarshal(doc, &raw); err != nil {
+	if err := yaml.UnmarshalStrict(doc, &raw); err != nil {
 		return nil, err
 	}
 	v, err := jsonValue(raw)

@@ -14,9 +14,10 @@ import (
 )
 
 // kubectlDecode is how kubectl reads a manifest: YAML to JSON, JSON to an
-// unstructured object.
+// unstructured object; a repeated key is refused, as strict field validation
+// (kubectl's default) refuses it.
 func kubectlDecode(doc []byte) (map[string]any, error) {
-	js, err := k8syaml.YAMLToJSON(doc)
+	js, err := k8syaml.YAMLToJSONStrict(doc)
 	if err != nil {
 		return nil, err
 	}
