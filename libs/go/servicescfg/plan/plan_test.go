@@ -354,6 +354,12 @@ func TestRenderProblems(t *testing.T) {
 			want: []string{"services.yaml:12:28: ConfigMap demo-dev/same is rendered twice by node a (m/a.yaml#0 and m/b.yaml#0)"},
 		},
 		{
+			name:  "a document that lost its ---",
+			nodes: "    - {name: a, manifests: [m/a.yaml]}\n",
+			files: map[string]string{"m/a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n"},
+			want:  []string{`m/a.yaml:5: rendered document 1 is not valid YAML at line 5 of the rendered output ("apiVersion: v1"): key "apiVersion" already set in map`},
+		},
+		{
 			name:  "bad YAML from a partial",
 			nodes: "    - {name: a, manifests: [m/a.yaml]}\n",
 			files: map[string]string{
