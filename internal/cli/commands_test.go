@@ -234,3 +234,88 @@ func TestValidateTemplateValues(t *testing.T) {
 		t.Errorf("stderr:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
 	}
 }
+
+// TestOutputDirKeepsFilesItDidNotWrite: a file added to a rendered folder
+// (beside the step folders or inside one) makes the next render refuse,
+// and the file stays; once it is moved out, the render goes on.
+func TestOutputDirKeepsFilesItDidNotWrite(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	render := func() (int, string) {
+		code, _, stderr := run(t, "reconcile", "--config", "../../examples/new-project/services.yaml", "--env", "dev", "--dry-run", "--output-dir", dir)
+		return code, stderr
+	}
+	if code, stderr := render(); code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	steps, _ := filepath.Glob(filepath.Join(dir, "01-*"))
+	if len(steps) != 1 {
+		t.Fatalf("step folders %v", steps)
+	}
+	mine := []string{filepath.Join(dir, "notes.txt"), filepath.Join(steps[0], "extra.yaml")}
+	for _, f := range mine {
+		if err := os.WriteFile(f, []byte("mine"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, stderr := render()
+	if code != ExitFailure || !strings.Contains(stderr, "did not write") || !strings.Contains(stderr, "notes.txt") || !strings.Contains(stderr, "extra.yaml") {
+		t.Errorf("render over added files: exit %d\n%s", code, stderr)
+	}
+	for _, f := range mine {
+		if data, err := os.ReadFile(f); err != nil || string(data) != "mine" {
+			t.Errorf("%s: %q %v", f, data, err)
+		}
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A render interrupted before cleaning up leaves its staging folder:
+	// that is the tool's own and goes.
+	if err := os.MkdirAll(filepath.Join(dir, ".render-123", "01-x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".render-123", "01-x", "a.yaml"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, stderr := render(); code != 0 {
+		t.Fatalf("exit %d after moving the files out\n%s", code, stderr)
+	}
+	marker, err := os.ReadFile(filepath.Join(dir, manifestsMarker))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := 0
+	for l := range strings.SplitSeq(string(marker), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			listed++
+			if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(l))); err != nil {
+				t.Errorf("the marker lists %s: %v", l, err)
+			}
+		}
+	}
+	if listed == 0 {
+		t.Errorf("the marker lists no file:\n%s", marker)
+	}
+}
+
+// TestOutputDirReadsAnOldMarker: a folder marked before the marker listed
+// its files owns what is inside its step folders.
+func TestOutputDirReadsAnOldMarker(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, manifestsMarker), []byte("written by codex-bootstrap reconcile --dry-run --output-dir\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "07-old"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "07-old", "a.yaml"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(t, "reconcile", "--config", "../../examples/new-project/services.yaml", "--env", "dev", "--dry-run", "--output-dir", dir)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "07-old")); !os.IsNotExist(err) {
+		t.Errorf("the old render's step folder stayed: %v", err)
+	}
+}
