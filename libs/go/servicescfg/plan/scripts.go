@@ -26,6 +26,11 @@ func RenderScripts(s *stack.Stack, e *render.Engine, c render.Context) ([]Script
 	var errs diag.List
 	var out []Script
 	for _, st := range s.Spec.Bootstrap.Steps {
+		if files, err := s.Glob(st.Script); err != nil || len(files) != 1 {
+			// The loader reports a script that is missing, a pattern or
+			// outside the root, at its position in services.yaml.
+			continue
+		}
 		data, err := e.RenderFile(st.Script, c)
 		if err != nil {
 			errs.Append(err)
