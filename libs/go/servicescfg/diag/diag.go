@@ -8,6 +8,7 @@ package diag
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -42,10 +43,22 @@ type Diagnostic struct {
 	Msg string
 	// Hint tells the user what to do about it; optional.
 	Hint string
+	// Via names the templates whose rendering reached the problem when it
+	// lies in another file, a partial they include. Sort lists a problem
+	// reached from several templates once, with all of them.
+	Via []string
 }
 
 func (d *Diagnostic) Error() string {
 	msg := d.Msg
+	switch n := len(d.Via); {
+	case n == 1:
+		msg += ", rendering " + d.Via[0]
+	case n == 2:
+		msg += ", rendering " + d.Via[0] + " and " + d.Via[1]
+	case n > 2:
+		msg += fmt.Sprintf(", rendering %s and %d other templates", d.Via[0], n-1)
+	}
 	if d.Hint != "" {
 		msg += " (" + d.Hint + ")"
 	}
@@ -108,14 +121,20 @@ func (l List) Less(i, j int) bool {
 func (l *List) Sort() {
 	sort.Stable(*l)
 	out := (*l)[:0]
-	var prev string
-	for i, d := range *l {
-		s := d.Error()
-		if i > 0 && s == prev {
+	first := map[string]int{} // a problem (position, message, hint) -> its index in out
+	for _, d := range *l {
+		key := d.Pos.String() + "\x00" + d.Msg + "\x00" + d.Hint
+		i, seen := first[key]
+		if !seen {
+			first[key] = len(out)
+			out = append(out, d)
 			continue
 		}
-		out = append(out, d)
-		prev = s
+		if len(d.Via) > 0 {
+			merged := *out[i] // diagnostics may be shared: change a copy
+			merged.Via = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(merged.Via), d.Via...))))
+			out[i] = &merged
+		}
 	}
 	*l = out
 }

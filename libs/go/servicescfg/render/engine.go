@@ -189,6 +189,11 @@ func (e *Engine) RenderAt(pos diag.Pos, text string, data any) (string, error) {
 	b, errs := e.render(name, text, data)
 	for i, d := range errs {
 		if d.Pos.File != name {
+			if len(d.Via) == 1 && d.Via[0] == name && pos.Line > 0 {
+				at := *d
+				at.Via = []string{pos.String()} // the value in services.yaml
+				errs[i] = &at
+			}
 			continue
 		}
 		at := *d
@@ -235,7 +240,7 @@ func (e *Engine) prepare(name, text string) (*unit, diag.List) {
 func (e *Engine) render(name, text string, data any) ([]byte, diag.List) {
 	u, errs := e.cached(name, text)
 	if len(errs) > 0 {
-		return nil, errs
+		return nil, via(errs, name)
 	}
 	in := e.acquire(u)
 	var buf bytes.Buffer
@@ -248,15 +253,33 @@ func (e *Engine) render(name, text string, data any) ([]byte, diag.List) {
 	in.release()
 	if err != nil {
 		d := e.execError(err)
-		if d.Pos.File == textName {
+		switch {
+		case d.Pos.File == textName:
 			at := *d
 			at.Pos.File = name
 			d = &at
+		default:
+			return nil, via(diag.List{d}, name)
 		}
 		return nil, diag.List{d}
 	}
 	u.outLen.Store(int64(buf.Len()))
 	return buf.Bytes(), nil
+}
+
+// via marks the problems that lie in another file than name (a partial it
+// includes) as reached by rendering name.
+func via(errs diag.List, name string) diag.List {
+	out := make(diag.List, len(errs))
+	for i, d := range errs {
+		out[i] = d
+		if d.Pos.File != "" && d.Pos.File != name && len(d.Via) == 0 {
+			at := *d
+			at.Via = []string{name}
+			out[i] = &at
+		}
+	}
+	return out
 }
 
 // rel turns a template path into the slash-separated path relative to the

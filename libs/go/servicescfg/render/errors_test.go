@@ -179,11 +179,11 @@ func TestRenderErrors(t *testing.T) {
 	}, {
 		name: "missing template left to the manifest by a partial",
 		text: "a: 1\nb: {{ include \"late\" . }}",
-		want: `deploy/partials/_helpers.tpl:3: no template "body"`,
+		want: `deploy/partials/_helpers.tpl:3: no template "body", rendering m.yaml`,
 	}, {
 		name: "missing template left to the manifest, dynamic include",
 		text: "a: 1\nb: {{ include (print \"la\" \"te\") . }}",
-		want: `deploy/partials/_helpers.tpl:3: no template "body"`,
+		want: `deploy/partials/_helpers.tpl:3: no template "body", rendering m.yaml`,
 	}, {
 		name: "missing map key",
 		text: "a: 1\nb: {{ .Vars.nope }}",
@@ -195,7 +195,7 @@ func TestRenderErrors(t *testing.T) {
 	}, {
 		name: "missing map key in a partial",
 		text: "a: 1\nb: {{ include \"vars\" . }}",
-		want: `deploy/partials/_helpers.tpl:2: at <.Vars.nope>: map has no entry for key "nope" (declare it under spec.vars or the environment's vars)`,
+		want: `deploy/partials/_helpers.tpl:2: at <.Vars.nope>: map has no entry for key "nope", rendering m.yaml (declare it under spec.vars or the environment's vars)`,
 	}, {
 		name: "missing map key with the data of a call",
 		text: "{{ define \"x\" }}\n{{ .nope }}{{ end }}{{ template \"x\" dict \"a\" 1 }}",
@@ -213,11 +213,11 @@ func TestRenderErrors(t *testing.T) {
 		file: "bootstrap/remote/00_prepare_host.sh",
 		text: "#!/bin/sh\n{{ include \"app.labels\" . }}",
 		data: Context{Project: "p"},
-		want: `deploy/partials/_helpers.tpl:1: at <.Service.Name>: .Service is not set (only a node's manifests have a service)`,
+		want: `deploy/partials/_helpers.tpl:1: at <.Service.Name>: .Service is not set, rendering bootstrap/remote/00_prepare_host.sh (only a node's manifests have a service)`,
 	}, {
 		name: "nested includes fail at the innermost template",
 		text: "a: 1\n\nb: {{ include \"deep\" . }}",
-		want: `deploy/partials/_helpers.tpl:6: stop here`,
+		want: `deploy/partials/_helpers.tpl:6: stop here, rendering m.yaml`,
 	}, {
 		name: "required",
 		text: "a: 1\nimage: {{ required \"image is required\" (index .Vars \"image\") }}",
@@ -233,7 +233,7 @@ func TestRenderErrors(t *testing.T) {
 	}, {
 		name: "include recursion",
 		text: "a: 1\n{{ include \"loop\" . }}",
-		want: `deploy/partials/_helpers.tpl:7: include "loop": more than 1000 nested include and tpl calls`,
+		want: `deploy/partials/_helpers.tpl:7: include "loop": more than 1000 nested include and tpl calls, rendering m.yaml`,
 	}, {
 		name: "tpl recursion",
 		text: "{{ define \"t\" }}{{ tpl \"{{ include \\\"t\\\" . }}\" . }}{{ end }}{{ include \"t\" . }}",
@@ -258,7 +258,7 @@ func TestRenderErrors(t *testing.T) {
 		name: "tpl text in a partial",
 		text: "a: 1\nb: {{ include \"tpl\" . }}",
 		data: Context{Vars: map[string]string{"registry": "{{ .Nope }}"}},
-		want: `deploy/partials/_helpers.tpl:8: tpl text line 1: at <.Nope>: the template context has no field Nope (it has .Project .Env .Namespace .Slot .Versions .Vars .Config .Runtime .Service)`,
+		want: `deploy/partials/_helpers.tpl:8: tpl text line 1: at <.Nope>: the template context has no field Nope (it has .Project .Env .Namespace .Slot .Versions .Vars .Config .Runtime .Service), rendering m.yaml`,
 	}, {
 		name: "function error",
 		text: "a: 1\nb: {{ fromJson \"[\" }}",
@@ -354,7 +354,7 @@ func TestRenderAt(t *testing.T) {
 	for text, want := range map[string]string{
 		`{{ .Nope }}`:                          `services.yaml:40:13: at <.Nope>: the template context has no field Nope (it has .Project .Env .Namespace .Slot .Versions .Vars .Config .Runtime .Service)`,
 		"{{ if .Slot }}\n{{ .Nope }}{{ end }}": `services.yaml:41: at <.Nope>: the template context has no field Nope (it has .Project .Env .Namespace .Slot .Versions .Vars .Config .Runtime .Service)`,
-		`{{ template "x" . }}`:                 `p.tpl:2: at <.Nope>: the template context has no field Nope (it has .Project .Env .Namespace .Slot .Versions .Vars .Config .Runtime .Service)`,
+		`{{ template "x" . }}`:                 `p.tpl:2: at <.Nope>: the template context has no field Nope (it has .Project .Env .Namespace .Slot .Versions .Vars .Config .Runtime .Service), rendering services.yaml:40:13`,
 		`{{ template "y" . }}`:                 `services.yaml:40:13: no template "y"`,
 	} {
 		_, err := e.RenderAt(at, text, Context{Slot: "1"})
