@@ -538,7 +538,8 @@ func plainScalar(s string) (any, bool) {
 			return n, true
 		}
 		notNumber := notNumeric
-		if len(s) < 2 || s[0] != '0' || !strings.ContainsRune("xXoObB", rune(s[1])) {
+		// go-yaml drops every "_" before it reads a number: 0_x1F is 0x1F.
+		if p := strings.ReplaceAll(s, "_", ""); len(p) < 2 || p[0] != '0' || !strings.ContainsRune("xXoObB", rune(p[1])) {
 			// Without a 0x, 0o or 0b prefix a number has no letter but
 			// an exponent's e: a hex digest is text.
 			notNumber = notDecimal

@@ -169,6 +169,14 @@ func expand(root, dir, seg string, last bool, out map[string]bool) error {
 			if errors.Is(err, fs.ErrNotExist) || isNotDir(err) {
 				return nil
 			}
+			if errors.Is(err, fs.ErrPermission) {
+				// A folder on the way that may not be entered means no
+				// match, as when each plain segment was looked up; a
+				// folder that is there but may not be listed is an error.
+				if _, serr := os.Stat(abs); serr != nil && errors.Is(serr, fs.ErrPermission) {
+					return nil
+				}
+			}
 			return err
 		}
 		for _, e := range entries {

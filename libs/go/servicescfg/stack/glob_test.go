@@ -3,8 +3,10 @@ package stack
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -87,5 +89,91 @@ func TestGlobErrors(t *testing.T) {
 		if !errors.As(err, &pe) || !errors.Is(err, tt.is) || err.Error() != tt.msg || pe.Pattern != tt.pattern {
 			t.Errorf("Glob(%q) = %v, want %q wrapping %v", tt.pattern, err, tt.msg, tt.is)
 		}
+	}
+}
+
+// TestGlobFoldersThatMayNotBeEntered: a folder on the way that may not be
+// entered means no match, as a missing one does; a folder that is there but
+// may not be listed is an error. Permissions do not bind root: as root, the
+// test runs itself again as nobody through setpriv.
+func TestGlobFoldersThatMayNotBeEntered(t *testing.T) {
+	if os.Geteuid() == 0 {
+		asNobody(t, "TestGlobFoldersThatMayNotBeEntered")
+		return
+	}
+	root := t.TempDir()
+	for _, f := range []string{"a/sub/x.yaml", "locked/sub/x.yaml", "noexec/sub/x.yaml", "unlisted/x.yaml"} {
+		p := filepath.Join(root, filepath.FromSlash(f))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for dir, mode := range map[string]os.FileMode{"locked": 0, "noexec": 0o644, "unlisted": 0o311} {
+		if err := os.Chmod(filepath.Join(root, dir), mode); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.Chmod(filepath.Join(root, dir), 0o755) })
+	}
+	s := &Stack{Root: root}
+	for pattern, want := range map[string][]string{
+		"*/sub/*.yaml":      {"a/sub/x.yaml"},
+		"locked/sub/*.yaml": nil,
+		"noexec/sub/*.yaml": nil,
+		"locked/sub/x.yaml": nil,
+		"a/sub/*.yaml":      {"a/sub/x.yaml"},
+		"unlisted/x.yaml":   {"unlisted/x.yaml"},
+	} {
+		got, err := s.Glob(pattern)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("Glob(%q) = %q, %v; want %q", pattern, got, err, want)
+		}
+	}
+	if _, err := s.Glob("unlisted/*.yaml"); !errors.Is(err, os.ErrPermission) {
+		t.Errorf("Glob of a folder that may not be listed: %v, want a permission error", err)
+	}
+}
+
+// asNobody runs the named test of this test binary as the user nobody
+// (65534), for tests about permissions, which do not bind root.
+func asNobody(t *testing.T, name string) {
+	t.Helper()
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skipf("permissions do not bind root, and setpriv is not installed to drop them: %v", err)
+	}
+	// The binary must be readable by nobody: a copy in a folder it may enter.
+	dir := t.TempDir()
+	for d := dir; d != filepath.Dir(os.TempDir()) && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if d == os.TempDir() {
+			break
+		}
+	}
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "test.bin")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, "tmp") // the child's own temporary folders
+	if err := os.Mkdir(tmp, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(tmp, 0o777); err != nil { // past the umask
+		t.Fatal(err)
+	}
+	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", bin, "-test.run", "^"+name+"$", "-test.v", "-test.count=1")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+name) {
+		t.Fatalf("%s as nobody: %v\n%s", name, err, out)
 	}
 }
