@@ -319,3 +319,29 @@ func TestOutputDirReadsAnOldMarker(t *testing.T) {
 		t.Errorf("the old render's step folder stayed: %v", err)
 	}
 }
+
+// TestValidateChecksManifestsNoEnvironmentRenders: a node whose when is
+// false in every environment still has its manifests checked.
+func TestValidateChecksManifestsNoEnvironmentRenders(t *testing.T) {
+	root := t.TempDir()
+	files := map[string]string{
+		"services.yaml": "apiVersion: codex-k8s.dev/v1alpha1\nkind: ServiceStack\nmetadata: {name: n}\nspec:\n  project: n\n" +
+			"  environments:\n    dev: {runtime: non-prod, namespaceTemplate: n-dev}\n" +
+			"  services:\n    - {name: a, manifests: [m/a.yaml]}\n    - {name: b, when: 'false', manifests: [m/b.yaml]}\n",
+		"m/a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+		"m/b.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\ndata:\n  x: {{ if }}\n",
+	}
+	for name, body := range files {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, _, stderr := run(t, "validate", "--config", filepath.Join(root, "services.yaml"))
+	if code != ExitFailure || !strings.Contains(stderr, "m/b.yaml:5: missing value for if") || !strings.Contains(stderr, "1 problem found") {
+		t.Errorf("exit %d\n%s", code, stderr)
+	}
+}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -95,6 +98,7 @@ func runValidate(ctx context.Context, opts *ValidateOptions) error {
 	}
 	var summary []string
 	nodes := map[string]bool{}
+	rendered := map[string]bool{} // manifests some environment rendered
 	for _, env := range envs {
 		slot := ""
 		if renv, err := s.ResolveEnvironment(env); err == nil && renv.Slots {
@@ -124,12 +128,22 @@ func runValidate(ctx context.Context, opts *ValidateOptions) error {
 		}
 		for _, st := range p.Steps {
 			nodes[st.Name] = true
+			for _, m := range st.Manifests {
+				rendered[m.Path] = true
+			}
 		}
 		label := env
 		if slot != "" {
 			label += " (slot " + slot + ")"
 		}
 		summary = append(summary, fmt.Sprintf("%s: %s, %d nodes", label, p.Namespace, len(p.Steps)))
+	}
+	// A manifest that no environment rendered (its node's when is false
+	// everywhere, or failed) is still checked: syntax, names, functions.
+	for _, f := range manifestFiles(s) {
+		if !rendered[f] {
+			errs.Append(engine.CheckFile(f))
+		}
 	}
 	if len(errs) > 0 {
 		return reportDiagnostics(opts.IO, onePerPosition(errs, loaded))
@@ -191,4 +205,37 @@ func isPlanUsage(err error) bool {
 		}
 	}
 	return false
+}
+
+// manifestFiles lists every manifest any node or environment overlay names,
+// once each, in a stable order.
+func manifestFiles(s *stack.Stack) []string {
+	var patterns []string
+	for _, n := range s.Nodes() {
+		patterns = append(patterns, n.Manifests...)
+	}
+	for _, env := range s.EnvironmentNames() {
+		if e := s.Spec.Environments[env]; e != nil {
+			for _, name := range slices.Sorted(maps.Keys(e.Overlays)) {
+				if ov := e.Overlays[name]; ov != nil {
+					patterns = append(patterns, ov.Manifests...)
+				}
+			}
+		}
+	}
+	seen := map[string]bool{}
+	var files []string
+	for _, p := range patterns {
+		matched, err := s.Glob(p)
+		if err != nil {
+			continue // the loader reports the pattern
+		}
+		for _, f := range matched {
+			if !seen[f] && f != filepath.Base(s.Path) {
+				seen[f] = true
+				files = append(files, f)
+			}
+		}
+	}
+	return files
 }
