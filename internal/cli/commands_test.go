@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -343,5 +345,48 @@ func TestValidateChecksManifestsNoEnvironmentRenders(t *testing.T) {
 	code, _, stderr := run(t, "validate", "--config", filepath.Join(root, "services.yaml"))
 	if code != ExitFailure || !strings.Contains(stderr, "m/b.yaml:5: missing value for if") || !strings.Contains(stderr, "1 problem found") {
 		t.Errorf("exit %d\n%s", code, stderr)
+	}
+}
+
+// TestValuesMustMatchTheirPatterns: a value from the config file or the
+// environment that does not match its variable's pattern stops validate and
+// a dry run, placed at its line in the config file, without the value.
+func TestValuesMustMatchTheirPatterns(t *testing.T) {
+	root := t.TempDir()
+	files := map[string]string{
+		"services.yaml": "apiVersion: codex-k8s.dev/v1alpha1\nkind: ServiceStack\nmetadata: {name: n}\nspec:\n  project: n\n" +
+			"  environments:\n    dev: {runtime: non-prod, namespaceTemplate: n-dev}\n" +
+			"  services:\n    - {name: a, manifests: [m/a.yaml]}\n" +
+			"  bootstrap:\n    configFile: config.env\n    variables:\n" +
+			"      - {name: DOMAIN, pattern: '[a-z.]+'}\n      - {name: PORT, pattern: '[0-9]+'}\n",
+		"m/a.yaml":   "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+		"config.env": "# values\nDOMAIN=Secret_Looking_Value\n",
+	}
+	for name, body := range files {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := filepath.Join(root, "services.yaml")
+	env := map[string]string{"PORT": "eighty"}
+	for _, args := range [][]string{{"validate", "--config", cfg}, {"reconcile", "--config", cfg, "--env", "dev", "--dry-run"}} {
+		var out, errOut bytes.Buffer
+		f := &Factory{
+			IO:        IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
+			LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		}
+		code, stderr := Run(context.Background(), f, args), errOut.String()
+		if code != ExitFailure ||
+			!strings.Contains(stderr, `config.env:2:8: the value of DOMAIN does not match its pattern "[a-z.]+"`) ||
+			!strings.Contains(stderr, `the value of PORT in the environment does not match its pattern "[0-9]+"`) {
+			t.Errorf("%v: exit %d\n%s", args, code, stderr)
+		}
+		if strings.Contains(stderr, "Secret_Looking_Value") || strings.Contains(stderr, "eighty") {
+			t.Errorf("%v prints a value:\n%s", args, stderr)
+		}
 	}
 }

@@ -181,6 +181,9 @@ func buildPlan(ctx context.Context, opts *ReconcileOptions) (*plan.Plan, *stack.
 		return nil, nil, nil, reportDiagnostics(opts.IO, errs)
 	}
 	values, _, err := config.Load(s, opts.LookupEnv)
+	if err == nil {
+		err = values.Check()
+	}
 	if err != nil {
 		errs.Append(err)
 		return nil, nil, nil, reportDiagnostics(opts.IO, errs)

@@ -91,6 +91,7 @@ func runValidate(ctx context.Context, opts *ValidateOptions) error {
 		errs.Append(err)
 		values = config.Resolve(s, nil, opts.LookupEnv)
 	}
+	errs.Append(values.Check())
 	engine, err := plan.NewEngine(s)
 	if err != nil {
 		errs.Append(err)

@@ -32,6 +32,9 @@ func Load(ctx context.Context, t Target) (*plan.Plan, *stack.Stack, *config.Valu
 		return nil, s, nil, err
 	}
 	values, _, err := config.Load(s, t.LookupEnv)
+	if err == nil {
+		err = values.Check()
+	}
 	if err != nil {
 		return nil, s, nil, err
 	}

@@ -8,11 +8,11 @@
 package config
 
 import (
-	"fmt"
 	"path/filepath"
 	"regexp"
 	"sort"
 
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/envfile"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
 )
@@ -34,6 +34,10 @@ type Values struct {
 	vars   []*stack.Variable
 	values map[string]string
 	source map[string]Source
+	// file is the config file the values were read from, and name its path
+	// relative to the stack root, for positions.
+	file *envfile.File
+	name string
 }
 
 // Path returns the absolute path of the stack's config file, or "" when the
@@ -61,9 +65,10 @@ func Load(s *stack.Stack, lookup LookupFunc) (*Values, *envfile.File, error) {
 // Resolve computes the values of the declared variables: the process
 // environment wins over the file, the file over the declared default.
 func Resolve(s *stack.Stack, f *envfile.File, lookup LookupFunc) *Values {
-	v := &Values{values: map[string]string{}, source: map[string]Source{}}
+	v := &Values{values: map[string]string{}, source: map[string]Source{}, file: f}
 	if s.Spec.Bootstrap != nil {
 		v.vars = s.Spec.Bootstrap.Variables
+		v.name = s.Spec.Bootstrap.ConfigFile
 	}
 	for _, d := range v.vars {
 		if lookup != nil {
@@ -122,10 +127,11 @@ func (v *Values) Missing() []*stack.Variable {
 	return out
 }
 
-// Check validates set values against their declared patterns. Messages name
-// the variable, never the value.
-func (v *Values) Check() []error {
-	var errs []error
+// Check validates set values against their declared patterns, returning a
+// diag.List (nil when all match): a value from the config file is placed at
+// its line there. Messages name the variable, never the value.
+func (v *Values) Check() error {
+	var errs diag.List
 	names := make([]string, 0, len(v.vars))
 	byName := map[string]*stack.Variable{}
 	for _, d := range v.vars {
@@ -141,12 +147,23 @@ func (v *Values) Check() []error {
 		}
 		re, err := regexp.Compile("^(?:" + d.Pattern + ")$")
 		if err != nil {
-			errs = append(errs, fmt.Errorf("variable %s: invalid pattern: %w", n, err))
+			continue // the loader reports the pattern at its position
+		}
+		if re.MatchString(val) {
 			continue
 		}
-		if !re.MatchString(val) {
-			errs = append(errs, fmt.Errorf("variable %s (from %s): value does not match pattern %q", n, v.source[n], d.Pattern))
+		switch v.source[n] {
+		case SourceFile:
+			pos := diag.Pos{File: v.name}
+			if line := v.file.Line(n); line > 0 {
+				pos.Line, pos.Col = line, len(n)+2
+			}
+			errs.AddHint(pos, "correct it in the config file", "the value of %s does not match its pattern %q", n, d.Pattern)
+		case SourceEnv:
+			errs.AddHint(diag.Pos{}, "correct or unset the environment variable", "the value of %s in the environment does not match its pattern %q", n, d.Pattern)
+		default:
+			errs.Add(diag.Pos{}, "the default of %s does not match its pattern %q", n, d.Pattern)
 		}
 	}
-	return errs
+	return errs.Err()
 }

@@ -1,9 +1,11 @@
 package config
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/envfile"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
 )
@@ -66,8 +68,9 @@ func TestMissingAndCheck(t *testing.T) {
 	if len(v.Missing()) != 0 {
 		t.Errorf("Missing() after Set = %v", v.Missing())
 	}
-	errs := v.Check()
-	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "DOMAIN") || strings.Contains(errs[0].Error(), "NOT VALID") {
-		t.Errorf("Check() = %v; want one error naming DOMAIN without its value", errs)
+	err := v.Check()
+	var errs diag.List
+	if !errors.As(err, &errs) || len(errs) != 1 || !strings.Contains(errs[0].Error(), "DOMAIN") || strings.Contains(errs[0].Error(), "NOT VALID") {
+		t.Errorf("Check() = %v; want one error naming DOMAIN without its value", err)
 	}
 }

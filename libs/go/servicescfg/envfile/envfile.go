@@ -150,6 +150,18 @@ func quote(v string) string {
 }
 
 // Get returns the value of key and whether it is set.
+// Line returns the 1-based line of key in the file as read, or 0 when the
+// key is not there.
+func (f *File) Line(key string) int {
+	if f == nil || f.index == nil {
+		return 0
+	}
+	if i, ok := f.index[key]; ok {
+		return i + 1
+	}
+	return 0
+}
+
 func (f *File) Get(key string) (string, bool) {
 	if f == nil || f.index == nil {
 		return "", false
