@@ -137,7 +137,11 @@ func runValidate(ctx context.Context, opts *ValidateOptions) error {
 		if slot != "" {
 			label += " (slot " + slot + ")"
 		}
-		summary = append(summary, fmt.Sprintf("%s: %s, %d nodes", label, p.Namespace, len(p.Steps)))
+		noun := "nodes"
+		if len(p.Steps) == 1 {
+			noun = "node"
+		}
+		summary = append(summary, fmt.Sprintf("%s: %s, %d %s", label, p.Namespace, len(p.Steps), noun))
 	}
 	// A manifest that no environment rendered (its node's when is false
 	// everywhere, or failed) is still checked: syntax, names, functions.
