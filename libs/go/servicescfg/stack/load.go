@@ -170,6 +170,18 @@ func yamlError(file string, data []byte, err error) *diag.Diagnostic {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
 	d := &diag.Diagnostic{Pos: pos, Msg: "invalid YAML: " + msg}
+	if at := problemLine(data, pos.Line); at > pos.Line {
+		// go-yaml names the line where the enclosing block starts; the
+		// line that breaks it, from where its content starts, is the one
+		// worth pointing at.
+		d.Msg += fmt.Sprintf(" (in the block that starts at line %d)", pos.Line)
+		pos.Line = at
+		if lines := bytes.Split(data, []byte("\n")); at <= len(lines) {
+			line := lines[at-1]
+			pos.Col = len(line) - len(bytes.TrimLeft(line, " ")) + 1
+		}
+		d.Pos = pos
+	}
 	if lines := bytes.Split(data, []byte("\n")); pos.Line > 0 && pos.Line <= len(lines) {
 		line := lines[pos.Line-1]
 		if indent := line[:len(line)-len(bytes.TrimLeft(line, " \t"))]; bytes.IndexByte(indent, '\t') >= 0 {
@@ -177,6 +189,51 @@ func yamlError(file string, data []byte, err error) *diag.Diagnostic {
 		}
 	}
 	return d
+}
+
+// problemLine finds the first line at which data stops being valid YAML,
+// searching from line from: the shortest failing prefix of whole lines, by
+// bisection (a prefix of a valid block is almost always valid). It returns
+// 0 when the search does not settle on a line whose prefix fails while the
+// one before parses.
+func problemLine(data []byte, from int) int {
+	if from < 1 {
+		return 0
+	}
+	var ends []int // ends[i]: length of the prefix holding lines 1..i+1
+	for i, c := range data {
+		if c == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	if len(ends) == 0 || ends[len(ends)-1] != len(data) {
+		ends = append(ends, len(data))
+	}
+	fails := func(lines int) bool {
+		var v any
+		dec := yaml.NewDecoder(bytes.NewReader(data[:ends[lines-1]]))
+		for {
+			if err := dec.Decode(&v); err != nil {
+				return !errors.Is(err, io.EOF)
+			}
+		}
+	}
+	lo, hi := from, len(ends) // fails(hi) is what brought us here
+	if lo > hi || !fails(hi) {
+		return 0
+	}
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if fails(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	if lo > 1 && fails(lo-1) {
+		return 0
+	}
+	return lo
 }
 
 func defaultRuntime() map[string]*Runtime {

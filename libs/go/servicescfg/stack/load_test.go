@@ -307,6 +307,8 @@ var errorCases = []struct {
 
 	// Document and header.
 	{"invalid YAML", "apiVersion: [\n", []string{`services.yaml:1: invalid YAML: did not find expected node content`}},
+	{"invalid YAML deep in a block", "apiVersion: codex-k8s.dev/v1alpha1\nspec:\n  services:\n    - name: a\n      manifests: [m/a.yaml]\n     group: internal\n",
+		[]string{`services.yaml:6:6: invalid YAML: did not find expected '-' indicator (in the block that starts at line 3)`}},
 	{"tab indentation", "apiVersion: codex-k8s.dev/v1alpha1\nspec:\n\tproject: demo\n",
 		[]string{`services.yaml:3: invalid YAML: found character that cannot start any token (the line is indented with a tab: YAML indentation takes spaces only)`}},
 	{"empty file", "# nothing\n", []string{`services.yaml: the file is empty (start from apiVersion: codex-k8s.dev/v1alpha1, kind: ServiceStack)`}},
