@@ -172,7 +172,9 @@ type Deploy struct {
 // Node is one unit of deployment: an infrastructure component or a service.
 type Node struct {
 	Name string `yaml:"name" json:"name"`
-	// Group is a deploy group; infrastructure defaults to stateful.
+	// Group is a deploy group; infrastructure defaults to stateful, services
+	// to internal (or, when spec.deploy.order has no internal, to its last
+	// group).
 	Group     string   `yaml:"group,omitempty" json:"group,omitempty"`
 	DependsOn []string `yaml:"dependsOn,omitempty" json:"dependsOn,omitempty"`
 	// When is a template rendering to "true" or "false"; false skips the node.
