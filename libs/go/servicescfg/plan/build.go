@@ -396,6 +396,14 @@ func decode(file string, data []byte, namespace string, identity bool, source fu
 			errs.Add(pos, "%s: %s %s has no metadata.name", where, u.GetAPIVersion(), u.GetKind())
 			continue
 		}
+		if problem := nameProblem(u.GroupVersionKind().GroupKind(), u.GetName()); problem != "" {
+			errs.Add(pos, "%s: %s name %q %s", where, u.GetKind(), u.GetName(), problem)
+			continue
+		}
+		if ns := u.GetNamespace(); ns != "" && len(validation.IsDNS1123Label(ns)) > 0 {
+			errs.Add(pos, "%s: %s %s has namespace %q, which is not a valid DNS label", where, u.GetKind(), u.GetName(), ns)
+			continue
+		}
 		if u.GetNamespace() == "" && !ClusterScoped(u.GroupVersionKind().GroupKind()) {
 			u.SetNamespace(namespace)
 		}
@@ -412,6 +420,36 @@ func decode(file string, data []byte, namespace string, identity bool, source fu
 		out = append(out, o)
 	}
 	return out, errs
+}
+
+// nameProblem says what is wrong with an object's name, as the API server
+// would: every name is a path segment; the kinds below, the ones manifests
+// hold most, have the stricter rules of their own. "" when it is fine.
+func nameProblem(gk schema.GroupKind, name string) string {
+	var msgs []string
+	switch gk {
+	case schema.GroupKind{Kind: "Service"}:
+		msgs = validation.IsDNS1035Label(name)
+	case schema.GroupKind{Kind: "Namespace"}:
+		msgs = validation.IsDNS1123Label(name)
+	case schema.GroupKind{Kind: "ConfigMap"}, schema.GroupKind{Kind: "Secret"}, schema.GroupKind{Kind: "ServiceAccount"},
+		schema.GroupKind{Kind: "PersistentVolumeClaim"}, schema.GroupKind{Kind: "Pod"},
+		schema.GroupKind{Group: "apps", Kind: "Deployment"}, schema.GroupKind{Group: "apps", Kind: "StatefulSet"},
+		schema.GroupKind{Group: "apps", Kind: "DaemonSet"}, schema.GroupKind{Group: "batch", Kind: "Job"},
+		schema.GroupKind{Group: "batch", Kind: "CronJob"}, schema.GroupKind{Group: "networking.k8s.io", Kind: "Ingress"}:
+		msgs = validation.IsDNS1123Subdomain(name)
+	default:
+		switch {
+		case name == "." || name == "..":
+			msgs = []string{"may not be '.' or '..'"}
+		case strings.ContainsAny(name, "/%"):
+			msgs = []string{"may not contain '/' or '%'"}
+		}
+	}
+	if len(msgs) == 0 {
+		return ""
+	}
+	return "is not valid: " + strings.Join(msgs, "; ")
 }
 
 // yamlLineError matches go-yaml's "yaml: line N: message".

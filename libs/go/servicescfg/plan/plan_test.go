@@ -360,6 +360,21 @@ func TestRenderProblems(t *testing.T) {
 			want:  []string{`m/a.yaml:5: rendered document 1 is not valid YAML at line 5 of the rendered output ("apiVersion: v1"): key "apiVersion" already set in map`},
 		},
 		{
+			name:  "names the API server would refuse",
+			nodes: "    - {name: a, manifests: [m/a.yaml]}\n",
+			files: map[string]string{"m/a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: A_b}\n---\n" +
+				"apiVersion: v1\nkind: Service\nmetadata: {name: 9lives}\n---\n" +
+				"apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: a/b}\n---\n" +
+				"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok, namespace: Not_A_Label}\n---\n" +
+				"apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: \"system:codex:reader\"}\n"},
+			want: []string{
+				`m/a.yaml:1: rendered document 1 (line 1 of the rendered output): ConfigMap name "A_b" is not valid: a lowercase RFC 1123 subdomain`,
+				`m/a.yaml:5: rendered document 2 (line 5 of the rendered output): Service name "9lives" is not valid: a DNS-1035 label`,
+				`m/a.yaml:9: rendered document 3 (line 9 of the rendered output): Widget name "a/b" is not valid: may not contain '/' or '%'`,
+				`m/a.yaml:13: rendered document 4 (line 13 of the rendered output): ConfigMap ok has namespace "Not_A_Label", which is not a valid DNS label`,
+			},
+		},
+		{
 			name:  "bad YAML from a partial",
 			nodes: "    - {name: a, manifests: [m/a.yaml]}\n",
 			files: map[string]string{
