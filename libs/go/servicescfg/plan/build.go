@@ -376,32 +376,34 @@ func decode(file string, data []byte, namespace string, identity bool, source fu
 			errs.AddHint(at(line), hint, "%s", msg)
 			continue
 		}
-		pos := at(firstContentLine(doc))
+		// Placed at the template line that wrote the document: found by
+		// rendering again, so only for a problem.
+		pos := func() diag.Pos { return at(firstContentLine(doc)) }
 		u := &unstructured.Unstructured{Object: obj}
 		if kind, ok := obj["kind"].(string); !ok || kind == "" {
-			errs.Add(pos, "%s is not a Kubernetes object: it has no kind", where)
+			errs.Add(pos(), "%s is not a Kubernetes object: it has no kind", where)
 			continue
 		}
 		if av, ok := obj["apiVersion"].(string); !ok || av == "" {
-			errs.Add(pos, "%s is not a Kubernetes object: %s has no apiVersion", where, u.GetKind())
+			errs.Add(pos(), "%s is not a Kubernetes object: %s has no apiVersion", where, u.GetKind())
 			continue
 		}
 		if md, ok := obj["metadata"]; ok {
 			if _, isMap := md.(map[string]any); !isMap {
-				errs.Add(pos, "%s: metadata of %s must be a mapping", where, u.GetKind())
+				errs.Add(pos(), "%s: metadata of %s must be a mapping", where, u.GetKind())
 				continue
 			}
 		}
 		if u.GetName() == "" {
-			errs.Add(pos, "%s: %s %s has no metadata.name", where, u.GetAPIVersion(), u.GetKind())
+			errs.Add(pos(), "%s: %s %s has no metadata.name", where, u.GetAPIVersion(), u.GetKind())
 			continue
 		}
 		if problem := nameProblem(u.GroupVersionKind().GroupKind(), u.GetName()); problem != "" {
-			errs.Add(pos, "%s: %s name %q %s", where, u.GetKind(), u.GetName(), problem)
+			errs.Add(pos(), "%s: %s name %q %s", where, u.GetKind(), u.GetName(), problem)
 			continue
 		}
 		if ns := u.GetNamespace(); ns != "" && len(validation.IsDNS1123Label(ns)) > 0 {
-			errs.Add(pos, "%s: %s %s has namespace %q, which is not a valid DNS label", where, u.GetKind(), u.GetName(), ns)
+			errs.Add(pos(), "%s: %s %s has namespace %q, which is not a valid DNS label", where, u.GetKind(), u.GetName(), ns)
 			continue
 		}
 		if u.GetNamespace() == "" && !ClusterScoped(u.GroupVersionKind().GroupKind()) {
