@@ -416,7 +416,12 @@ func decode(file string, data []byte, namespace string, identity bool, source fu
 			Namespace:  u.GetNamespace(),
 			Source:     fmt.Sprintf("%s#%d", file, i),
 		}
-		if !identity {
+		if identity {
+			// The names are slices of the document's text: copies let the
+			// text go, where the plan keeps nothing else of it.
+			o.APIVersion, o.Kind = strings.Clone(o.APIVersion), strings.Clone(o.Kind)
+			o.Name, o.Namespace = strings.Clone(o.Name), strings.Clone(o.Namespace)
+		} else {
 			o.Object = u
 		}
 		out = append(out, o)
