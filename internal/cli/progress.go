@@ -127,6 +127,9 @@ func (p *progress) line(e apply.Event) string {
 	if e.Status == apply.StatusSkipped && e.Message != "" {
 		msg = ": " + e.Message
 	}
+	if e.Status == apply.StatusFailed && e.Phase == apply.PhasePrune {
+		status, msg = "prune failed", ": "+e.Message
+	}
 	node := e.Node
 	if node == "" {
 		node = "-"
@@ -193,6 +196,9 @@ func (p *progress) draw() {
 			label, took = "ready", n.took.Round(10*time.Millisecond).String()
 		case apply.StatusFailed:
 			label, took = "failed", n.took.Round(10*time.Millisecond).String()
+			if n.phase == apply.PhasePrune {
+				label = "prune failed" // the node was ready; its leftovers were not deleted
+			}
 		case apply.StatusSkipped:
 			label = "skipped"
 		}

@@ -80,7 +80,8 @@ func runApply(ctx context.Context, opts *ReconcileOptions, p *plan.Plan, s *stac
 			logger.Warn("writing the events file", "file", opts.EventsFile, "err", werr)
 		}
 	}
-	if res != nil {
+	var locked *apply.LockedError
+	if res != nil && !errors.As(err, &locked) { // refused at the lease: nothing was tried
 		writeSummary(opts.IO.Out, res, err)
 	}
 	var nerr *apply.NodesError

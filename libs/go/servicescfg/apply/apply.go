@@ -46,6 +46,11 @@ const (
 	LabelEnv        = "codex-k8s.dev/env"
 	LabelSlot       = "codex-k8s.dev/slot"
 	AnnotationPrune = "codex-k8s.dev/prune"
+	// AnnotationAdopted marks an object that existed before the engine
+	// first applied it (made by hand, by client-side kubectl apply, by
+	// another tool). The engine manages its fields from then on, but did
+	// not create it: prune keeps it unless it is annotated prune: allow.
+	AnnotationAdopted = "codex-k8s.dev/adopted"
 	// AnnotationSpecHash holds the hash of a Job's rendered spec: an
 	// unchanged completed Job is left alone.
 	AnnotationSpecHash = "codex-k8s.dev/spec-hash"

@@ -316,6 +316,124 @@ func TestReconcileTakesOverClientSideApply(t *testing.T) {
 	}
 }
 
+// TestReconcileKeepsAdoptedObjects: an object made by hand before the stack
+// declared it is taken over (marked adopted), and kept with the data the
+// engine never wrote when it leaves the stack, until annotated prune: allow.
+func TestReconcileKeepsAdoptedObjects(t *testing.T) {
+	cfg := testCluster(t)
+	c, _ := apply.NewClients(cfg)
+	ctx := context.Background()
+	dir := t.TempDir()
+	files := map[string]string{
+		"services.yaml": stackYAML(`
+    - {name: cfg, group: internal, manifests: [m/*.yaml]}
+`, ""),
+		"m/legacy.yaml": configMapYAML("legacy", map[string]string{"a": "1"}),
+		"m/own.yaml":    configMapYAML("own", map[string]string{"a": "1"}),
+	}
+	path := writeStack(t, dir, files)
+	prefix := uniquePrefix(t)
+	p, values := loadPlan(t, path, "dev", "", prefix, nil)
+	cleanup(t, cfg, p.Namespace)
+	if _, err := c.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.Namespace}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Kube.CoreV1().ConfigMaps(p.Namespace).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "legacy"},
+		Data: map[string]string{"keep": "important"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := run(t, ctx, cfg, p, apply.Options{Values: values}); err != nil {
+		t.Fatal(err)
+	}
+	legacy, err := c.Kube.CoreV1().ConfigMaps(p.Namespace).Get(ctx, "legacy", metav1.GetOptions{})
+	if err != nil || legacy.Annotations[apply.AnnotationAdopted] != "true" || legacy.Data["keep"] != "important" || legacy.Data["a"] != "1" {
+		t.Fatalf("legacy after the takeover: %+v, %v", legacy, err)
+	}
+	own, err := c.Kube.CoreV1().ConfigMaps(p.Namespace).Get(ctx, "own", metav1.GetOptions{})
+	if err != nil || own.Annotations[apply.AnnotationAdopted] != "" {
+		t.Fatalf("an object the engine created is marked adopted: %+v, %v", own, err)
+	}
+
+	// Both leave the stack: the engine's own goes, the adopted one stays.
+	mustRemove(t, dir+"/m/legacy.yaml")
+	mustRemove(t, dir+"/m/own.yaml")
+	files = map[string]string{"m/other.yaml": configMapYAML("other", map[string]string{"a": "1"})}
+	writeStack(t, dir, files)
+	p2, _ := loadPlan(t, path, "dev", "", prefix, nil)
+	res, _, err := run(t, ctx, cfg, p2, apply.Options{Values: values})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pruned != 1 {
+		t.Errorf("pruned %d, want 1 (own)", res.Pruned)
+	}
+	if _, err := c.Kube.CoreV1().ConfigMaps(p.Namespace).Get(ctx, "own", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("own is still there: %v", err)
+	}
+	legacy, err = c.Kube.CoreV1().ConfigMaps(p.Namespace).Get(ctx, "legacy", metav1.GetOptions{})
+	if err != nil || legacy.Data["keep"] != "important" {
+		t.Fatalf("prune touched the adopted object: %+v, %v", legacy, err)
+	}
+
+	// Once allowed, the next run deletes it.
+	patch := []byte(`{"metadata":{"annotations":{"` + apply.AnnotationPrune + `":"` + apply.PruneAllow + `"}}}`)
+	if _, err := c.Kube.CoreV1().ConfigMaps(p.Namespace).Patch(ctx, "legacy", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if res, _, err = run(t, ctx, cfg, p2, apply.Options{Values: values}); err != nil || res.Pruned != 1 {
+		t.Fatalf("run after allowing: pruned %d, %v", res.Pruned, err)
+	}
+	if _, err := c.Kube.CoreV1().ConfigMaps(p.Namespace).Get(ctx, "legacy", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("legacy is still there once allowed: %v", err)
+	}
+}
+
+// TestReconcilePruneIsBounded: an object held by a finalizer that never
+// finishes fails the prune after the node timeout, naming the finalizer,
+// instead of waiting for ever.
+func TestReconcilePruneIsBounded(t *testing.T) {
+	cfg := testCluster(t)
+	c, _ := apply.NewClients(cfg)
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := writeStack(t, dir, map[string]string{
+		"services.yaml": stackYAML(`
+    - {name: cfg, group: internal, manifests: [m/*.yaml]}
+`, ""),
+		"m/held.yaml": configMapYAML("held", map[string]string{"a": "1"}),
+		"m/free.yaml": configMapYAML("free", map[string]string{"a": "1"}),
+	})
+	prefix := uniquePrefix(t)
+	p, values := loadPlan(t, path, "dev", "", prefix, nil)
+	cleanup(t, cfg, p.Namespace)
+	if _, _, err := run(t, ctx, cfg, p, apply.Options{Values: values}); err != nil {
+		t.Fatal(err)
+	}
+	hold := []byte(`{"metadata":{"finalizers":["example.com/hold"]}}`)
+	if _, err := c.Kube.CoreV1().ConfigMaps(p.Namespace).Patch(ctx, "held", types.MergePatchType, hold, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		release := []byte(`{"metadata":{"finalizers":null}}`)
+		_, _ = c.Kube.CoreV1().ConfigMaps(p.Namespace).Patch(context.Background(), "held", types.MergePatchType, release, metav1.PatchOptions{})
+	})
+	mustRemove(t, dir+"/m/held.yaml")
+	p2, _ := loadPlan(t, path, "dev", "", prefix, nil)
+	_, events, err := run(t, ctx, cfg, p2, apply.Options{Values: values, Timeout: 2 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "example.com/hold") || !strings.Contains(err.Error(), "not deleted within 2s") {
+		t.Fatalf("prune of an object held by a finalizer: %v", err)
+	}
+	var failed bool
+	for _, ev := range events {
+		if ev.Phase == "prune" && ev.Status == "failed" {
+			failed = ev.Node == "cfg" && ev.Group == "internal"
+		}
+	}
+	if !failed {
+		t.Errorf("no prune failed event for node cfg in group internal: %+v", events)
+	}
+}
+
 // TestReconcileConflictsAndImmutableFields: a field owned by another
 // manager is a conflict that names the field and the manager, taken over
 // only with ForceConflicts; a changed immutable field is explained, and

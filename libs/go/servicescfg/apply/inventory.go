@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 )
 
 // InventoryName is the ConfigMap, in the environment's namespace, that
@@ -179,7 +182,7 @@ func (e *engine) prune(ctx context.Context, prev, planned inventory) (inventory,
 			}
 			done, protected, err := e.pruneObject(ctx, n.Name, ref)
 			if err != nil {
-				e.emit(Event{Node: n.Name, Phase: PhasePrune, Status: StatusFailed, Objects: []string{ref.String()}, Duration: e.now().Sub(start), Message: err.Error()})
+				e.emit(Event{Node: n.Name, Group: n.Group, Phase: PhasePrune, Status: StatusFailed, Objects: []string{ref.String()}, Duration: e.now().Sub(start), Message: err.Error()})
 				return next.union(prev), err
 			}
 			if done {
@@ -231,11 +234,37 @@ func (e *engine) pruneObject(ctx context.Context, node string, ref ObjectRef) (d
 		e.log.Warn("kept an object that left the stack: annotate it "+AnnotationPrune+"="+PruneAllow+" to let prune delete it", "node", node, "object", ref.String())
 		return false, true, nil
 	}
+	if live.GetAnnotations()[AnnotationAdopted] == "true" && live.GetAnnotations()[AnnotationPrune] != PruneAllow {
+		e.log.Warn("kept an object that left the stack: the engine took it over but did not create it; delete it by hand, or annotate it "+AnnotationPrune+"="+PruneAllow+" to let prune delete it", "node", node, "object", ref.String())
+		return false, true, nil
+	}
 	e.log.Info("pruning", "node", node, "object", ref.String())
 	prop := metav1.DeletePropagationBackground
-	if err := e.deleteAndWait(ctx, ri, ref, prop); err != nil {
+	// Deletion waits for finalizers, which may never finish: bounded by the
+	// node timeout, and a timeout names them.
+	timeout := e.opts.Timeout
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := e.deleteAndWait(dctx, ri, ref, prop); err != nil {
+		if ctx.Err() == nil && dctx.Err() != nil {
+			return false, false, e.pruneTimeout(ri, ref, timeout)
+		}
 		return false, false, fmt.Errorf("prune: %w", err)
 	}
 	e.record(node, ref, ActionPruned)
 	return true, false, nil
+}
+
+// pruneTimeout explains a deletion that did not finish in time: what still
+// holds the object.
+func (e *engine) pruneTimeout(ri dynamic.ResourceInterface, ref ObjectRef, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	why := "it is still there"
+	if live, err := ri.Get(ctx, ref.Name, metav1.GetOptions{}); err == nil {
+		if f := live.GetFinalizers(); len(f) > 0 {
+			why = "its finalizers " + strings.Join(f, ", ") + " have not finished; whoever set them must, or remove them"
+		}
+	}
+	return fmt.Errorf("prune %s: not deleted within %v: %s", ref, timeout, why)
 }

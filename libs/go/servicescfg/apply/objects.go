@@ -296,6 +296,12 @@ func (e *engine) applyOne(ctx context.Context, node string, ri dynamic.ResourceI
 	case err != nil:
 		return "", nil, fmt.Errorf("%s: read: %w", ref, err)
 	default:
+		if adopted(live) {
+			if live.GetLabels()[LabelManagedBy] != ManagedBy {
+				e.log.Warn("taking over an object the engine did not create; prune will keep it if it leaves the stack", "node", node, "object", ref.String())
+			}
+			markAdopted(u) // every apply keeps saying so: the field is the engine's
+		}
 		if err := e.upgradeClientSideApply(ctx, ri, live); err != nil {
 			return "", nil, fmt.Errorf("%s: take over fields of client-side apply: %w", ref, err)
 		}
@@ -331,6 +337,22 @@ func (e *engine) applyOne(ctx context.Context, node string, ri dynamic.ResourceI
 		e.log.Debug("changed", "node", node, "object", ref.String())
 		return ActionChanged, out, nil
 	}
+}
+
+// adopted reports whether live, found before an apply, is an object the
+// engine did not create: not labelled as the engine's, or marked adopted by
+// an earlier apply.
+func adopted(live *unstructured.Unstructured) bool {
+	return live.GetLabels()[LabelManagedBy] != ManagedBy || live.GetAnnotations()[AnnotationAdopted] == "true"
+}
+
+func markAdopted(u *unstructured.Unstructured) {
+	a := u.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[AnnotationAdopted] = "true"
+	u.SetAnnotations(a)
 }
 
 // upgradeClientSideApply moves the fields owned by client-side kubectl
