@@ -169,6 +169,55 @@ spec:
 	}
 }
 
+// TestReconcileFailingPodFailsItsWorkload: a Deployment whose pod cannot
+// run (the test cluster fails it with exit code 4 and a message) fails its
+// node with the pod's name, exit code and message instead of waiting for
+// the timeout; dependents are skipped. Fixed and re-applied, the new
+// revision rolls out although a pod of the old one failed.
+func TestReconcileFailingPodFailsItsWorkload(t *testing.T) {
+	cfg := testCluster(t)
+	dir := t.TempDir()
+	failing := strings.Replace(deploymentYAML("api", ""), "labels: {app: api}",
+		"labels: {app: api}\n      annotations: {codex-k8s.dev/fail: \"true\", codex-k8s.dev/exit-code: \"4\", codex-k8s.dev/fail-message: cannot reach db}", 1)
+	files := map[string]string{
+		"services.yaml": stackYAML(`
+    - {name: api, group: internal, manifests: [api.yaml]}
+    - {name: web, group: frontend, dependsOn: [api], manifests: [web.yaml]}
+`, ""),
+		"api.yaml": failing,
+		"web.yaml": deploymentYAML("web", ""),
+	}
+	path := writeStack(t, dir, files)
+	prefix := uniquePrefix(t)
+	p, values := loadPlan(t, path, "dev", "", prefix, nil)
+	cleanup(t, cfg, p.Namespace)
+	_, _, err := run(t, context.Background(), cfg, p, apply.Options{Values: values, Timeout: 2 * time.Minute})
+	var nerr *apply.NodesError
+	if !errors.As(err, &nerr) || len(nerr.Failed) != 1 || nerr.Failed[0].Name != "api" {
+		t.Fatalf("err = %v, want node api failed", err)
+	}
+	var of *apply.ObjectFailedError
+	if !errors.As(nerr.Failed[0].Err, &of) {
+		t.Fatalf("api failed with %v, want the failing pod (not a timeout)", nerr.Failed[0].Err)
+	}
+	t.Logf("api: %v", of)
+	for _, want := range []string{"Deployment", "/api", "pod api-", "Failed", "exited 4", "cannot reach db"} {
+		if !strings.Contains(of.Error(), want) {
+			t.Errorf("error %q does not say %q", of.Error(), want)
+		}
+	}
+	if len(nerr.Skipped) != 1 || nerr.Skipped[0].Name != "web" {
+		t.Errorf("skipped %+v, want web", nerr.Skipped)
+	}
+
+	// The fix: the failed pod of the old revision does not fail the new one.
+	writeStack(t, dir, map[string]string{"api.yaml": deploymentYAML("api", "")})
+	p2, _ := loadPlan(t, path, "dev", "", prefix, nil)
+	if _, _, err := run(t, context.Background(), cfg, p2, apply.Options{Values: values, Timeout: 2 * time.Minute}); err != nil {
+		t.Fatalf("after the fix: %v", err)
+	}
+}
+
 // TestReconcilePrune: objects that leave the stack are deleted, in reverse
 // order, and waited for; claims are kept until annotated; objects the
 // engine did not create are not touched.

@@ -195,3 +195,35 @@ func TestServedKinds(t *testing.T) {
 		t.Errorf("servedKinds = %v, want %v", got, want)
 	}
 }
+
+// TestPodCannotRun: the pod states that waiting will not cure, as a real
+// kubelet reports them (the test cluster's pods only ever fail outright).
+func TestPodCannotRun(t *testing.T) {
+	crash := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "api-1"}, Status: corev1.PodStatus{Phase: corev1.PodRunning,
+		ContainerStatuses: []corev1.ContainerStatus{{Name: "main",
+			State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 40s restarting failed container"}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2, Reason: "Error", Message: "no config"}},
+		}}}}
+	if got := podCannotRun(crash); got != "CrashLoopBackOff" {
+		t.Errorf("crash loop: %q", got)
+	}
+	want := "api-1: Running; container main waiting: CrashLoopBackOff: back-off 40s restarting failed container; container main exited 2 (Error): no config"
+	if got := describePod(crash); got != want {
+		t.Errorf("describePod:\n%s\nwant\n%s", got, want)
+	}
+	pull := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending, InitContainerStatuses: []corev1.ContainerStatus{{Name: "wait",
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}}}}}}
+	if got := podCannotRun(pull); got != "ImagePullBackOff" {
+		t.Errorf("image pull back-off in an init container: %q", got)
+	}
+	for name, p := range map[string]*corev1.Pod{
+		"starting":   {Status: corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}}}},
+		"first pull": {Status: corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull"}}}}}},
+		"going away": {ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: &metav1.Time{}}, Status: corev1.PodStatus{Phase: corev1.PodFailed}},
+		"running":    {Status: corev1.PodStatus{Phase: corev1.PodRunning}},
+	} {
+		if got := podCannotRun(p); got != "" {
+			t.Errorf("%s: %q, want it may still run", name, got)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
@@ -192,8 +194,20 @@ func (e *engine) waitAll(ctx context.Context, s *plan.Step, objs []appliedObject
 	return first
 }
 
-// waitObject watches one object until it is ready or failed.
+// waitObject watches one object until it is ready or failed. For a
+// workload it also watches the pods: one that cannot run (it failed,
+// crashes in a loop, or its image cannot be pulled) fails the node at once
+// instead of at the timeout.
 func (e *engine) waitObject(ctx context.Context, s *plan.Step, o appliedObject) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if sel, ok := workloadSelector(o.live); ok {
+		go func() {
+			if err := e.watchPods(ctx, o, sel); err != nil {
+				cancel(err)
+			}
+		}()
+	}
 	last := readiness{message: "not observed yet"}
 	var conds []plan.Condition
 	if s != nil {
@@ -237,10 +251,146 @@ func (e *engine) waitObject(ctx context.Context, s *plan.Step, o appliedObject) 
 	if errors.As(err, &jf) || errors.As(err, &of) {
 		return e.detail(ctx, o, err)
 	}
+	if cause := context.Cause(ctx); errors.As(cause, &of) {
+		return of // a pod of the workload cannot run
+	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("waiting for %s (%s): %w", o.ref, last.message, ctx.Err())
 	}
 	return fmt.Errorf("waiting for %s: %w", o.ref, err)
+}
+
+// workloadSelector returns the pod selector of a Deployment, StatefulSet,
+// DaemonSet or ReplicaSet.
+func workloadSelector(u *unstructured.Unstructured) (labels.Selector, bool) {
+	if u == nil {
+		return nil, false
+	}
+	switch gk := u.GroupVersionKind().GroupKind(); gk.Group + "/" + gk.Kind {
+	case "apps/Deployment", "apps/StatefulSet", "apps/DaemonSet", "apps/ReplicaSet":
+	default:
+		return nil, false
+	}
+	raw, ok, _ := unstructured.NestedMap(u.Object, "spec", "selector")
+	if !ok {
+		return nil, false
+	}
+	var ls metav1.LabelSelector
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &ls); err != nil {
+		return nil, false
+	}
+	sel, err := metav1.LabelSelectorAsSelector(&ls)
+	if err != nil || sel.Empty() {
+		return nil, false
+	}
+	return sel, true
+}
+
+// watchPods returns an *ObjectFailedError for the workload o when one of
+// its pods cannot run, and nil when ctx ends first.
+func (e *engine) watchPods(ctx context.Context, o appliedObject, sel labels.Selector) error {
+	pods := e.c.Kube.CoreV1().Pods(o.ref.Namespace)
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			opts.LabelSelector = sel.String()
+			return pods.List(ctx, opts)
+		},
+		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+			opts.LabelSelector = sel.String()
+			return pods.Watch(ctx, opts)
+		},
+	}
+	check := func(p *corev1.Pod) error {
+		// A pod of an earlier revision may still crash while the fix rolls
+		// out: only the workload's current revision counts.
+		if podCannotRun(p) != "" && e.currentRevision(ctx, o, p) {
+			return &ObjectFailedError{Object: o.ref, Message: "pod " + describePod(p)}
+		}
+		return nil
+	}
+	_, err := watchtools.UntilWithSync(ctx, lw, &corev1.Pod{},
+		func(store cache.Store) (bool, error) {
+			for _, obj := range store.List() {
+				if p, ok := obj.(*corev1.Pod); ok {
+					if err := check(p); err != nil {
+						return false, err
+					}
+				}
+			}
+			return false, nil
+		},
+		func(ev watch.Event) (bool, error) {
+			if p, ok := ev.Object.(*corev1.Pod); ok && (ev.Type == watch.Added || ev.Type == watch.Modified) {
+				return false, check(p)
+			}
+			return false, nil
+		})
+	var of *ObjectFailedError
+	if errors.As(err, &of) {
+		return of
+	}
+	return nil // the wait ended (ready, timeout, interrupt): the object's watch says why
+}
+
+// currentRevision reports whether pod p belongs to the workload's current
+// revision: for a Deployment, its newest ReplicaSet; for a StatefulSet, its
+// update revision; for a DaemonSet, its generation. Asked only about a pod
+// that cannot run, so its lookups cost nothing on the way to ready.
+func (e *engine) currentRevision(ctx context.Context, o appliedObject, p *corev1.Pod) bool {
+	live, err := o.ri.Get(ctx, o.ref.Name, metav1.GetOptions{})
+	if err != nil {
+		return false
+	}
+	switch o.ref.Kind {
+	case "Deployment":
+		rev := live.GetAnnotations()["deployment.kubernetes.io/revision"]
+		if rev == "" {
+			return false // not rolled out yet: wait and see
+		}
+		rss, err := e.c.Kube.AppsV1().ReplicaSets(o.ref.Namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false
+		}
+		for _, rs := range rss.Items {
+			if metav1.IsControlledBy(&rs, live) && rs.Annotations["deployment.kubernetes.io/revision"] == rev {
+				h := rs.Labels["pod-template-hash"]
+				return h != "" && p.Labels["pod-template-hash"] == h
+			}
+		}
+		return false
+	case "StatefulSet":
+		rev, _, _ := unstructured.NestedString(live.Object, "status", "updateRevision")
+		return rev == "" || p.Labels["controller-revision-hash"] == rev
+	case "DaemonSet":
+		return p.Labels["pod-template-generation"] == fmt.Sprint(live.GetGeneration())
+	}
+	return true // a ReplicaSet has one revision
+}
+
+// stuckReasons are container waiting reasons that waiting will not cure:
+// the kubelet has retried and backs off.
+var stuckReasons = map[string]bool{
+	"CrashLoopBackOff": true, "ImagePullBackOff": true, "InvalidImageName": true,
+}
+
+// podCannotRun says why a pod of a workload will not become ready by
+// waiting, or "" when it may. A pod being deleted (an old revision going
+// away) says nothing.
+func podCannotRun(p *corev1.Pod) string {
+	if p.DeletionTimestamp != nil {
+		return ""
+	}
+	if p.Status.Phase == corev1.PodFailed {
+		return "failed"
+	}
+	for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
+		for _, cs := range list {
+			if w := cs.State.Waiting; w != nil && stuckReasons[w.Reason] {
+				return w.Reason
+			}
+		}
+	}
+	return ""
 }
 
 // nameListWatch lists and watches one object by name.
@@ -320,8 +470,18 @@ func describePod(p *corev1.Pod) string {
 	if p.Status.Message != "" {
 		fmt.Fprintf(&b, ": %s", p.Status.Message)
 	}
-	for _, cs := range p.Status.ContainerStatuses {
-		if t := cs.State.Terminated; t != nil {
+	for _, cs := range append(slices.Clone(p.Status.InitContainerStatuses), p.Status.ContainerStatuses...) {
+		t := cs.State.Terminated
+		if w := cs.State.Waiting; w != nil && w.Reason != "" && w.Reason != "ContainerCreating" && w.Reason != "PodInitializing" {
+			fmt.Fprintf(&b, "; container %s waiting: %s", cs.Name, w.Reason)
+			if w.Message != "" {
+				fmt.Fprintf(&b, ": %s", strings.TrimSpace(w.Message))
+			}
+			if t == nil {
+				t = cs.LastTerminationState.Terminated // why it crashed last
+			}
+		}
+		if t != nil {
 			fmt.Fprintf(&b, "; container %s exited %d", cs.Name, t.ExitCode)
 			if t.Reason != "" {
 				fmt.Fprintf(&b, " (%s)", t.Reason)
