@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -211,7 +212,11 @@ func (p *progress) draw() {
 // writeSummary prints failures, skips and the counts.
 func writeSummary(w io.Writer, res *apply.Result, err error) {
 	for _, n := range res.Failed() {
-		fmt.Fprintf(w, "FAILED %s: %v\n", n.Name, n.Err)
+		label := "FAILED"
+		if errors.Is(n.Err, context.Canceled) {
+			label = "INTERRUPTED" // stopped by the interrupt, not by a fault of its own
+		}
+		fmt.Fprintf(w, "%s %s: %v\n", label, n.Name, n.Err)
 	}
 	for _, n := range res.Skipped() {
 		fmt.Fprintf(w, "skipped %s: %s\n", n.Name, n.Cause)

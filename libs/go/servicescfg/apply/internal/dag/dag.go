@@ -150,6 +150,9 @@ func Walk(ctx context.Context, vs []Vertex, parallel int, run func(ctx context.C
 				continue
 			}
 			if len(blockedBy[j]) > 0 {
+				if ctx.Err() != nil {
+					continue // interrupted, not blocked: the final pass says so
+				}
 				skip(j, "after "+strings.Join(blockedBy[j], ", ")+" did not become ready")
 				continue
 			}

@@ -284,3 +284,23 @@ func TestBarriersCostAnEdgePerVertex(t *testing.T) {
 		t.Fatalf("%d results", len(res))
 	}
 }
+
+// TestWalkInterruptedVertexDoesNotBlame: a vertex stopped by the interrupt
+// leaves its dependents "not started", not "after a did not become ready".
+func TestWalkInterruptedVertexDoesNotBlame(t *testing.T) {
+	vs := []Vertex{{Name: "a"}, {Name: "b", After: []string{"a"}}, {Name: "c", Stage: 1}}
+	ctx, cancel := context.WithCancel(context.Background())
+	res := Walk(ctx, vs, 2, func(ctx context.Context, name string) error {
+		cancel()
+		<-ctx.Done()
+		return ctx.Err()
+	}, Hooks{})
+	if res["a"].Outcome != Failed {
+		t.Errorf("a: %+v", res["a"])
+	}
+	for _, n := range []string{"b", "c"} {
+		if res[n].Outcome != Skipped || res[n].Cause != "not started: context canceled" {
+			t.Errorf("%s: %+v, want not started: context canceled", n, res[n])
+		}
+	}
+}
