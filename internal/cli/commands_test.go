@@ -325,23 +325,13 @@ func TestOutputDirReadsAnOldMarker(t *testing.T) {
 // TestValidateChecksManifestsNoEnvironmentRenders: a node whose when is
 // false in every environment still has its manifests checked.
 func TestValidateChecksManifestsNoEnvironmentRenders(t *testing.T) {
-	root := t.TempDir()
-	files := map[string]string{
+	root := writeTree(t, map[string]string{
 		"services.yaml": "apiVersion: codex-k8s.dev/v1alpha1\nkind: ServiceStack\nmetadata: {name: n}\nspec:\n  project: n\n" +
 			"  environments:\n    dev: {runtime: non-prod, namespaceTemplate: n-dev}\n" +
 			"  services:\n    - {name: a, manifests: [m/a.yaml]}\n    - {name: b, when: 'false', manifests: [m/b.yaml]}\n",
 		"m/a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
 		"m/b.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\ndata:\n  x: {{ if }}\n",
-	}
-	for name, body := range files {
-		p := filepath.Join(root, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	code, _, stderr := run(t, "validate", "--config", filepath.Join(root, "services.yaml"))
 	if code != ExitFailure || !strings.Contains(stderr, "m/b.yaml:5: missing value for if") || !strings.Contains(stderr, "1 problem found") {
 		t.Errorf("exit %d\n%s", code, stderr)
@@ -352,8 +342,7 @@ func TestValidateChecksManifestsNoEnvironmentRenders(t *testing.T) {
 // environment that does not match its variable's pattern stops validate and
 // a dry run, placed at its line in the config file, without the value.
 func TestValuesMustMatchTheirPatterns(t *testing.T) {
-	root := t.TempDir()
-	files := map[string]string{
+	root := writeTree(t, map[string]string{
 		"services.yaml": "apiVersion: codex-k8s.dev/v1alpha1\nkind: ServiceStack\nmetadata: {name: n}\nspec:\n  project: n\n" +
 			"  environments:\n    dev: {runtime: non-prod, namespaceTemplate: n-dev}\n" +
 			"  services:\n    - {name: a, manifests: [m/a.yaml]}\n" +
@@ -361,16 +350,7 @@ func TestValuesMustMatchTheirPatterns(t *testing.T) {
 			"      - {name: DOMAIN, pattern: '[a-z.]+'}\n      - {name: PORT, pattern: '[0-9]+'}\n",
 		"m/a.yaml":   "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
 		"config.env": "# values\nDOMAIN=Secret_Looking_Value\n",
-	}
-	for name, body := range files {
-		p := filepath.Join(root, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	cfg := filepath.Join(root, "services.yaml")
 	env := map[string]string{"PORT": "eighty"}
 	for _, args := range [][]string{{"validate", "--config", cfg}, {"reconcile", "--config", cfg, "--env", "dev", "--dry-run"}} {
@@ -389,4 +369,21 @@ func TestValuesMustMatchTheirPatterns(t *testing.T) {
 			t.Errorf("%v prints a value:\n%s", args, stderr)
 		}
 	}
+}
+
+// writeTree writes files (slash-separated paths relative to a new temporary
+// folder) and returns the folder.
+func writeTree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	for name, body := range files {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
 }
