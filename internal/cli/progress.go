@@ -213,7 +213,7 @@ func (p *progress) draw() {
 func writeSummary(w io.Writer, res *apply.Result, err error) {
 	for _, n := range res.Failed() {
 		label := "FAILED"
-		if errors.Is(n.Err, context.Canceled) {
+		if errors.Is(n.Err, context.Canceled) && !errors.Is(n.Err, apply.ErrLeaseLost) {
 			label = "INTERRUPTED" // stopped by the interrupt, not by a fault of its own
 		}
 		fmt.Fprintf(w, "%s %s: %v\n", label, n.Name, n.Err)

@@ -503,8 +503,11 @@ func (e *engine) runNode(ctx context.Context, name string) error {
 		if ctx.Err() != nil && errors.Is(context.Cause(ctx), err) {
 			err = context.Cause(ctx)
 		}
+		if cause := context.Cause(ctx); errors.Is(cause, ErrLeaseLost) && !errors.Is(err, ErrLeaseLost) {
+			err = fmt.Errorf("%w: %w", cause, err) // stopped because the lease went, not by an interrupt
+		}
 		msg := err.Error()
-		if errors.Is(err, context.Canceled) {
+		if errors.Is(err, context.Canceled) && !errors.Is(err, ErrLeaseLost) {
 			msg = "interrupted"
 		}
 		e.log.Info("node failed", "node", name, "err", err)

@@ -699,6 +699,37 @@ func TestReconcileLease(t *testing.T) {
 	}
 }
 
+// TestReconcileLeaseLostNamesTheCause: a lease deleted mid-run stops the
+// run, and the node it stopped says the lease went, not that it was
+// interrupted.
+func TestReconcileLeaseLostNamesTheCause(t *testing.T) {
+	cfg := testCluster(t)
+	c, _ := apply.NewClients(cfg)
+	dir := t.TempDir()
+	path := writeStack(t, dir, map[string]string{
+		"services.yaml": stackYAML(`
+    - {name: slow, group: internal, manifests: [slow.yaml]}
+`, ""),
+		"slow.yaml": deploymentYAML("slow", "1h"),
+	})
+	p, values := loadPlan(t, path, "dev", "", uniquePrefix(t), nil)
+	cleanup(t, cfg, p.Namespace)
+	obs := apply.ObserverFunc(func(e apply.Event) {
+		if e.Node == "slow" && e.Phase == apply.PhaseWait && e.Status == apply.StatusStarted {
+			_ = c.Kube.CoordinationV1().Leases(p.Namespace).Delete(context.Background(), apply.LeaseName, metav1.DeleteOptions{})
+		}
+	})
+	res, _, err := run(t, context.Background(), cfg, p, apply.Options{Values: values, Observer: obs, LeaseDuration: 2 * time.Second})
+	if !errors.Is(err, apply.ErrLeaseLost) {
+		t.Fatalf("error %v, want ErrLeaseLost", err)
+	}
+	for _, n := range res.Nodes {
+		if n.Name == "slow" && !errors.Is(n.Err, apply.ErrLeaseLost) {
+			t.Errorf("slow: %s %v, want its error to name the lost lease", n.Status, n.Err)
+		}
+	}
+}
+
 // TestReconcileInterrupted: cancelling the context (SIGINT in the CLI)
 // starts nothing new, releases the lease and returns context.Canceled.
 func TestReconcileInterrupted(t *testing.T) {
