@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -253,14 +255,18 @@ func TestOutputDirKeepsFilesItDidNotWrite(t *testing.T) {
 	if len(steps) != 1 {
 		t.Fatalf("step folders %v", steps)
 	}
-	mine := []string{filepath.Join(dir, "notes.txt"), filepath.Join(steps[0], "extra.yaml")}
+	mine := []string{filepath.Join(dir, "notes.txt"), filepath.Join(steps[0], "extra.yaml"), filepath.Join(dir, ".render-notes", "mine.txt")}
 	for _, f := range mine {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(f, []byte("mine"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	code, stderr := render()
-	if code != ExitFailure || !strings.Contains(stderr, "did not write") || !strings.Contains(stderr, "notes.txt") || !strings.Contains(stderr, "extra.yaml") {
+	if code != ExitFailure || !strings.Contains(stderr, "did not write") || !strings.Contains(stderr, "notes.txt") ||
+		!strings.Contains(stderr, "extra.yaml") || !strings.Contains(stderr, ".render-notes/mine.txt") {
 		t.Errorf("render over added files: exit %d\n%s", code, stderr)
 	}
 	for _, f := range mine {
@@ -290,6 +296,9 @@ func TestOutputDirKeepsFilesItDidNotWrite(t *testing.T) {
 	for l := range strings.SplitSeq(string(marker), "\n") {
 		if l != "" && !strings.HasPrefix(l, "#") {
 			listed++
+			if l, err = strconv.Unquote(l); err != nil {
+				t.Fatal(err)
+			}
 			if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(l))); err != nil {
 				t.Errorf("the marker lists %s: %v", l, err)
 			}
@@ -386,4 +395,18 @@ func writeTree(t *testing.T, files map[string]string) string {
 		}
 	}
 	return root
+}
+
+// TestMarkerKeepsOddFileNames: the marker lists names with spaces, line
+// breaks and carriage returns, and reads them back the same.
+func TestMarkerKeepsOddFileNames(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]bool{"01-a/a b.yaml": true, "01-a/a\nb.yaml": true, "01-a/a.yaml\r": true, "01-a/a.yaml ": true}
+	if err := writeMarker(dir, files); err != nil {
+		t.Fatal(err)
+	}
+	got, marked, err := readMarker(dir)
+	if err != nil || !marked || !reflect.DeepEqual(got, files) {
+		t.Errorf("read back %v, %v, %v; want %v", got, marked, err, files)
+	}
 }

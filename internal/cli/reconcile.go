@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -314,11 +315,16 @@ func readMarker(dir string) (owned map[string]bool, marked bool, err error) {
 	owned = map[string]bool{}
 	listed := false
 	for line := range strings.SplitSeq(string(data), "\n") {
-		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "written by ") {
 			continue
 		}
-		owned[line], listed = true, true
+		// Each path is written quoted: file names may hold spaces or
+		// line breaks.
+		path, err := strconv.Unquote(line)
+		if err != nil {
+			return nil, true, fmt.Errorf("%s: unreadable line %q: delete the folder or choose another", filepath.Join(dir, manifestsMarker), line)
+		}
+		owned[path], listed = true, true
 	}
 	if !listed {
 		owned = nil // the old marker: step folders are owned, see foreignFiles
@@ -326,7 +332,11 @@ func readMarker(dir string) (owned map[string]bool, marked bool, err error) {
 	return owned, true, nil
 }
 
-var stepFolder = regexp.MustCompile(`^[0-9]{2,}-[^/]+/[^/]+$`)
+var (
+	stepFolder = regexp.MustCompile(`^[0-9]{2,}-[^/]+/[^/]+$`)
+	// stagingFolder is what os.MkdirTemp(dir, ".render-") makes.
+	stagingFolder = regexp.MustCompile(`^\.render-[0-9]+$`)
+)
 
 // foreignFiles lists the files under dir, slash-separated, that neither
 // the marker nor an interrupted render's staging folder accounts for.
@@ -341,7 +351,7 @@ func foreignFiles(dir string, owned map[string]bool) ([]string, error) {
 		switch {
 		case rel == ".":
 			return nil
-		case d.IsDir() && strings.HasPrefix(rel, ".render-") && !strings.Contains(rel, "/"):
+		case d.IsDir() && stagingFolder.MatchString(rel):
 			return filepath.SkipDir // staging of a render that was interrupted
 		case d.IsDir(), rel == manifestsMarker:
 			return nil
@@ -358,7 +368,7 @@ func writeMarker(dir string, files map[string]bool) error {
 	var b strings.Builder
 	b.WriteString(markerHeader)
 	for _, f := range slices.Sorted(maps.Keys(files)) {
-		b.WriteString(f + "\n")
+		b.WriteString(strconv.Quote(f) + "\n")
 	}
 	return os.WriteFile(filepath.Join(dir, manifestsMarker), []byte(b.String()), 0o644)
 }

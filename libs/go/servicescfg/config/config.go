@@ -155,9 +155,7 @@ func (v *Values) Check() error {
 		switch v.source[n] {
 		case SourceFile:
 			pos := diag.Pos{File: v.name}
-			if line := v.file.Line(n); line > 0 {
-				pos.Line, pos.Col = line, len(n)+2
-			}
+			pos.Line, pos.Col = v.file.Position(n)
 			errs.AddHint(pos, "correct it in the config file", "the value of %s does not match its pattern %q", n, d.Pattern)
 		case SourceEnv:
 			errs.AddHint(diag.Pos{}, "correct or unset the environment variable", "the value of %s in the environment does not match its pattern %q", n, d.Pattern)

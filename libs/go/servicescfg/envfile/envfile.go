@@ -28,6 +28,9 @@ type line struct {
 	key   string // empty for comments and blank lines
 	value string
 	raw   string
+	// at is where the value in force was read: 1-based line and the column
+	// where the value starts; zero for lines written since.
+	at, col int
 }
 
 // File is a parsed env file. The zero value is an empty file.
@@ -67,14 +70,16 @@ func Parse(name string, r io.Reader) (*File, error) {
 			errs.Add(diag.Pos{File: name, Line: n, Col: len(key) + 2}, "value of %s: %v", key, err)
 			continue
 		}
+		col := strings.Index(raw, "=") + 2 // the value starts after the first =
 		if i, dup := f.index[key]; dup {
 			// The last assignment wins, as in a shell; keep one line.
 			f.lines[i].value = value
 			f.lines[i].raw = raw
+			f.lines[i].at, f.lines[i].col = n, col
 			continue
 		}
 		f.index[key] = len(f.lines)
-		f.lines = append(f.lines, line{key: key, value: value, raw: raw})
+		f.lines = append(f.lines, line{key: key, value: value, raw: raw, at: n, col: col})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
@@ -149,19 +154,20 @@ func quote(v string) string {
 	return `"` + r.Replace(v) + `"`
 }
 
-// Get returns the value of key and whether it is set.
-// Line returns the 1-based line of key in the file as read, or 0 when the
-// key is not there.
-func (f *File) Line(key string) int {
+// Position returns where the value of key in force was read: the 1-based
+// line (the last assignment, when the key is assigned twice) and the column
+// where its value starts; zeros when the key was not read from the file.
+func (f *File) Position(key string) (line, col int) {
 	if f == nil || f.index == nil {
-		return 0
+		return 0, 0
 	}
 	if i, ok := f.index[key]; ok {
-		return i + 1
+		return f.lines[i].at, f.lines[i].col
 	}
-	return 0
+	return 0, 0
 }
 
+// Get returns the value of key and whether it is set.
 func (f *File) Get(key string) (string, bool) {
 	if f == nil || f.index == nil {
 		return "", false
