@@ -218,6 +218,43 @@ func TestReconcileFailingPodFailsItsWorkload(t *testing.T) {
 	}
 }
 
+// TestReconcileIgnoresEvictedPods: an evicted pod (failed, with a reason of
+// its own) is replaced by its ReplicaSet and does not fail the workload.
+func TestReconcileIgnoresEvictedPods(t *testing.T) {
+	cfg := testCluster(t)
+	c, _ := apply.NewClients(cfg)
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := writeStack(t, dir, map[string]string{
+		"services.yaml": stackYAML(`
+    - {name: api, group: internal, manifests: [api.yaml]}
+`, ""),
+		"api.yaml": deploymentYAML("api", ""),
+	})
+	prefix := uniquePrefix(t)
+	p, values := loadPlan(t, path, "dev", "", prefix, nil)
+	cleanup(t, cfg, p.Namespace)
+	if _, _, err := run(t, ctx, cfg, p, apply.Options{Values: values}); err != nil {
+		t.Fatal(err)
+	}
+	pods, err := c.Kube.CoreV1().Pods(p.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=api"})
+	if err != nil || len(pods.Items) != 1 {
+		t.Fatalf("pods %v, %v", pods, err)
+	}
+	evicted := pods.Items[0]
+	evicted.Status.Phase, evicted.Status.Reason, evicted.Status.Message = corev1.PodFailed, "Evicted", "The node was low on resource: memory."
+	evicted.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "main", Image: "example.test/api:1",
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "Error"}}}}
+	if _, err := c.Kube.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, &evicted, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	writeStack(t, dir, map[string]string{"api.yaml": strings.Replace(deploymentYAML("api", ""), "replicas: 1", "replicas: 2", 1)})
+	p2, _ := loadPlan(t, path, "dev", "", prefix, nil)
+	if _, _, err := run(t, ctx, cfg, p2, apply.Options{Values: values, Timeout: 2 * time.Minute}); err != nil {
+		t.Fatalf("an evicted pod failed the workload: %v", err)
+	}
+}
+
 // TestReconcilePrune: objects that leave the stack are deleted, in reverse
 // order, and waited for; claims are kept until annotated; objects the
 // engine did not create are not touched.

@@ -216,11 +216,18 @@ func TestPodCannotRun(t *testing.T) {
 	if got := podCannotRun(pull); got != "ImagePullBackOff" {
 		t.Errorf("image pull back-off in an init container: %q", got)
 	}
+	exited := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodFailed, ContainerStatuses: []corev1.ContainerStatus{{
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 4}}}}}}
+	if got := podCannotRun(exited); got != "failed" {
+		t.Errorf("a program that exited 4: %q", got)
+	}
 	for name, p := range map[string]*corev1.Pod{
 		"starting":   {Status: corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}}}},
 		"first pull": {Status: corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull"}}}}}},
 		"going away": {ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: &metav1.Time{}}, Status: corev1.PodStatus{Phase: corev1.PodFailed}},
-		"running":    {Status: corev1.PodStatus{Phase: corev1.PodRunning}},
+		"evicted": {Status: corev1.PodStatus{Phase: corev1.PodFailed, Reason: "Evicted", ContainerStatuses: []corev1.ContainerStatus{{
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137}}}}}},
+		"running": {Status: corev1.PodStatus{Phase: corev1.PodRunning}},
 	} {
 		if got := podCannotRun(p); got != "" {
 			t.Errorf("%s: %q, want it may still run", name, got)

@@ -341,6 +341,9 @@ func (e *engine) currentRevision(ctx context.Context, o appliedObject, p *corev1
 	if err != nil {
 		return false
 	}
+	// A pod of another workload that the selector happens to match is not
+	// this one's.
+	owned := metav1.IsControlledBy(p, live)
 	switch o.ref.Kind {
 	case "Deployment":
 		rev := live.GetAnnotations()["deployment.kubernetes.io/revision"]
@@ -353,18 +356,17 @@ func (e *engine) currentRevision(ctx context.Context, o appliedObject, p *corev1
 		}
 		for _, rs := range rss.Items {
 			if metav1.IsControlledBy(&rs, live) && rs.Annotations["deployment.kubernetes.io/revision"] == rev {
-				h := rs.Labels["pod-template-hash"]
-				return h != "" && p.Labels["pod-template-hash"] == h
+				return metav1.IsControlledBy(p, &rs)
 			}
 		}
 		return false
 	case "StatefulSet":
 		rev, _, _ := unstructured.NestedString(live.Object, "status", "updateRevision")
-		return rev == "" || p.Labels["controller-revision-hash"] == rev
+		return owned && rev != "" && p.Labels["controller-revision-hash"] == rev
 	case "DaemonSet":
-		return p.Labels["pod-template-generation"] == fmt.Sprint(live.GetGeneration())
+		return owned && p.Labels["pod-template-generation"] == fmt.Sprint(live.GetGeneration())
 	}
-	return true // a ReplicaSet has one revision
+	return owned // a ReplicaSet has one revision
 }
 
 // stuckReasons are container waiting reasons that waiting will not cure:
@@ -380,8 +382,15 @@ func podCannotRun(p *corev1.Pod) string {
 	if p.DeletionTimestamp != nil {
 		return ""
 	}
-	if p.Status.Phase == corev1.PodFailed {
-		return "failed"
+	if p.Status.Phase == corev1.PodFailed && p.Status.Reason == "" {
+		// A pod a workload runs fails for good only when its program
+		// did: an evicted or preempted one (a reason of its own) is
+		// replaced by the controller.
+		for _, cs := range p.Status.ContainerStatuses {
+			if t := cs.State.Terminated; t != nil && t.ExitCode != 0 {
+				return "failed"
+			}
+		}
 	}
 	for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
 		for _, cs := range list {
