@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	yaml "go.yaml.in/yaml/v2"
+	yamlv3 "gopkg.in/yaml.v3"
 )
 
 // decodeObject parses one rendered YAML document into the JSON-compatible
@@ -31,7 +32,10 @@ func decodeDocument(doc []byte, identity bool) (map[string]any, error) {
 		return m, nil
 	}
 	var raw any
-	if err := yaml.UnmarshalStrict(doc, &raw); err != nil {
+	if err := yaml.Unmarshal(doc, &raw); err != nil {
+		return nil, err
+	}
+	if err := duplicateKey(doc); err != nil {
 		return nil, err
 	}
 	v, err := jsonValue(raw)
@@ -128,4 +132,42 @@ func typeName(v any) string {
 	default:
 		return fmt.Sprintf("%T", v)
 	}
+}
+
+// duplicateKey reports the first key that a mapping of doc repeats as
+// written ("yaml: line N: key "x" already set in map"). Keys a merge (<<)
+// brings in may be overridden, as YAML allows; go-yaml's strict mode
+// refuses those too, so it is not used. Keys are compared as written: 1 and
+// "1" collide, as they would in the JSON the object becomes.
+func duplicateKey(doc []byte) error {
+	var root yamlv3.Node
+	if err := yamlv3.Unmarshal(doc, &root); err != nil {
+		return nil // go-yaml v2 read it: its reading stands
+	}
+	var walk func(n *yamlv3.Node, depth int) error
+	walk = func(n *yamlv3.Node, depth int) error {
+		if n == nil || depth > 10000 {
+			return nil
+		}
+		if n.Kind == yamlv3.MappingNode {
+			seen := map[string]bool{}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i]
+				if k.Kind != yamlv3.ScalarNode || k.Tag == "!!merge" {
+					continue
+				}
+				if seen[k.Value] {
+					return fmt.Errorf("yaml: line %d: key %q already set in map", k.Line, k.Value)
+				}
+				seen[k.Value] = true
+			}
+		}
+		for _, c := range n.Content { // aliases are not followed: no cycles
+			if err := walk(c, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(&root, 0)
 }

@@ -14,10 +14,14 @@ import (
 )
 
 // kubectlDecode is how kubectl reads a manifest: YAML to JSON, JSON to an
-// unstructured object; a repeated key is refused, as strict field validation
-// (kubectl's default) refuses it.
+// unstructured object. A key repeated as written is refused besides, as
+// strict field validation (kubectl's default) refuses it: see
+// duplicateKey.
 func kubectlDecode(doc []byte) (map[string]any, error) {
-	js, err := k8syaml.YAMLToJSONStrict(doc)
+	js, err := k8syaml.YAMLToJSON(doc)
+	if err == nil {
+		err = duplicateKey(doc)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +78,10 @@ var trickyDocs = []string{
 	"apiVersion: v1\nkind: X\nmetadata: {name: odd}\n- a\n",
 	"  apiVersion: v1\n  kind: X\n  metadata: {name: indented}\n",
 	"apiVersion: v1\nkind: X\nmetadata: {name: m}\nkey: -\nother: - a\n",
+	// A merge may be overridden; a key written twice may not.
+	"apiVersion: v1\nkind: X\nmetadata: {name: mo}\nl: &l {a: \"1\", x: \"1\"}\nannotations: {<<: *l, x: \"2\"}\nblock:\n  <<: *l\n  x: \"3\"\n",
+	"apiVersion: v1\nkind: X\nmetadata: {name: md}\nl: &l {a: \"1\"}\nm:\n  <<: *l\n  b: 1\n  b: 2\n",
+	"apiVersion: v1\nkind: X\nmetadata: {name: mk}\nm: {1: a, \"1\": b}\n",
 	// Duplicates and oddities inside values an identity-only read skips.
 	"apiVersion: v1\nkind: X\nmetadata: {name: s}\nspec:\n  a: 1\n  b:\n    c: 2\n    c: 3\n",
 	"apiVersion: v1\nkind: X\nmetadata: {name: s2}\nspec:\n  - a: 1\n    a: 2\n",
@@ -222,5 +230,21 @@ func TestFastDecodeDeepNesting(t *testing.T) {
 	}
 	if _, err := decodeObject([]byte(b.String())); err != nil {
 		t.Errorf("go-yaml rejects 200 nested mappings: %v", err)
+	}
+}
+
+// TestMergeOverridesAreNotDuplicates: a key that overrides a merge is
+// accepted with its value; a key written twice is refused at its line.
+func TestMergeOverridesAreNotDuplicates(t *testing.T) {
+	got, err := decodeObject([]byte("apiVersion: v1\nkind: X\nmetadata: {name: mo}\nl: &l {a: \"1\", x: \"1\"}\nannotations: {<<: *l, x: \"2\"}\n"))
+	if err != nil {
+		t.Fatalf("merge override refused: %v", err)
+	}
+	if want := map[string]any{"a": "1", "x": "2"}; !reflect.DeepEqual(got["annotations"], want) {
+		t.Errorf("annotations %v, want %v", got["annotations"], want)
+	}
+	_, err = decodeObject([]byte("apiVersion: v1\nkind: X\nmetadata:\n  name: a\n  name: b\n"))
+	if err == nil || err.Error() != `yaml: line 5: key "name" already set in map` {
+		t.Errorf("key written twice: %v", err)
 	}
 }
