@@ -170,7 +170,7 @@ func yamlError(file string, data []byte, err error) *diag.Diagnostic {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
 	d := &diag.Diagnostic{Pos: pos, Msg: "invalid YAML: " + msg}
-	if at := problemLine(data, pos.Line); at > pos.Line {
+	if at := problemLine(data, pos.Line, msg); at > pos.Line {
 		// go-yaml names the line where the enclosing block starts; the
 		// line that breaks it, from where its content starts, is the one
 		// worth pointing at.
@@ -191,13 +191,16 @@ func yamlError(file string, data []byte, err error) *diag.Diagnostic {
 	return d
 }
 
-// problemLine finds the first line at which data stops being valid YAML,
-// searching from line from: the shortest failing prefix of whole lines, by
-// bisection (a prefix of a valid block is almost always valid). It returns
-// 0 when the search does not settle on a line whose prefix fails while the
-// one before parses.
-func problemLine(data []byte, from int) int {
-	if from < 1 {
+// problemLine finds the line that breaks data with the syntax error msg,
+// searching from line from: the shortest prefix of whole lines that fails
+// to parse with that same message, by bisection (a prefix of a valid block
+// is almost always valid). Prefixes are parsed into nodes, so duplicate
+// keys and tags, which are not syntax, do not count. It returns 0 when the
+// search does not settle on a line whose prefix fails so while the one
+// before does not, and for files too large to parse some twenty times on
+// an error path (over 1 MiB).
+func problemLine(data []byte, from int, msg string) int {
+	if from < 1 || len(data) > 1<<20 {
 		return 0
 	}
 	var ends []int // ends[i]: length of the prefix holding lines 1..i+1
@@ -210,11 +213,16 @@ func problemLine(data []byte, from int) int {
 		ends = append(ends, len(data))
 	}
 	fails := func(lines int) bool {
-		var v any
 		dec := yaml.NewDecoder(bytes.NewReader(data[:ends[lines-1]]))
 		for {
-			if err := dec.Decode(&v); err != nil {
-				return !errors.Is(err, io.EOF)
+			var n yaml.Node
+			err := dec.Decode(&n)
+			if errors.Is(err, io.EOF) {
+				return false
+			}
+			if err != nil {
+				m := yamlLineRE.FindStringSubmatch(err.Error())
+				return m != nil && m[2] == msg
 			}
 		}
 	}
