@@ -336,9 +336,17 @@ func renderNode(s *stack.Stack, e *render.Engine, tctx render.Context, n *stack.
 				continue
 			}
 			st.Manifests = append(st.Manifests, &Manifest{Path: f, Data: out})
+			var lines []int // template line per output line, found once, for problems only
+			looked := false
 			objs, derrs := decode(f, out, p.Namespace, identity, func(outLine int) int {
-				line, _ := e.SourceLine(f, tctx, outLine)
-				return line
+				if !looked {
+					lines, _ = e.SourceMap(f, tctx)
+					looked = true
+				}
+				if outLine < 1 || outLine > len(lines) {
+					return 0
+				}
+				return lines[outLine-1]
 			})
 			errs = append(errs, derrs...)
 			st.Objects = append(st.Objects, objs...)

@@ -14,21 +14,32 @@ import (
 // parse say, can then be placed in the template. It renders the file again,
 // so it is meant for error messages; ok is false when it cannot tell.
 func (e *Engine) SourceLine(path string, data any, outLine int) (line int, ok bool) {
-	name, err := e.rel(path)
-	if err != nil || outLine < 1 {
+	lines, ok := e.SourceMap(path, data)
+	if !ok || outLine < 1 || outLine > len(lines) || lines[outLine-1] == 0 {
 		return 0, false
+	}
+	return lines[outLine-1], true
+}
+
+// SourceMap is SourceLine for every line of the output at once: element i
+// is the template line that wrote line i+1 of the output (0 when unknown).
+// A caller placing many problems of one render asks once.
+func (e *Engine) SourceMap(path string, data any) ([]int, bool) {
+	name, err := e.rel(path)
+	if err != nil {
+		return nil, false
 	}
 	text, err := e.read(name)
 	if err != nil {
-		return 0, false
+		return nil, false
 	}
 	u, errs := e.cached(name, text)
 	if len(errs) > 0 || u.main == nil {
-		return 0, false
+		return nil, false
 	}
 	want, errs := e.render(name, text, data)
 	if len(errs) > 0 || bytes.IndexByte(want, 0) >= 0 {
-		return 0, false // a NUL of its own would read as a marker
+		return nil, false // a NUL of its own would read as a marker
 	}
 	traced, marks := trace(u.main, text)
 	in := e.acquire(u)
@@ -40,9 +51,9 @@ func (e *Engine) SourceLine(path string, data any, outLine int) (line int, ok bo
 	err = in.t.Execute(&buf, data)
 	in.release()
 	if err != nil {
-		return 0, false
+		return nil, false
 	}
-	return locate(buf.Bytes(), marks, want, outLine)
+	return locate(buf.Bytes(), marks, want)
 }
 
 // mark is where an instrumented node starts: its template line, and whether
@@ -89,23 +100,23 @@ func trace(tree *parse.Tree, text string) (*parse.Tree, []mark) {
 	return t, marks
 }
 
-// locate reads a traced output: the template line in force when the first
-// byte of line outLine was written. The output without markers must be
+// locate reads a traced output: for each output line, the template line in
+// force when its first byte was written. The output without markers must be
 // want, the untraced render, or nothing is claimed.
-func locate(out []byte, marks []mark, want []byte, outLine int) (int, bool) {
+func locate(out []byte, marks []mark, want []byte) ([]int, bool) {
 	var plain bytes.Buffer
 	plain.Grow(len(want))
-	line, cur, inText, started := 1, 0, false, false
-	found := 0
+	var lines []int
+	cur, inText, started := 0, false, false
 	for i := 0; i < len(out); {
 		if out[i] == 0 {
 			j := bytes.IndexByte(out[i+1:], 0)
 			if j < 0 {
-				return 0, false
+				return nil, false
 			}
 			k, err := strconv.Atoi(string(out[i+1 : i+1+j]))
 			if err != nil || k < 0 || k >= len(marks) {
-				return 0, false
+				return nil, false
 			}
 			cur, inText = marks[k].line, marks[k].text
 			i += j + 2
@@ -113,12 +124,9 @@ func locate(out []byte, marks []mark, want []byte, outLine int) (int, bool) {
 		}
 		if !started {
 			started = true
-			if line == outLine && cur > 0 {
-				found = cur
-			}
+			lines = append(lines, cur)
 		}
 		if out[i] == '\n' {
-			line++
 			started = false
 			if inText {
 				cur++
@@ -127,8 +135,8 @@ func locate(out []byte, marks []mark, want []byte, outLine int) (int, bool) {
 		plain.WriteByte(out[i])
 		i++
 	}
-	if found == 0 || !bytes.Equal(plain.Bytes(), want) {
-		return 0, false
+	if !bytes.Equal(plain.Bytes(), want) {
+		return nil, false
 	}
-	return found, true
+	return lines, true
 }
