@@ -296,7 +296,8 @@ func (e *engine) applyOne(ctx context.Context, node string, ri dynamic.ResourceI
 	case err != nil:
 		return "", nil, fmt.Errorf("%s: read: %w", ref, err)
 	default:
-		if adopted(live) {
+		if adopted(live) && !neverPruned[ref.gvk().GroupKind()] {
+			// (Kinds never pruned need no mark: prune keeps them anyway.)
 			if live.GetLabels()[LabelManagedBy] != ManagedBy {
 				e.log.Warn("taking over an object the engine did not create; prune will keep it if it leaves the stack", "node", node, "object", ref.String())
 			}
@@ -473,7 +474,12 @@ func (e *engine) applyJob(ctx context.Context, s *plan.Step, ri dynamic.Resource
 		if jobFailed(live) {
 			msg = "re-running a failed Job"
 		}
-		e.log.Info(msg, "node", s.Name, "object", ref.String())
+		if live.GetLabels()[LabelManagedBy] != ManagedBy {
+			// A Job cannot be taken over field by field: it is replaced.
+			e.log.Warn("replacing a Job the engine did not create", "node", s.Name, "object", ref.String())
+		} else {
+			e.log.Info(msg, "node", s.Name, "object", ref.String())
+		}
 		if err := e.deleteAndWait(ctx, ri, ref, metav1.DeletePropagationBackground); err != nil {
 			return appliedObject{}, err
 		}

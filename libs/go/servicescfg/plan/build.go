@@ -461,6 +461,12 @@ func nameProblem(gk schema.GroupKind, name string) string {
 			msgs = []string{"may not contain '/' or '%'"}
 		}
 	}
+	// A Job's name becomes a label value of its pods (63 characters); a
+	// CronJob adds 11 characters to name its Jobs.
+	switch limit := map[schema.GroupKind]int{{Group: "batch", Kind: "Job"}: 63, {Group: "batch", Kind: "CronJob"}: 52}[gk]; {
+	case limit > 0 && len(name) > limit:
+		msgs = append(msgs, fmt.Sprintf("must be no more than %d characters", limit))
+	}
 	if len(msgs) == 0 {
 		return ""
 	}

@@ -366,12 +366,14 @@ func TestRenderProblems(t *testing.T) {
 				"apiVersion: v1\nkind: Service\nmetadata: {name: 9lives}\n---\n" +
 				"apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: a/b}\n---\n" +
 				"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok, namespace: Not_A_Label}\n---\n" +
-				"apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: \"system:codex:reader\"}\n"},
+				"apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: \"system:codex:reader\"}\n---\n" +
+				"apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: " + strings.Repeat("c", 53) + "}\n"},
 			want: []string{
 				`m/a.yaml:1: rendered document 1 (line 1 of the rendered output): ConfigMap name "A_b" is not valid: a lowercase RFC 1123 subdomain`,
 				`m/a.yaml:5: rendered document 2 (line 5 of the rendered output): Service name "9lives" is not valid: a DNS-1035 label`,
 				`m/a.yaml:9: rendered document 3 (line 9 of the rendered output): Widget name "a/b" is not valid: may not contain '/' or '%'`,
 				`m/a.yaml:13: rendered document 4 (line 13 of the rendered output): ConfigMap ok has namespace "Not_A_Label", which is not a valid DNS label`,
+				`m/a.yaml:21: rendered document 6 (line 21 of the rendered output): CronJob name "` + strings.Repeat("c", 53) + `" is not valid: must be no more than 52 characters`,
 			},
 		},
 		{
