@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"unicode"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
 )
@@ -147,7 +148,10 @@ func unquote(v string) (string, error) {
 
 // quote renders a value so that Parse reads it back unchanged.
 func quote(v string) string {
-	if v != "" && !strings.ContainsAny(v, " \t\n\r\"'\\#$`") {
+	// Bare only when nothing in it could be read differently: no space of
+	// any kind (reading trims them), no control character, no quote,
+	// escape, comment or expansion.
+	if v != "" && !strings.ContainsAny(v, "\"'\\#$`") && strings.IndexFunc(v, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) < 0 {
 		return v
 	}
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "\t", `\t`, "$", `\$`, "`", "\\`")
