@@ -175,23 +175,13 @@ spec:
 // the timeout; dependents are skipped. Fixed and re-applied, the new
 // revision rolls out although a pod of the old one failed.
 func TestReconcileFailingPodFailsItsWorkload(t *testing.T) {
-	cfg := testCluster(t)
-	dir := t.TempDir()
 	failing := strings.Replace(deploymentYAML("api", ""), "labels: {app: api}",
 		"labels: {app: api}\n      annotations: {codex-k8s.dev/fail: \"true\", codex-k8s.dev/exit-code: \"4\", codex-k8s.dev/fail-message: cannot reach db}", 1)
-	files := map[string]string{
-		"services.yaml": stackYAML(`
+	f := newFixture(t, `
     - {name: api, group: internal, manifests: [api.yaml]}
     - {name: web, group: frontend, dependsOn: [api], manifests: [web.yaml]}
-`, ""),
-		"api.yaml": failing,
-		"web.yaml": deploymentYAML("web", ""),
-	}
-	path := writeStack(t, dir, files)
-	prefix := uniquePrefix(t)
-	p, values := loadPlan(t, path, "dev", "", prefix, nil)
-	cleanup(t, cfg, p.Namespace)
-	_, _, err := run(t, context.Background(), cfg, p, apply.Options{Values: values, Timeout: 2 * time.Minute})
+`, map[string]string{"api.yaml": failing, "web.yaml": deploymentYAML("web", "")})
+	_, _, _, err := f.reconcile(apply.Options{Timeout: 2 * time.Minute})
 	var nerr *apply.NodesError
 	if !errors.As(err, &nerr) || len(nerr.Failed) != 1 || nerr.Failed[0].Name != "api" {
 		t.Fatalf("err = %v, want node api failed", err)
@@ -200,7 +190,6 @@ func TestReconcileFailingPodFailsItsWorkload(t *testing.T) {
 	if !errors.As(nerr.Failed[0].Err, &of) {
 		t.Fatalf("api failed with %v, want the failing pod (not a timeout)", nerr.Failed[0].Err)
 	}
-	t.Logf("api: %v", of)
 	for _, want := range []string{"Deployment", "/api", "pod api-", "Failed", "exited 4", "cannot reach db"} {
 		if !strings.Contains(of.Error(), want) {
 			t.Errorf("error %q does not say %q", of.Error(), want)
@@ -211,9 +200,8 @@ func TestReconcileFailingPodFailsItsWorkload(t *testing.T) {
 	}
 
 	// The fix: the failed pod of the old revision does not fail the new one.
-	writeStack(t, dir, map[string]string{"api.yaml": deploymentYAML("api", "")})
-	p2, _ := loadPlan(t, path, "dev", "", prefix, nil)
-	if _, _, err := run(t, context.Background(), cfg, p2, apply.Options{Values: values, Timeout: 2 * time.Minute}); err != nil {
+	f.write(map[string]string{"api.yaml": deploymentYAML("api", "")})
+	if _, _, _, err := f.reconcile(apply.Options{Timeout: 2 * time.Minute}); err != nil {
 		t.Fatalf("after the fix: %v", err)
 	}
 }
@@ -221,23 +209,14 @@ func TestReconcileFailingPodFailsItsWorkload(t *testing.T) {
 // TestReconcileIgnoresEvictedPods: an evicted pod (failed, with a reason of
 // its own) is replaced by its ReplicaSet and does not fail the workload.
 func TestReconcileIgnoresEvictedPods(t *testing.T) {
-	cfg := testCluster(t)
-	c, _ := apply.NewClients(cfg)
-	ctx := context.Background()
-	dir := t.TempDir()
-	path := writeStack(t, dir, map[string]string{
-		"services.yaml": stackYAML(`
+	f := newFixture(t, `
     - {name: api, group: internal, manifests: [api.yaml]}
-`, ""),
-		"api.yaml": deploymentYAML("api", ""),
-	})
-	prefix := uniquePrefix(t)
-	p, values := loadPlan(t, path, "dev", "", prefix, nil)
-	cleanup(t, cfg, p.Namespace)
-	if _, _, err := run(t, ctx, cfg, p, apply.Options{Values: values}); err != nil {
+`, map[string]string{"api.yaml": deploymentYAML("api", "")})
+	p, _, _, err := f.reconcile(apply.Options{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	pods, err := c.Kube.CoreV1().Pods(p.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=api"})
+	pods, err := f.c.Kube.CoreV1().Pods(p.Namespace).List(f.ctx, metav1.ListOptions{LabelSelector: "app=api"})
 	if err != nil || len(pods.Items) != 1 {
 		t.Fatalf("pods %v, %v", pods, err)
 	}
@@ -245,12 +224,11 @@ func TestReconcileIgnoresEvictedPods(t *testing.T) {
 	evicted.Status.Phase, evicted.Status.Reason, evicted.Status.Message = corev1.PodFailed, "Evicted", "The node was low on resource: memory."
 	evicted.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "main", Image: "example.test/api:1",
 		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "Error"}}}}
-	if _, err := c.Kube.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, &evicted, metav1.UpdateOptions{}); err != nil {
+	if _, err := f.c.Kube.CoreV1().Pods(p.Namespace).UpdateStatus(f.ctx, &evicted, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	writeStack(t, dir, map[string]string{"api.yaml": strings.Replace(deploymentYAML("api", ""), "replicas: 1", "replicas: 2", 1)})
-	p2, _ := loadPlan(t, path, "dev", "", prefix, nil)
-	if _, _, err := run(t, ctx, cfg, p2, apply.Options{Values: values, Timeout: 2 * time.Minute}); err != nil {
+	f.write(map[string]string{"api.yaml": strings.Replace(deploymentYAML("api", ""), "replicas: 1", "replicas: 2", 1)})
+	if _, _, _, err := f.reconcile(apply.Options{Timeout: 2 * time.Minute}); err != nil {
 		t.Fatalf("an evicted pod failed the workload: %v", err)
 	}
 }
@@ -406,70 +384,61 @@ func TestReconcileTakesOverClientSideApply(t *testing.T) {
 // declared it is taken over (marked adopted), and kept with the data the
 // engine never wrote when it leaves the stack, until annotated prune: allow.
 func TestReconcileKeepsAdoptedObjects(t *testing.T) {
-	cfg := testCluster(t)
-	c, _ := apply.NewClients(cfg)
-	ctx := context.Background()
-	dir := t.TempDir()
-	files := map[string]string{
-		"services.yaml": stackYAML(`
+	f := newFixture(t, `
     - {name: cfg, group: internal, manifests: [m/*.yaml]}
-`, ""),
+`, map[string]string{
 		"m/legacy.yaml": configMapYAML("legacy", map[string]string{"a": "1"}),
 		"m/own.yaml":    configMapYAML("own", map[string]string{"a": "1"}),
-	}
-	path := writeStack(t, dir, files)
-	prefix := uniquePrefix(t)
-	p, values := loadPlan(t, path, "dev", "", prefix, nil)
-	cleanup(t, cfg, p.Namespace)
-	if _, err := c.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.Namespace}}, metav1.CreateOptions{}); err != nil {
+	})
+	p, _ := f.plan()
+	cms := f.c.Kube.CoreV1().ConfigMaps(p.Namespace)
+	if _, err := f.c.Kube.CoreV1().Namespaces().Create(f.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.Namespace}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Kube.CoreV1().ConfigMaps(p.Namespace).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "legacy"},
+	if _, err := cms.Create(f.ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "legacy"},
 		Data: map[string]string{"keep": "important"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := run(t, ctx, cfg, p, apply.Options{Values: values}); err != nil {
+	if _, _, _, err := f.reconcile(apply.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	legacy, err := c.Kube.CoreV1().ConfigMaps(p.Namespace).Get(ctx, "legacy", metav1.GetOptions{})
+	legacy, err := cms.Get(f.ctx, "legacy", metav1.GetOptions{})
 	if err != nil || legacy.Annotations[apply.AnnotationAdopted] != "true" || legacy.Data["keep"] != "important" || legacy.Data["a"] != "1" {
 		t.Fatalf("legacy after the takeover: %+v, %v", legacy, err)
 	}
-	own, err := c.Kube.CoreV1().ConfigMaps(p.Namespace).Get(ctx, "own", metav1.GetOptions{})
+	own, err := cms.Get(f.ctx, "own", metav1.GetOptions{})
 	if err != nil || own.Annotations[apply.AnnotationAdopted] != "" {
 		t.Fatalf("an object the engine created is marked adopted: %+v, %v", own, err)
 	}
 
 	// Both leave the stack: the engine's own goes, the adopted one stays.
-	mustRemove(t, dir+"/m/legacy.yaml")
-	mustRemove(t, dir+"/m/own.yaml")
-	files = map[string]string{"m/other.yaml": configMapYAML("other", map[string]string{"a": "1"})}
-	writeStack(t, dir, files)
-	p2, _ := loadPlan(t, path, "dev", "", prefix, nil)
-	res, _, err := run(t, ctx, cfg, p2, apply.Options{Values: values})
+	f.remove("m/legacy.yaml")
+	f.remove("m/own.yaml")
+	f.write(map[string]string{"m/other.yaml": configMapYAML("other", map[string]string{"a": "1"})})
+	_, res, _, err := f.reconcile(apply.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Pruned != 1 {
 		t.Errorf("pruned %d, want 1 (own)", res.Pruned)
 	}
-	if _, err := c.Kube.CoreV1().ConfigMaps(p.Namespace).Get(ctx, "own", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := cms.Get(f.ctx, "own", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("own is still there: %v", err)
 	}
-	legacy, err = c.Kube.CoreV1().ConfigMaps(p.Namespace).Get(ctx, "legacy", metav1.GetOptions{})
+	legacy, err = cms.Get(f.ctx, "legacy", metav1.GetOptions{})
 	if err != nil || legacy.Data["keep"] != "important" {
 		t.Fatalf("prune touched the adopted object: %+v, %v", legacy, err)
 	}
 
 	// Once allowed, the next run deletes it.
 	patch := []byte(`{"metadata":{"annotations":{"` + apply.AnnotationPrune + `":"` + apply.PruneAllow + `"}}}`)
-	if _, err := c.Kube.CoreV1().ConfigMaps(p.Namespace).Patch(ctx, "legacy", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+	if _, err := cms.Patch(f.ctx, "legacy", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if res, _, err = run(t, ctx, cfg, p2, apply.Options{Values: values}); err != nil || res.Pruned != 1 {
+	if _, res, _, err = f.reconcile(apply.Options{}); err != nil || res.Pruned != 1 {
 		t.Fatalf("run after allowing: pruned %d, %v", res.Pruned, err)
 	}
-	if _, err := c.Kube.CoreV1().ConfigMaps(p.Namespace).Get(ctx, "legacy", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := cms.Get(f.ctx, "legacy", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("legacy is still there once allowed: %v", err)
 	}
 }
@@ -478,34 +447,27 @@ func TestReconcileKeepsAdoptedObjects(t *testing.T) {
 // finishes fails the prune after the node timeout, naming the finalizer,
 // instead of waiting for ever.
 func TestReconcilePruneIsBounded(t *testing.T) {
-	cfg := testCluster(t)
-	c, _ := apply.NewClients(cfg)
-	ctx := context.Background()
-	dir := t.TempDir()
-	path := writeStack(t, dir, map[string]string{
-		"services.yaml": stackYAML(`
+	f := newFixture(t, `
     - {name: cfg, group: internal, manifests: [m/*.yaml]}
-`, ""),
+`, map[string]string{
 		"m/held.yaml": configMapYAML("held", map[string]string{"a": "1"}),
 		"m/free.yaml": configMapYAML("free", map[string]string{"a": "1"}),
 	})
-	prefix := uniquePrefix(t)
-	p, values := loadPlan(t, path, "dev", "", prefix, nil)
-	cleanup(t, cfg, p.Namespace)
-	if _, _, err := run(t, ctx, cfg, p, apply.Options{Values: values}); err != nil {
+	p, _, _, err := f.reconcile(apply.Options{})
+	if err != nil {
 		t.Fatal(err)
 	}
+	cms := f.c.Kube.CoreV1().ConfigMaps(p.Namespace)
 	hold := []byte(`{"metadata":{"finalizers":["example.com/hold"]}}`)
-	if _, err := c.Kube.CoreV1().ConfigMaps(p.Namespace).Patch(ctx, "held", types.MergePatchType, hold, metav1.PatchOptions{}); err != nil {
+	if _, err := cms.Patch(f.ctx, "held", types.MergePatchType, hold, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		release := []byte(`{"metadata":{"finalizers":null}}`)
-		_, _ = c.Kube.CoreV1().ConfigMaps(p.Namespace).Patch(context.Background(), "held", types.MergePatchType, release, metav1.PatchOptions{})
+		_, _ = cms.Patch(context.Background(), "held", types.MergePatchType, release, metav1.PatchOptions{})
 	})
-	mustRemove(t, dir+"/m/held.yaml")
-	p2, _ := loadPlan(t, path, "dev", "", prefix, nil)
-	_, events, err := run(t, ctx, cfg, p2, apply.Options{Values: values, Timeout: 2 * time.Second})
+	f.remove("m/held.yaml")
+	_, _, events, err := f.reconcile(apply.Options{Timeout: 2 * time.Second})
 	if err == nil || !strings.Contains(err.Error(), "example.com/hold") || !strings.Contains(err.Error(), "not deleted within 2s") {
 		t.Fatalf("prune of an object held by a finalizer: %v", err)
 	}
@@ -740,23 +702,18 @@ func TestReconcileLease(t *testing.T) {
 // run, and the node it stopped says the lease went, not that it was
 // interrupted.
 func TestReconcileLeaseLostNamesTheCause(t *testing.T) {
-	cfg := testCluster(t)
-	c, _ := apply.NewClients(cfg)
-	dir := t.TempDir()
-	path := writeStack(t, dir, map[string]string{
-		"services.yaml": stackYAML(`
+	f := newFixture(t, `
     - {name: slow, group: internal, manifests: [slow.yaml]}
-`, ""),
-		"slow.yaml": deploymentYAML("slow", "1h"),
-	})
-	p, values := loadPlan(t, path, "dev", "", uniquePrefix(t), nil)
-	cleanup(t, cfg, p.Namespace)
+`, map[string]string{"slow.yaml": deploymentYAML("slow", "1h")})
+	var ns string
 	obs := apply.ObserverFunc(func(e apply.Event) {
 		if e.Node == "slow" && e.Phase == apply.PhaseWait && e.Status == apply.StatusStarted {
-			_ = c.Kube.CoordinationV1().Leases(p.Namespace).Delete(context.Background(), apply.LeaseName, metav1.DeleteOptions{})
+			_ = f.c.Kube.CoordinationV1().Leases(ns).Delete(context.Background(), apply.LeaseName, metav1.DeleteOptions{})
 		}
 	})
-	res, _, err := run(t, context.Background(), cfg, p, apply.Options{Values: values, Observer: obs, LeaseDuration: 2 * time.Second})
+	p, _ := f.plan()
+	ns = p.Namespace
+	_, res, _, err := f.reconcile(apply.Options{Observer: obs, LeaseDuration: 2 * time.Second})
 	if !errors.Is(err, apply.ErrLeaseLost) {
 		t.Fatalf("error %v, want ErrLeaseLost", err)
 	}

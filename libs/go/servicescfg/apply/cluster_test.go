@@ -182,3 +182,59 @@ func waitingFor(node string) (apply.Observer, <-chan struct{}) {
 		}
 	}), waiting
 }
+
+// fixture is a stack in a temporary folder, planned for dev into a
+// namespace of its own on the shared cluster: the setup most behaviour
+// tests share.
+type fixture struct {
+	t      *testing.T
+	cfg    *rest.Config
+	c      *apply.Clients
+	ctx    context.Context
+	dir    string
+	path   string
+	prefix string
+}
+
+// newFixture writes a stack whose services are nodes (see stackYAML),
+// with files beside it.
+func newFixture(t *testing.T, nodes string, files map[string]string) *fixture {
+	t.Helper()
+	cfg := testCluster(t)
+	c, err := apply.NewClients(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, cfg: cfg, c: c, ctx: context.Background(), dir: t.TempDir(), prefix: uniquePrefix(t)}
+	f.write(map[string]string{"services.yaml": stackYAML(nodes, "")})
+	f.write(files)
+	return f
+}
+
+// write adds or replaces files of the stack.
+func (f *fixture) write(files map[string]string) { f.path = writeStack(f.t, f.dir, files) }
+
+// remove deletes a file of the stack (slash-separated, relative to it).
+func (f *fixture) remove(name string) {
+	mustRemove(f.t, filepath.Join(f.dir, filepath.FromSlash(name)))
+}
+
+// plan plans dev as the files stand now; the namespace goes when the test
+// ends.
+func (f *fixture) plan() (*plan.Plan, *config.Values) {
+	f.t.Helper()
+	p, values := loadPlan(f.t, f.path, "dev", "", f.prefix, nil)
+	cleanup(f.t, f.cfg, p.Namespace)
+	return p, values
+}
+
+// reconcile plans dev and applies it.
+func (f *fixture) reconcile(opts apply.Options) (*plan.Plan, *apply.Result, []eventLine, error) {
+	f.t.Helper()
+	p, values := f.plan()
+	if opts.Values == nil {
+		opts.Values = values
+	}
+	res, events, err := run(f.t, f.ctx, f.cfg, p, opts)
+	return p, res, events, err
+}
