@@ -73,16 +73,13 @@ func configMapYAML(name string, data map[string]string) string {
 // reason and its pod's name, phase, exit code and message; its dependents
 // are skipped and an independent branch finishes.
 func TestReconcileFailedJobStopsDependents(t *testing.T) {
-	cfg := testCluster(t)
-	dir := t.TempDir()
-	path := writeStack(t, dir, map[string]string{
-		"services.yaml": stackYAML(`
+	f := newFixture(t, `
     - {name: db, group: stateful, manifests: [db.yaml]}
     - {name: migrate, group: migrations, dependsOn: [db], manifests: [migrate.yaml]}
     - {name: side, group: migrations, manifests: [side.yaml]}
     - {name: api, group: internal, dependsOn: [migrate], manifests: [api.yaml]}
     - {name: web, group: frontend, dependsOn: [api], manifests: [web.yaml]}
-`, ""),
+`, map[string]string{
 		"db.yaml":   deploymentYAML("db", ""),
 		"side.yaml": deploymentYAML("side", ""),
 		"api.yaml":  deploymentYAML("api", ""),
@@ -103,9 +100,8 @@ spec:
       containers: [{name: migrate, image: "example.test/migrate:1"}]
 `,
 	})
-	p, values := loadPlan(t, path, "dev", "", uniquePrefix(t), nil)
-	cleanup(t, cfg, p.Namespace)
-	res, events, err := run(t, context.Background(), cfg, p, apply.Options{Values: values, Timeout: 2 * time.Minute})
+	p, values := f.plan()
+	res, events, err := run(t, context.Background(), f.cfg, p, apply.Options{Values: values, Timeout: 2 * time.Minute})
 	var nerr *apply.NodesError
 	if !errors.As(err, &nerr) {
 		t.Fatalf("reconcile error %v, want a NodesError", err)
@@ -150,16 +146,16 @@ spec:
 	if strings.Join(skipped, ",") != "api,web" {
 		t.Errorf("skipped events %v, want api,web", skipped)
 	}
-	checkLeaseReleased(t, cfg, p.Namespace)
+	checkLeaseReleased(t, f.cfg, p.Namespace)
 
 	// The next run tries the failed Job again (it fails again here: its
 	// pod is still annotated to fail) instead of failing on the old one.
-	c, _ := apply.NewClients(cfg)
+	c, _ := apply.NewClients(f.cfg)
 	failed, err := c.Kube.BatchV1().Jobs(p.Namespace).Get(context.Background(), "migrate", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, _, err = run(t, context.Background(), cfg, p, apply.Options{Values: values, Timeout: 2 * time.Minute})
+	res, _, err = run(t, context.Background(), f.cfg, p, apply.Options{Values: values, Timeout: 2 * time.Minute})
 	if !errors.As(err, &jf) {
 		t.Fatalf("second run: %v, want the Job to fail again", err)
 	}
@@ -338,20 +334,14 @@ func mustRemove(t *testing.T, path string) {
 // client-side `kubectl apply` is taken over: its fields move to the
 // codex-bootstrap manager and a field the stack dropped is removed.
 func TestReconcileTakesOverClientSideApply(t *testing.T) {
-	cfg := testCluster(t)
-	c, _ := apply.NewClients(cfg)
-	ctx := context.Background()
-	dir := t.TempDir()
-	path := writeStack(t, dir, map[string]string{
-		"services.yaml": stackYAML(`
+	f := newFixture(t, `
     - {name: cfg, group: internal, manifests: [cm.yaml]}
-`, ""),
+`, map[string]string{
 		"cm.yaml": configMapYAML("settings", map[string]string{"keep": "1"}),
 	})
-	p, values := loadPlan(t, path, "dev", "", uniquePrefix(t), nil)
-	cleanup(t, cfg, p.Namespace)
+	p, values := f.plan()
 	// The shell-era deploy: kubectl apply (client-side) with two keys.
-	if _, err := c.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.Namespace}}, metav1.CreateOptions{}); err != nil {
+	if _, err := f.c.Kube.CoreV1().Namespaces().Create(f.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.Namespace}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	old := configMapYAML("settings", map[string]string{"keep": "0", "dropped": "yes"})
@@ -360,10 +350,10 @@ func TestReconcileTakesOverClientSideApply(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("kubectl apply: %v\n%s", err, out)
 	}
-	if _, _, err := run(t, ctx, cfg, p, apply.Options{Values: values}); err != nil {
+	if _, _, err := run(t, f.ctx, f.cfg, p, apply.Options{Values: values}); err != nil {
 		t.Fatal(err)
 	}
-	cm, err := c.Kube.CoreV1().ConfigMaps(p.Namespace).Get(ctx, "settings", metav1.GetOptions{})
+	cm, err := f.c.Kube.CoreV1().ConfigMaps(p.Namespace).Get(f.ctx, "settings", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -630,19 +620,13 @@ spec:
 // TestReconcileLease: a run blocked by a live lease names the holder and
 // its age; a stale lease is taken over; the lease is gone afterwards.
 func TestReconcileLease(t *testing.T) {
-	cfg := testCluster(t)
-	c, _ := apply.NewClients(cfg)
-	ctx := context.Background()
-	dir := t.TempDir()
-	path := writeStack(t, dir, map[string]string{
-		"services.yaml": stackYAML(`
+	f := newFixture(t, `
     - {name: cfg, group: internal, manifests: [cm.yaml]}
-`, ""),
+`, map[string]string{
 		"cm.yaml": configMapYAML("settings", map[string]string{"k": "v"}),
 	})
-	p, values := loadPlan(t, path, "dev", "", uniquePrefix(t), nil)
-	cleanup(t, cfg, p.Namespace)
-	if _, _, err := run(t, ctx, cfg, p, apply.Options{Values: values}); err != nil {
+	p, values := f.plan()
+	if _, _, err := run(t, f.ctx, f.cfg, p, apply.Options{Values: values}); err != nil {
 		t.Fatal(err)
 	}
 	holder := "alice@build-host pid 4242"
@@ -653,11 +637,11 @@ func TestReconcileLease(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: apply.LeaseName},
 		Spec:       coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs, AcquireTime: &acquired, RenewTime: &renewed},
 	}
-	leases := c.Kube.CoordinationV1().Leases(p.Namespace)
-	if _, err := leases.Create(ctx, lease, metav1.CreateOptions{}); err != nil {
+	leases := f.c.Kube.CoordinationV1().Leases(p.Namespace)
+	if _, err := leases.Create(f.ctx, lease, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := run(t, ctx, cfg, p, apply.Options{Values: values})
+	_, _, err := run(t, f.ctx, f.cfg, p, apply.Options{Values: values})
 	var le *apply.LockedError
 	if !errors.As(err, &le) {
 		t.Fatalf("error %v, want a LockedError", err)
@@ -667,27 +651,27 @@ func TestReconcileLease(t *testing.T) {
 	}
 
 	// The holder stops renewing: after the lease duration it is stale.
-	cur, _ := leases.Get(ctx, apply.LeaseName, metav1.GetOptions{})
+	cur, _ := leases.Get(f.ctx, apply.LeaseName, metav1.GetOptions{})
 	stale := metav1.NewMicroTime(time.Now().Add(-time.Minute))
 	cur.Spec.RenewTime = &stale
-	if _, err := leases.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+	if _, err := leases.Update(f.ctx, cur, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	if _, _, err := run(t, ctx, cfg, p, apply.Options{Values: values, Logger: slog.New(slog.NewTextHandler(&logs, nil))}); err != nil {
+	if _, _, err := run(t, f.ctx, f.cfg, p, apply.Options{Values: values, Logger: slog.New(slog.NewTextHandler(&logs, nil))}); err != nil {
 		t.Fatalf("stale lease not taken over: %v", err)
 	}
 	if !strings.Contains(logs.String(), "taking over a stale reconcile lease") || !strings.Contains(logs.String(), holder) {
 		t.Errorf("no message about taking over the stale lease:\n%s", logs.String())
 	}
-	checkLeaseReleased(t, cfg, p.Namespace)
+	checkLeaseReleased(t, f.cfg, p.Namespace)
 
 	// Two runs at once: the second waits (LockWait) and then succeeds.
 	p.Steps[0].Objects[0].Object.Object["data"] = map[string]any{"k": "v2"}
 	done := make(chan error, 2)
 	for i := range 2 {
 		go func() {
-			_, _, err := run(t, ctx, cfg, p, apply.Options{Values: values, Holder: fmt.Sprintf("run-%d", i), LockWait: time.Minute})
+			_, _, err := run(t, f.ctx, f.cfg, p, apply.Options{Values: values, Holder: fmt.Sprintf("run-%d", i), LockWait: time.Minute})
 			done <- err
 		}()
 	}
@@ -727,18 +711,14 @@ func TestReconcileLeaseLostNamesTheCause(t *testing.T) {
 // TestReconcileInterrupted: cancelling the context (SIGINT in the CLI)
 // starts nothing new, releases the lease and returns context.Canceled.
 func TestReconcileInterrupted(t *testing.T) {
-	cfg := testCluster(t)
-	dir := t.TempDir()
-	path := writeStack(t, dir, map[string]string{
-		"services.yaml": stackYAML(`
+	f := newFixture(t, `
     - {name: slow, group: internal, manifests: [slow.yaml]}
     - {name: after, group: edge, manifests: [after.yaml]}
-`, ""),
+`, map[string]string{
 		"slow.yaml":  deploymentYAML("slow", "1h"),
 		"after.yaml": deploymentYAML("after", ""),
 	})
-	p, values := loadPlan(t, path, "dev", "", uniquePrefix(t), nil)
-	cleanup(t, cfg, p.Namespace)
+	p, values := f.plan()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	obs := apply.ObserverFunc(func(e apply.Event) {
@@ -746,7 +726,7 @@ func TestReconcileInterrupted(t *testing.T) {
 			cancel()
 		}
 	})
-	res, events, err := run(t, ctx, cfg, p, apply.Options{Values: values, Observer: obs})
+	res, events, err := run(t, ctx, f.cfg, p, apply.Options{Values: values, Observer: obs})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v, want context.Canceled", err)
 	}
@@ -760,32 +740,28 @@ func TestReconcileInterrupted(t *testing.T) {
 			t.Errorf("after: %s, want skipped", n.Status)
 		}
 	}
-	checkLeaseReleased(t, cfg, p.Namespace)
+	checkLeaseReleased(t, f.cfg, p.Namespace)
 }
 
 // TestReconcileRenewsLease: a run longer than its lease duration keeps the
 // lease by renewing it, so another run is still refused after that time.
 func TestReconcileRenewsLease(t *testing.T) {
-	cfg := testCluster(t)
-	dir := t.TempDir()
-	path := writeStack(t, dir, map[string]string{
-		"services.yaml": stackYAML(`
+	f := newFixture(t, `
     - {name: slow, group: internal, manifests: [slow.yaml]}
-`, ""),
+`, map[string]string{
 		"slow.yaml": deploymentYAML("slow", "6s"),
 	})
-	p, values := loadPlan(t, path, "dev", "", uniquePrefix(t), nil)
-	cleanup(t, cfg, p.Namespace)
+	p, values := f.plan()
 	ctx := context.Background()
 	obs, waiting := waitingFor("slow")
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := run(t, ctx, cfg, p, apply.Options{Values: values, Holder: "long-run", LeaseDuration: 2 * time.Second, Observer: obs})
+		_, _, err := run(t, ctx, f.cfg, p, apply.Options{Values: values, Holder: "long-run", LeaseDuration: 2 * time.Second, Observer: obs})
 		done <- err
 	}()
 	<-waiting
 	time.Sleep(3 * time.Second) // longer than the lease duration: only renewal keeps it
-	_, _, err := run(t, ctx, cfg, p, apply.Options{Values: values, Holder: "second-run", LeaseDuration: 2 * time.Second})
+	_, _, err := run(t, ctx, f.cfg, p, apply.Options{Values: values, Holder: "second-run", LeaseDuration: 2 * time.Second})
 	var le *apply.LockedError
 	if !errors.As(err, &le) || le.Holder != "long-run" {
 		t.Errorf("second run: %v, want LockedError held by long-run", err)
@@ -793,7 +769,7 @@ func TestReconcileRenewsLease(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("long run: %v", err)
 	}
-	checkLeaseReleased(t, cfg, p.Namespace)
+	checkLeaseReleased(t, f.cfg, p.Namespace)
 }
 
 // TestReconcileNamespaceStuckTerminating: a namespace kept terminating by
