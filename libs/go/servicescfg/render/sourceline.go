@@ -41,9 +41,13 @@ func (e *Engine) SourceMap(path string, data any) ([]int, bool) {
 	if len(errs) > 0 || bytes.IndexByte(want, 0) >= 0 {
 		return nil, false // a NUL of its own would read as a marker
 	}
-	traced, marks := trace(u.main, text)
+	traced, marks := trace(u.main, text, nil)
 	in := e.acquire(u)
-	in.t.Tree = traced // acquire sets the tree back for the next render
+	in.t.Tree = traced // acquire sets the trees back for the next render
+	for name, tree := range u.defs {
+		// The file's own defines (and blocks) print lines of their own.
+		in.defs[name].Tree, marks = trace(tree, text, marks)
+	}
 	var buf bytes.Buffer
 	if c, ok := data.(Context); ok {
 		data = &c
@@ -64,11 +68,11 @@ type mark struct {
 }
 
 // trace returns a copy of tree that writes a marker ("\x00N\x00") before
-// every node of every list, and what each marker stands for. Whitespace
-// trimming happened at parse time, so the markers change nothing else.
-func trace(tree *parse.Tree, text string) (*parse.Tree, []mark) {
+// every node of every list, and marks extended with what each marker
+// stands for. Whitespace trimming happened at parse time, so the markers
+// change nothing else.
+func trace(tree *parse.Tree, text string, marks []mark) (*parse.Tree, []mark) {
 	t := tree.Copy()
-	var marks []mark
 	lineOf := func(pos parse.Pos) int { return strings.Count(text[:min(int(pos), len(text))], "\n") + 1 }
 	var list func(l *parse.ListNode)
 	list = func(l *parse.ListNode) {

@@ -74,3 +74,34 @@ func TestSourceLine(t *testing.T) {
 		t.Errorf("render after SourceLine differs: %v\n%s", err, again)
 	}
 }
+
+// TestSourceLineInOwnDefines: the lines a file's own block or define prints
+// map to the lines of its body, not to the action that called it.
+func TestSourceLineInOwnDefines(t *testing.T) {
+	manifest := strings.Join([]string{
+		`data:`,                    // 1
+		`{{- block "pairs" . }}`,   // 2
+		`  b1: 1`,                  // 3
+		`  b2: 2`,                  // 4
+		`{{- end }}`,               // 5
+		`{{- template "more" . }}`, // 6
+		`{{ define "more" }}`,      // 7
+		`  m1: {{ .Env }}`,         // 8
+		`{{- end }}`,               // 9
+	}, "\n") + "\n"
+	e := newEngine(t, map[string]string{"m.yaml": manifest})
+	out, err := e.RenderFile("m.yaml", testContext())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, ok := e.SourceMap("m.yaml", testContext())
+	want := []int{1, 3, 4, 8, 9} // the last: the blank line the define leaves
+	if !ok || len(lines) != len(want) {
+		t.Fatalf("source map %v (ok %v) of:\n%s", lines, ok, out)
+	}
+	for i, w := range want {
+		if lines[i] != w {
+			t.Errorf("output line %d %q: source line %d, want %d", i+1, strings.Split(string(out), "\n")[i], lines[i], w)
+		}
+	}
+}
