@@ -261,10 +261,12 @@ func (e *engine) pruneTimeout(ri dynamic.ResourceInterface, ref ObjectRef, timeo
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	why := "it is still there"
-	if live, err := ri.Get(ctx, ref.Name, metav1.GetOptions{}); err == nil {
-		if f := live.GetFinalizers(); len(f) > 0 {
-			why = "its finalizers " + strings.Join(f, ", ") + " have not finished; whoever set them must, or remove them"
-		}
+	live, err := ri.Get(ctx, ref.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		why = "it went just as the wait ended; the next run finds it gone"
+	case err == nil && len(live.GetFinalizers()) > 0:
+		why = "its finalizers " + strings.Join(live.GetFinalizers(), ", ") + " have not finished; whoever set them must, or remove them"
 	}
 	return fmt.Errorf("prune %s: not deleted within %v: %s", ref, timeout, why)
 }
