@@ -96,6 +96,10 @@ func (s *Stack) glob(pattern string) ([]string, error) {
 		next := map[string]bool{}
 		for _, dir := range dirs {
 			if err := expand(root, dir, seg, last, next); err != nil {
+				var bl *brokenLinkError
+				if errors.As(err, &bl) {
+					return nil, &PatternError{Pattern: pattern, Problem: "matches " + bl.path + ", a symbolic link whose target does not exist", Err: err}
+				}
 				return nil, fmt.Errorf("resolve pattern %q: %w", pattern, err)
 			}
 		}
@@ -145,8 +149,13 @@ func expand(root, dir, seg string, last bool, out map[string]bool) error {
 				}
 				return nil
 			}
-			if last && isFile(p, e) {
-				out[rel] = true
+			if last {
+				if err := checkLink(p, rel, e); err != nil {
+					return err
+				}
+				if isFile(p, e) {
+					out[rel] = true
+				}
 			}
 			return nil
 		})
@@ -186,6 +195,9 @@ func expand(root, dir, seg string, last bool, out map[string]bool) error {
 			p := path.Join(dir, e.Name())
 			full := filepath.Join(abs, e.Name())
 			if last {
+				if err := checkLink(full, p, e); err != nil {
+					return err
+				}
 				if isFile(full, e) {
 					out[p] = true
 				}
@@ -198,6 +210,25 @@ func expand(root, dir, seg string, last bool, out map[string]bool) error {
 }
 
 func isNotDir(err error) bool { return errors.Is(err, syscall.ENOTDIR) }
+
+// brokenLinkError is a symbolic link a pattern matches whose target is
+// missing: a file meant to be there, most likely, so it is not skipped
+// without a word.
+type brokenLinkError struct{ path string }
+
+func (e *brokenLinkError) Error() string { return e.path + ": symbolic link to a missing target" }
+
+// checkLink returns a brokenLinkError for a matched entry that is a
+// symbolic link to nothing; rel is its root-relative path.
+func checkLink(full, rel string, e fs.DirEntry) error {
+	if e.Type()&fs.ModeSymlink == 0 {
+		return nil
+	}
+	if _, err := os.Stat(full); errors.Is(err, fs.ErrNotExist) {
+		return &brokenLinkError{path: rel}
+	}
+	return nil
+}
 
 func isFile(p string, e fs.DirEntry) bool {
 	if e.Type()&fs.ModeSymlink != 0 {

@@ -177,3 +177,30 @@ func asNobody(t *testing.T, name string) {
 		t.Fatalf("%s as nobody: %v\n%s", name, err, out)
 	}
 }
+
+// TestGlobBrokenLink: a symbolic link a pattern matches whose target is
+// missing is reported, not skipped; one the pattern does not match is no
+// concern of it.
+func TestGlobBrokenLink(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "m"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "m", "a.yaml"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("gone.yaml", filepath.Join(root, "m", "b.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	s := &Stack{Root: root}
+	for _, pattern := range []string{"m/*.yaml", "**/*.yaml"} {
+		_, err := s.Glob(pattern)
+		var pe *PatternError
+		if !errors.As(err, &pe) || pe.Problem != "matches m/b.yaml, a symbolic link whose target does not exist" {
+			t.Errorf("Glob(%q): %v", pattern, err)
+		}
+	}
+	if got, err := s.Glob("m/a.*"); err != nil || !reflect.DeepEqual(got, []string{"m/a.yaml"}) {
+		t.Errorf("Glob(m/a.*) = %q, %v", got, err)
+	}
+}
