@@ -88,6 +88,24 @@ func funcMap() template.FuncMap {
 		}
 		return sprigQuote(v...)
 	}
+	// dict builds the argument of most includes: sized up front, since
+	// sprig's grows its map as it goes (same result, TestDictMatchesSprig).
+	sprigDict := f["dict"].(func(...any) map[string]any)
+	f["dict"] = func(v ...any) map[string]any {
+		d := make(map[string]any, (len(v)+1)/2)
+		for i := 0; i < len(v); i += 2 {
+			key, ok := v[i].(string)
+			if !ok {
+				return sprigDict(v...) // its own reading of other keys
+			}
+			if i+1 >= len(v) {
+				d[key] = ""
+				continue
+			}
+			d[key] = v[i+1]
+		}
+		return d
+	}
 	f["include"] = unbound
 	f["tpl"] = unbound
 	f["required"] = required

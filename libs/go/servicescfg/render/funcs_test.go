@@ -2,6 +2,7 @@ package render
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -117,6 +118,20 @@ func TestQuoteMatchesSprig(t *testing.T) {
 	for _, a := range args {
 		if got, want := ours(a...), theirs(a...); got != want {
 			t.Errorf("quote %#v = %q, sprig prints %q", a, got, want)
+		}
+	}
+}
+
+// TestDictMatchesSprig: the dict bound here builds what sprig's does.
+func TestDictMatchesSprig(t *testing.T) {
+	ours := sharedFuncs()["dict"].(func(...any) map[string]any)
+	theirs := sprig.TxtFuncMap()["dict"].(func(...any) map[string]any)
+	for _, args := range [][]any{
+		nil, {"a"}, {"a", 1}, {"a", 1, "b"}, {"a", 1, "a", 2}, {"a", nil, "b", []any{1}},
+		{1, "x"}, {"a", 1, 2, "y"}, {errors.New("e"), 1}, {[]byte("k"), 2}, {nil, 3},
+	} {
+		if got, want := ours(args...), theirs(args...); !reflect.DeepEqual(got, want) {
+			t.Errorf("dict %#v = %#v, sprig builds %#v", args, got, want)
 		}
 	}
 }
