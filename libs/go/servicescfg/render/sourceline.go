@@ -44,9 +44,15 @@ func (e *Engine) SourceMap(path string, data any) ([]int, bool) {
 	traced, marks := trace(u.main, text, nil)
 	in := e.acquire(u)
 	in.t.Tree = traced // acquire sets the trees back for the next render
-	for name, tree := range u.defs {
-		// The file's own defines (and blocks) print lines of their own.
-		in.defs[name].Tree, marks = trace(tree, text, marks)
+	if printedOnly := printedDefines(u); printedOnly != nil {
+		for name, tree := range u.defs {
+			// The file's own defines (and blocks) print lines of their
+			// own; one whose output include returns as a value is left
+			// alone, since markers in a value would change it.
+			if printedOnly[name] {
+				in.defs[name].Tree, marks = trace(tree, text, marks)
+			}
+		}
 	}
 	var buf bytes.Buffer
 	if c, ok := data.(Context); ok {
@@ -58,6 +64,47 @@ func (e *Engine) SourceMap(path string, data any) ([]int, bool) {
 		return nil, false
 	}
 	return locate(buf.Bytes(), marks, want)
+}
+
+// printedDefines returns the unit's own defines whose output is only ever
+// printed (called by template or block), never taken as a value by include;
+// nil when include or tpl is called with a name or text only known when
+// rendering, which could reach any of them.
+func printedDefines(u *unit) map[string]bool {
+	included := map[string]bool{}
+	dynamic := false
+	visit := func(n parse.Node) {
+		c, ok := n.(*parse.CommandNode)
+		if !ok || len(c.Args) == 0 {
+			return
+		}
+		id, ok := c.Args[0].(*parse.IdentifierNode)
+		if !ok {
+			return
+		}
+		switch id.Ident {
+		case "include":
+			if s, ok := c.Args[min(1, len(c.Args)-1)].(*parse.StringNode); ok && len(c.Args) > 1 {
+				included[s.Text] = true
+			} else {
+				dynamic = true
+			}
+		case "tpl":
+			dynamic = true
+		}
+	}
+	walk(u.main.Root, visit)
+	for _, t := range u.defs {
+		walk(t.Root, visit)
+	}
+	if dynamic {
+		return nil
+	}
+	out := map[string]bool{}
+	for name := range u.defs {
+		out[name] = !included[name]
+	}
+	return out
 }
 
 // mark is where an instrumented node starts: its template line, and whether

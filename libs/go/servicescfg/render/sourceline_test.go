@@ -1,6 +1,7 @@
 package render
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -102,6 +103,22 @@ func TestSourceLineInOwnDefines(t *testing.T) {
 	for i, w := range want {
 		if lines[i] != w {
 			t.Errorf("output line %d %q: source line %d, want %d", i+1, strings.Split(string(out), "\n")[i], lines[i], w)
+		}
+	}
+}
+
+// TestSourceMapLeavesIncludedValuesAlone: a define whose output include
+// returns as a value (quoted, tested) is not traced, so the map stays right.
+func TestSourceMapLeavesIncludedValuesAlone(t *testing.T) {
+	for text, want := range map[string][]int{
+		"{{ define \"v\" }}x{{ end }}a: {{ include \"v\" . | quote }}\n":                                                              {1},
+		"{{ define \"flag\" }}{{ if false }}x{{ end }}{{ end }}\n{{- if include \"flag\" . }}\nk: 1\n{{- else }}\nk: 2\n{{- end }}\n": {4, 5},
+	} {
+		e := newEngine(t, map[string]string{"m.yaml": text})
+		lines, ok := e.SourceMap("m.yaml", testContext())
+		if !ok || !slices.Equal(lines, want) {
+			out, _ := e.RenderFile("m.yaml", testContext())
+			t.Errorf("%q: source map %v (ok %v), want %v; output %q", text, lines, ok, want, out)
 		}
 	}
 }
