@@ -84,10 +84,14 @@ func printedDefines(u *unit) map[string]bool {
 		}
 		switch id.Ident {
 		case "include":
-			if s, ok := c.Args[min(1, len(c.Args)-1)].(*parse.StringNode); ok && len(c.Args) > 1 {
-				included[s.Text] = true
-			} else {
+			var name *parse.StringNode
+			if len(c.Args) > 1 {
+				name, _ = c.Args[1].(*parse.StringNode)
+			}
+			if name == nil {
 				dynamic = true
+			} else {
+				included[name.Text] = true
 			}
 		case "tpl":
 			dynamic = true
