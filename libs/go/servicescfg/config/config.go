@@ -142,8 +142,8 @@ func (v *Values) Check() error {
 	for _, n := range names {
 		d := byName[n]
 		val, ok := v.values[n]
-		if !ok || d.Pattern == "" {
-			continue
+		if !ok || d.Pattern == "" || v.source[n] == SourceDefault {
+			continue // a default that does not match: the loader says so, at its position
 		}
 		re, err := regexp.Compile("^(?:" + d.Pattern + ")$")
 		if err != nil {
@@ -159,8 +159,6 @@ func (v *Values) Check() error {
 			errs.AddHint(pos, "correct it in the config file", "the value of %s does not match its pattern %q", n, d.Pattern)
 		case SourceEnv:
 			errs.AddHint(diag.Pos{}, "correct or unset the environment variable", "the value of %s in the environment does not match its pattern %q", n, d.Pattern)
-		default:
-			errs.Add(diag.Pos{}, "the default of %s does not match its pattern %q", n, d.Pattern)
 		}
 	}
 	return errs.Err()

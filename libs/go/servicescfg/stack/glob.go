@@ -98,7 +98,7 @@ func (s *Stack) glob(pattern string) ([]string, error) {
 			if err := expand(root, dir, seg, last, next); err != nil {
 				var bl *brokenLinkError
 				if errors.As(err, &bl) {
-					return nil, &PatternError{Pattern: pattern, Problem: "matches " + bl.path + ", a symbolic link whose target does not exist", Err: err}
+					return nil, &PatternError{Pattern: pattern, Problem: "matches " + bl.path + ", a symbolic link that leads nowhere", Err: err}
 				}
 				return nil, fmt.Errorf("resolve pattern %q: %w", pattern, err)
 			}
@@ -161,8 +161,14 @@ func expand(root, dir, seg string, last bool, out map[string]bool) error {
 		})
 	case !hasMeta(seg):
 		p := path.Join(dir, seg)
-		fi, err := os.Stat(filepath.Join(root, filepath.FromSlash(p)))
+		full := filepath.Join(root, filepath.FromSlash(p))
+		fi, err := os.Stat(full)
 		if err != nil {
+			if last && !errors.Is(err, fs.ErrPermission) {
+				if li, lerr := os.Lstat(full); lerr == nil && li.Mode()&fs.ModeSymlink != 0 {
+					return &brokenLinkError{path: p}
+				}
+			}
 			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || isNotDir(err) {
 				return nil
 			}
@@ -216,7 +222,7 @@ func isNotDir(err error) bool { return errors.Is(err, syscall.ENOTDIR) }
 // without a word.
 type brokenLinkError struct{ path string }
 
-func (e *brokenLinkError) Error() string { return e.path + ": symbolic link to a missing target" }
+func (e *brokenLinkError) Error() string { return e.path + ": symbolic link that leads nowhere" }
 
 // checkLink returns a brokenLinkError for a matched entry that is a
 // symbolic link to nothing; rel is its root-relative path.
@@ -224,7 +230,8 @@ func checkLink(full, rel string, e fs.DirEntry) error {
 	if e.Type()&fs.ModeSymlink == 0 {
 		return nil
 	}
-	if _, err := os.Stat(full); errors.Is(err, fs.ErrNotExist) {
+	// A missing target, a loop or a path through a file: it leads nowhere.
+	if _, err := os.Stat(full); err != nil && !errors.Is(err, fs.ErrPermission) {
 		return &brokenLinkError{path: rel}
 	}
 	return nil

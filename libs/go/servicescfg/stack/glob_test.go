@@ -196,11 +196,33 @@ func TestGlobBrokenLink(t *testing.T) {
 	for _, pattern := range []string{"m/*.yaml", "**/*.yaml"} {
 		_, err := s.Glob(pattern)
 		var pe *PatternError
-		if !errors.As(err, &pe) || pe.Problem != "matches m/b.yaml, a symbolic link whose target does not exist" {
+		if !errors.As(err, &pe) || pe.Problem != "matches m/b.yaml, a symbolic link that leads nowhere" {
 			t.Errorf("Glob(%q): %v", pattern, err)
 		}
 	}
 	if got, err := s.Glob("m/a.*"); err != nil || !reflect.DeepEqual(got, []string{"m/a.yaml"}) {
 		t.Errorf("Glob(m/a.*) = %q, %v", got, err)
+	}
+	// Matched by a plain last segment, through a glob above it; and a loop.
+	for _, dir := range []string{"x", "y"} {
+		if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "x", "app.yaml"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("gone.yaml", filepath.Join(root, "y", "app.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("loop.yaml", filepath.Join(root, "y", "loop.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	for pattern, bad := range map[string]string{"*/app.yaml": "y/app.yaml", "**/app.yaml": "y/app.yaml", "y/loop.yaml": "y/loop.yaml", "y/l*.yaml": "y/loop.yaml"} {
+		_, err := s.Glob(pattern)
+		var pe *PatternError
+		if !errors.As(err, &pe) || pe.Problem != "matches "+bad+", a symbolic link that leads nowhere" {
+			t.Errorf("Glob(%q): %v", pattern, err)
+		}
 	}
 }
