@@ -187,13 +187,14 @@ func waitingFor(node string) (apply.Observer, <-chan struct{}) {
 // namespace of its own on the shared cluster: the setup most behaviour
 // tests share.
 type fixture struct {
-	t      *testing.T
-	cfg    *rest.Config
-	c      *apply.Clients
-	ctx    context.Context
-	dir    string
-	path   string
-	prefix string
+	t       *testing.T
+	cleaned bool // the namespace's removal is registered
+	cfg     *rest.Config
+	c       *apply.Clients
+	ctx     context.Context
+	dir     string
+	path    string
+	prefix  string
 }
 
 // newFixture writes a stack whose services are nodes (see stackYAML),
@@ -224,7 +225,10 @@ func (f *fixture) remove(name string) {
 func (f *fixture) plan() (*plan.Plan, *config.Values) {
 	f.t.Helper()
 	p, values := loadPlan(f.t, f.path, "dev", "", f.prefix, nil)
-	cleanup(f.t, f.cfg, p.Namespace)
+	if !f.cleaned {
+		cleanup(f.t, f.cfg, p.Namespace)
+		f.cleaned = true
+	}
 	return p, values
 }
 

@@ -246,27 +246,33 @@ func (e *engine) pruneObject(ctx context.Context, node string, ref ObjectRef) (d
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := e.deleteAndWait(dctx, ri, ref, prop); err != nil {
-		if ctx.Err() == nil && dctx.Err() != nil {
-			return false, false, e.pruneTimeout(ri, ref, timeout)
+		if ctx.Err() != nil || dctx.Err() == nil {
+			return false, false, fmt.Errorf("prune: %w", err)
 		}
-		return false, false, fmt.Errorf("prune: %w", err)
+		if err := e.pruneTimeout(ri, ref, timeout); err != nil {
+			return false, false, err
+		} // else it went just as the wait ended: pruned
 	}
 	e.record(node, ref, ActionPruned)
 	return true, false, nil
 }
 
 // pruneTimeout explains a deletion that did not finish in time: what still
-// holds the object.
+// holds the object. It returns nil when the object went after all.
 func (e *engine) pruneTimeout(ri dynamic.ResourceInterface, ref ObjectRef, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	why := "it is still there"
 	live, err := ri.Get(ctx, ref.Name, metav1.GetOptions{})
+	var why string
 	switch {
 	case apierrors.IsNotFound(err):
-		why = "it went just as the wait ended; the next run finds it gone"
-	case err == nil && len(live.GetFinalizers()) > 0:
+		return nil
+	case err != nil:
+		why = "and reading it again failed: " + err.Error()
+	case len(live.GetFinalizers()) > 0:
 		why = "its finalizers " + strings.Join(live.GetFinalizers(), ", ") + " have not finished; whoever set them must, or remove them"
+	default:
+		why = "it is still there"
 	}
 	return fmt.Errorf("prune %s: not deleted within %v: %s", ref, timeout, why)
 }

@@ -71,7 +71,9 @@ func Parse(name string, r io.Reader) (*File, error) {
 			errs.Add(diag.Pos{File: name, Line: n, Col: len(key) + 2}, "value of %s: %v", key, err)
 			continue
 		}
-		col := strings.Index(raw, "=") + 2 // the value starts after the first =
+		// The value starts after the first = and the spaces after it.
+		eq := strings.Index(raw, "=")
+		col := eq + 2 + len(raw[eq+1:]) - len(strings.TrimLeft(raw[eq+1:], " \t"))
 		if i, dup := f.index[key]; dup {
 			// The last assignment wins, as in a shell; keep one line.
 			f.lines[i].value = value
@@ -194,6 +196,7 @@ func (f *File) Set(key, value string) error {
 	raw := key + "=" + quote(value)
 	if i, ok := f.index[key]; ok {
 		f.lines[i].value, f.lines[i].raw = value, raw
+		f.lines[i].at, f.lines[i].col = 0, 0 // no longer what the file said
 		return nil
 	}
 	f.index[key] = len(f.lines)

@@ -158,14 +158,20 @@ func FuzzParse(f *testing.F) {
 // TestPosition: where the value in force was read, for a key assigned
 // twice, after an export and with indentation.
 func TestPosition(t *testing.T) {
-	f, err := Parse("config.env", strings.NewReader("A=1\nA=2\nB=x\n  export C = y\n# D=no\n"))
+	f, err := Parse("config.env", strings.NewReader("A=1\nA=2\nB=x\n  export C = y\n# D=no\nE=  spaced\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for key, want := range map[string][2]int{"A": {2, 3}, "B": {3, 3}, "C": {4, 13}, "D": {0, 0}} {
+	for key, want := range map[string][2]int{"A": {2, 3}, "B": {3, 3}, "C": {4, 14}, "D": {0, 0}, "E": {6, 5}} {
 		line, col := f.Position(key)
 		if line != want[0] || col != want[1] {
 			t.Errorf("%s at %d:%d, want %d:%d", key, line, col, want[0], want[1])
 		}
+	}
+	if err := f.Set("B", "new"); err != nil {
+		t.Fatal(err)
+	}
+	if line, col := f.Position("B"); line != 0 || col != 0 {
+		t.Errorf("B after Set at %d:%d, want 0:0: the file no longer says it", line, col)
 	}
 }
