@@ -477,20 +477,11 @@ func TestReconcilePruneIsBounded(t *testing.T) {
 // only with ForceConflicts; a changed immutable field is explained, and
 // replaced only with Recreate.
 func TestReconcileConflictsAndImmutableFields(t *testing.T) {
-	cfg := testCluster(t)
-	c, _ := apply.NewClients(cfg)
-	ctx := context.Background()
-	dir := t.TempDir()
-	path := writeStack(t, dir, map[string]string{
-		"services.yaml": stackYAML(`
+	f := newFixture(t, `
     - {name: app, group: internal, manifests: [deploy.yaml]}
-`, ""),
-		"deploy.yaml": deploymentYAML("app", ""),
-	})
-	prefix := uniquePrefix(t)
-	p, values := loadPlan(t, path, "dev", "", prefix, nil)
-	cleanup(t, cfg, p.Namespace)
-	if _, _, err := run(t, ctx, cfg, p, apply.Options{Values: values}); err != nil {
+`, map[string]string{"deploy.yaml": deploymentYAML("app", "")})
+	p, values := f.plan()
+	if _, _, err := run(t, f.ctx, f.cfg, p, apply.Options{Values: values}); err != nil {
 		t.Fatal(err)
 	}
 	// Someone scales it by hand with their own apply.
@@ -500,10 +491,10 @@ func TestReconcileConflictsAndImmutableFields(t *testing.T) {
 		"metadata": map[string]any{"name": "app", "namespace": p.Namespace},
 		"spec":     map[string]any{"replicas": int64(3)},
 	}}
-	if _, err := c.Dynamic.Resource(deployGVR).Namespace(p.Namespace).Apply(ctx, "app", hand, metav1.ApplyOptions{FieldManager: "ops-by-hand", Force: true}); err != nil {
+	if _, err := f.c.Dynamic.Resource(deployGVR).Namespace(p.Namespace).Apply(f.ctx, "app", hand, metav1.ApplyOptions{FieldManager: "ops-by-hand", Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := run(t, ctx, cfg, p, apply.Options{Values: values})
+	_, _, err := run(t, f.ctx, f.cfg, p, apply.Options{Values: values})
 	var ce *apply.ConflictError
 	if !errors.As(err, &ce) {
 		t.Fatalf("error %v, want a ConflictError", err)
@@ -514,14 +505,14 @@ func TestReconcileConflictsAndImmutableFields(t *testing.T) {
 	if !strings.Contains(ce.Error(), "--force-conflicts") {
 		t.Errorf("conflict message does not say how to force: %v", ce)
 	}
-	if _, _, err := run(t, ctx, cfg, p, apply.Options{Values: values, ForceConflicts: true}); err != nil {
+	if _, _, err := run(t, f.ctx, f.cfg, p, apply.Options{Values: values, ForceConflicts: true}); err != nil {
 		t.Fatalf("with ForceConflicts: %v", err)
 	}
 
 	// The selector of a Deployment is immutable.
-	writeStack(t, dir, map[string]string{"deploy.yaml": strings.ReplaceAll(deploymentYAML("app", ""), "app: app", "app: app2")})
-	p2, _ := loadPlan(t, path, "dev", "", prefix, nil)
-	_, _, err = run(t, ctx, cfg, p2, apply.Options{Values: values})
+	f.write(map[string]string{"deploy.yaml": strings.ReplaceAll(deploymentYAML("app", ""), "app: app", "app: app2")})
+	p2, _ := f.plan()
+	_, _, err = run(t, f.ctx, f.cfg, p2, apply.Options{Values: values})
 	var ie *apply.ImmutableError
 	if !errors.As(err, &ie) {
 		t.Fatalf("error %v, want an ImmutableError", err)
@@ -529,15 +520,15 @@ func TestReconcileConflictsAndImmutableFields(t *testing.T) {
 	if !strings.Contains(ie.Error(), "--recreate") || !strings.Contains(strings.Join(ie.Fields, ","), "spec.selector") {
 		t.Errorf("immutable error %v (fields %v) should name spec.selector and --recreate", ie, ie.Fields)
 	}
-	before, err := c.Dynamic.Resource(deployGVR).Namespace(p.Namespace).Get(ctx, "app", metav1.GetOptions{})
+	before, err := f.c.Dynamic.Resource(deployGVR).Namespace(p.Namespace).Get(f.ctx, "app", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, _, err := run(t, ctx, cfg, p2, apply.Options{Values: values, Recreate: true})
+	res, _, err := run(t, f.ctx, f.cfg, p2, apply.Options{Values: values, Recreate: true})
 	if err != nil {
 		t.Fatalf("with Recreate: %v", err)
 	}
-	after, err := c.Dynamic.Resource(deployGVR).Namespace(p.Namespace).Get(ctx, "app", metav1.GetOptions{})
+	after, err := f.c.Dynamic.Resource(deployGVR).Namespace(p.Namespace).Get(f.ctx, "app", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

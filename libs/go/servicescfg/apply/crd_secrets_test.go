@@ -47,12 +47,8 @@ spec:
 // node are applied; those are ready only when the condition declared in
 // services.yaml holds (set here as their controller would).
 func TestReconcileCRDsAndCustomConditions(t *testing.T) {
-	cfg := testCluster(t)
-	c, _ := apply.NewClients(cfg)
 	group := uniquePrefix(t) + ".codex-k8s.test"
-	dir := t.TempDir()
-	path := writeStack(t, dir, map[string]string{
-		"services.yaml": stackYAML(`
+	f := newFixture(t, `
     - name: widget-crd
       group: stateful
       clusterScoped: true
@@ -64,7 +60,7 @@ func TestReconcileCRDsAndCustomConditions(t *testing.T) {
         timeout: 1m
         conditions: [{kind: Widget, type: Synced, status: "True"}]
       manifests: [widget.yaml]
-`, ""),
+`, map[string]string{
 		"crd.yaml": crdYAML(group, "Widget", "widgets", "Namespaced"),
 		"widget.yaml": `apiVersion: ` + group + `/v1
 kind: Widget
@@ -72,8 +68,7 @@ metadata: {name: w1}
 spec: {size: 3}
 `,
 	})
-	p, values := loadPlan(t, path, "dev", "", uniquePrefix(t), nil)
-	cleanup(t, cfg, p.Namespace)
+	p, values := f.plan()
 	t.Cleanup(func() {
 		_ = exec.Command(kubectlPath(), "--kubeconfig", kubeconfigPath(t), "delete", "crd", "widgets."+group, "--wait=false").Run()
 	})
@@ -87,20 +82,20 @@ spec: {size: 3}
 	go func() {
 		defer wg.Done()
 		for ctx.Err() == nil {
-			u, err := c.Dynamic.Resource(gvr).Namespace(p.Namespace).Get(ctx, "w1", metav1.GetOptions{})
+			u, err := f.c.Dynamic.Resource(gvr).Namespace(p.Namespace).Get(ctx, "w1", metav1.GetOptions{})
 			if err != nil {
 				time.Sleep(100 * time.Millisecond) // the test's controller polls; the engine watches
 				continue
 			}
 			time.Sleep(500 * time.Millisecond) // the engine is waiting now
 			_ = unstructured.SetNestedSlice(u.Object, []any{map[string]any{"type": "Synced", "status": "True", "reason": "Done", "message": "", "lastTransitionTime": time.Now().UTC().Format(time.RFC3339)}}, "status", "conditions")
-			if _, err := c.Dynamic.Resource(gvr).Namespace(p.Namespace).UpdateStatus(ctx, u, metav1.UpdateOptions{}); err == nil {
+			if _, err := f.c.Dynamic.Resource(gvr).Namespace(p.Namespace).UpdateStatus(ctx, u, metav1.UpdateOptions{}); err == nil {
 				synced <- time.Now()
 				return
 			}
 		}
 	}()
-	res, events, err := run(t, ctx, cfg, p, apply.Options{Values: values})
+	res, events, err := run(t, ctx, f.cfg, p, apply.Options{Values: values})
 	wg.Wait()
 	if err != nil {
 		t.Fatal(err)
@@ -317,17 +312,13 @@ spec:
 // applied in the same run as its CRD is listed in the inventory without a
 // namespace, so that a later prune finds it.
 func TestReconcileInventoryScopeOfNewKinds(t *testing.T) {
-	cfg := testCluster(t)
-	c, _ := apply.NewClients(cfg)
 	group := uniquePrefix(t) + ".codex-k8s.test"
-	dir := t.TempDir()
-	path := writeStack(t, dir, map[string]string{
-		"services.yaml": stackYAML(`
+	f := newFixture(t, `
     - name: gadgets
       group: stateful
       clusterScoped: true
       manifests: [crd.yaml, gadget.yaml]
-`, ""),
+`, map[string]string{
 		"crd.yaml": crdYAML(group, "Gadget", "gadgets", "Cluster"),
 		"gadget.yaml": `apiVersion: ` + group + `/v1
 kind: Gadget
@@ -335,15 +326,14 @@ metadata: {name: g1}
 spec: {size: 1}
 `,
 	})
-	p, values := loadPlan(t, path, "dev", "", uniquePrefix(t), nil)
-	cleanup(t, cfg, p.Namespace)
+	p, values := f.plan()
 	t.Cleanup(func() {
 		_ = exec.Command(kubectlPath(), "--kubeconfig", kubeconfigPath(t), "delete", "crd", "gadgets."+group, "--wait=false").Run()
 	})
-	if _, _, err := run(t, context.Background(), cfg, p, apply.Options{Values: values}); err != nil {
+	if _, _, err := run(t, context.Background(), f.cfg, p, apply.Options{Values: values}); err != nil {
 		t.Fatal(err)
 	}
-	cm, err := c.Kube.CoreV1().ConfigMaps(p.Namespace).Get(context.Background(), apply.InventoryName, metav1.GetOptions{})
+	cm, err := f.c.Kube.CoreV1().ConfigMaps(p.Namespace).Get(context.Background(), apply.InventoryName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
