@@ -21,7 +21,7 @@ import (
 )
 
 // runApply applies the plan to the cluster and reports progress.
-func runApply(ctx context.Context, opts *ReconcileOptions, p *plan.Plan, s *stack.Stack, values *config.Values) error {
+func runApply(ctx context.Context, opts *ReconcileOptions, p *plan.Plan, values *config.Values) error {
 	if err := confirmProd(opts, p); err != nil {
 		return err
 	}
@@ -44,11 +44,6 @@ func runApply(ctx context.Context, opts *ReconcileOptions, p *plan.Plan, s *stac
 	cfg = rest.CopyConfig(cfg)
 	cfg.WarningHandler = slogWarnings{logger}
 
-	timeout := opts.Timeout
-	if timeout == 0 {
-		timeout = s.Spec.Deploy.Timeout.Duration
-	}
-
 	observers := apply.Observers{prog}
 	var events *apply.JSONLines
 	if opts.EventsFile != "" {
@@ -65,7 +60,7 @@ func runApply(ctx context.Context, opts *ReconcileOptions, p *plan.Plan, s *stac
 	stopProg := prog.start(ctx)
 	res, err := apply.Reconcile(ctx, cfg, p, apply.Options{
 		Parallel:       opts.Parallel,
-		Timeout:        timeout,
+		Timeout:        opts.Timeout,
 		ForceConflicts: opts.ForceConflicts,
 		Recreate:       opts.Recreate,
 		NoPrune:        opts.NoPrune,
