@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/bootstrap"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/config"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
@@ -133,7 +134,7 @@ func (p *Project) validateTarget(ctx context.Context, engine *render.Engine, t T
 		return EnvironmentReport{}, false, err
 	}
 	var errs diag.List
-	if _, err := plan.RenderScripts(s, engine, pl.Context); err != nil {
+	if _, err := bootstrap.Render(s, engine, pl.Context); err != nil {
 		errs.Append(err)
 	}
 	for _, n := range pl.Steps {
