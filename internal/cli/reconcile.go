@@ -25,6 +25,7 @@ import (
 // ReconcileOptions are the inputs of `reconcile`.
 type ReconcileOptions struct {
 	IO         IOStreams
+	Prompter   Prompter
 	LookupEnv  func(string) (string, bool)
 	Factory    *Factory
 	ConfigPath string
@@ -109,6 +110,7 @@ Exit codes: 0 success, 1 invalid input or failed operation, 2 usage error,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.IO = f.IO
+			opts.Prompter = f.prompter()
 			opts.LookupEnv = f.LookupEnv
 			opts.Factory = f
 			opts.ConfigPath = configPath()
