@@ -82,7 +82,7 @@ func runApply(ctx context.Context, opts *ReconcileOptions, p *plan.Plan, values 
 		// The summary has listed each failure with its reason.
 		return &silentError{err: err}
 	}
-	return err
+	return wordFlags(err)
 }
 
 func envLabel(p *plan.Plan) string {

@@ -2,14 +2,12 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
-	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
 )
 
 // SampleSlot is the slot used to check slot environments when none is given.
@@ -114,20 +112,4 @@ func reportDiagnostics(io IOStreams, err error) error {
 	}
 	fmt.Fprintf(io.ErrOut, "%d %s found\n", len(errs), noun)
 	return &silentError{err: errs}
-}
-
-// targetUsage words a target the library refused in terms of this
-// command's flags, as a usage error; nil when err is about something else.
-func targetUsage(err error) error {
-	var te *plan.TargetError
-	if !errors.As(err, &te) {
-		return nil
-	}
-	switch te.Err {
-	case plan.ErrSlotRequired:
-		return UsageErrorf("%w: pass --slot", te)
-	case plan.ErrSlotNotAllowed:
-		return UsageErrorf("%w: drop --slot", te)
-	}
-	return AsUsage(te)
 }
