@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/internal/fastyaml"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/render"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
 )
@@ -405,7 +406,7 @@ func decode(file string, data []byte, namespace string, identity bool, source fu
 			continue
 		}
 		where := fmt.Sprintf("rendered document %d (line %d of the rendered output)", i+1, doc.line)
-		obj, err := decodeDocument(doc.data, identity)
+		obj, err := fastyaml.Decode(doc.data, identity)
 		if err != nil {
 			msg, line := yamlProblem(err, data, i+1, doc.line)
 			hint := "check the YAML the template renders"

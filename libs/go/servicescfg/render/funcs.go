@@ -14,6 +14,8 @@ import (
 	yamlv2 "go.yaml.in/yaml/v2"
 	yamlv3 "gopkg.in/yaml.v3"
 	"sigs.k8s.io/yaml"
+
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/internal/fastyaml"
 )
 
 // disabled are the sprig functions that would let a template read the process
@@ -171,7 +173,7 @@ func required(msg string, v any) (any, error) {
 // fails instead of rendering an empty string.
 func toYAML(v any) (string, error) {
 	var fast strings.Builder
-	if fastYAML(&fast, v, 0) {
+	if fastyaml.Write(&fast, v) {
 		return strings.TrimSuffix(fast.String(), "\n"), nil
 	}
 	var b []byte

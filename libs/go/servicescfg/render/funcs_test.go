@@ -135,3 +135,13 @@ func TestDictMatchesSprig(t *testing.T) {
 		}
 	}
 }
+
+func TestToYAMLCyclicValue(t *testing.T) {
+	m := map[string]any{"a": "b"}
+	m["self"] = m
+	l := []any{m}
+	m["list"] = l
+	if _, err := toYAML(m); err == nil {
+		t.Error("toYaml of a value that contains itself gave no error")
+	}
+}

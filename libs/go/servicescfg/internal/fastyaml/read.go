@@ -1,4 +1,4 @@
-package plan
+package fastyaml
 
 import (
 	"errors"
@@ -22,12 +22,13 @@ import (
 // the last value, and the first (often a document that lost its "---") would
 // vanish without a word.
 func decodeObject(doc []byte) (map[string]any, error) {
-	return decodeDocument(doc, false)
+	return Decode(doc, false)
 }
 
-// decodeDocument is decodeObject; with identity set, the fast path keeps
-// only what names the object (see fastDecode).
-func decodeDocument(doc []byte, identity bool) (map[string]any, error) {
+// Decode parses one rendered YAML document into the values of an
+// unstructured object, as decodeObject; with identity set, the fast path
+// keeps only what names the object (see fastDecode).
+func Decode(doc []byte, identity bool) (map[string]any, error) {
 	if m, ok := fastDecode(doc, identity); ok {
 		return m, nil
 	}

@@ -1,4 +1,4 @@
-package plan
+package fastyaml
 
 import (
 	"encoding/json"
@@ -92,16 +92,7 @@ var trickyDocs = []string{
 
 func TestDecodeMatchesKubectl(t *testing.T) {
 	docs := append([]string(nil), trickyDocs...)
-	goldens, _ := filepath.Glob("testdata/*.manifests.yaml")
-	for _, g := range goldens {
-		data, err := os.ReadFile(g)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range splitDocuments(data) {
-			docs = append(docs, string(d.data))
-		}
-	}
+	docs = append(docs, goldenDocuments(t)...)
 	if len(docs) < 100 {
 		t.Fatalf("only %d documents to compare; goldens missing?", len(docs))
 	}
@@ -109,7 +100,7 @@ func TestDecodeMatchesKubectl(t *testing.T) {
 	// take nearly all of them (the rest falls back to go-yaml).
 	fast, total := 0, 0
 	for _, doc := range docs[len(trickyDocs):] {
-		if !hasContent([]byte(doc)) {
+		if !hasContent(doc) {
 			continue
 		}
 		total++
@@ -125,7 +116,7 @@ func TestDecodeMatchesKubectl(t *testing.T) {
 		t.Errorf("fastDecode took %d of %d golden documents, want at least 90%%", fast, total)
 	}
 	for i, doc := range docs {
-		if !hasContent([]byte(doc)) {
+		if !hasContent(doc) {
 			continue
 		}
 		want, werr := kubectlDecode([]byte(doc))
@@ -164,11 +155,11 @@ func FuzzFastDecode(f *testing.F) {
 	for _, d := range trickyDocs {
 		f.Add(d)
 	}
-	goldens, _ := filepath.Glob("testdata/*.manifests.yaml")
+	goldens, _ := filepath.Glob(goldenManifests)
 	for _, g := range goldens[:min(len(goldens), 4)] {
 		data, _ := os.ReadFile(g)
-		for _, d := range splitDocuments(data) {
-			f.Add(string(d.data))
+		for _, d := range splitDocuments(string(data)) {
+			f.Add(d)
 		}
 	}
 	f.Fuzz(func(t *testing.T, doc string) {
@@ -247,4 +238,50 @@ func TestMergeOverridesAreNotDuplicates(t *testing.T) {
 	if err == nil || err.Error() != `yaml: line 5: key "name" already set in map` {
 		t.Errorf("key written twice: %v", err)
 	}
+}
+
+// goldenManifests are the rendered manifests of the plan's golden files:
+// the real stacks' manifests, which the fast path is for.
+const goldenManifests = "../../plan/testdata/*.manifests.yaml"
+
+// goldenDocuments returns the documents of the golden manifests.
+func goldenDocuments(t *testing.T) []string {
+	t.Helper()
+	goldens, _ := filepath.Glob(goldenManifests)
+	var docs []string
+	for _, g := range goldens {
+		data, err := os.ReadFile(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, splitDocuments(string(data))...)
+	}
+	return docs
+}
+
+// splitDocuments splits a YAML stream at "---" lines (the plan splits
+// rendered output the same way, keeping line numbers).
+func splitDocuments(stream string) []string {
+	var docs []string
+	var cur strings.Builder
+	for line := range strings.SplitAfterSeq(stream, "\n") {
+		if t := strings.TrimRight(line, " \t\r\n"); t == "---" || strings.HasPrefix(t, "--- ") {
+			docs = append(docs, cur.String())
+			cur.Reset()
+			continue
+		}
+		cur.WriteString(line)
+	}
+	return append(docs, cur.String())
+}
+
+// hasContent reports whether a document has a line that is neither blank
+// nor a comment.
+func hasContent(doc string) bool {
+	for line := range strings.SplitSeq(doc, "\n") {
+		if t := strings.TrimSpace(line); t != "" && t[0] != '#' {
+			return true
+		}
+	}
+	return false
 }

@@ -1,4 +1,4 @@
-package plan
+package fastyaml
 
 import (
 	"strconv"
@@ -7,8 +7,6 @@ import (
 	"unicode/utf8"
 
 	yaml "go.yaml.in/yaml/v2"
-
-	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/internal/yaml11"
 )
 
 // Reading every rendered document with go-yaml is most of a plan's cost
@@ -448,7 +446,7 @@ func splitKey(t string) (key, rest string, ok bool) {
 			i++
 		}
 		if i < len(t) && t[i] == ':' && (i == len(t)-1 || t[i+1] == ' ') && i <= 1000 {
-			if _, special := yaml11.Word(t[:i]); !special {
+			if _, special := yaml11Word(t[:i]); !special {
 				if i < len(t)-1 {
 					rest = strings.TrimLeft(t[i+2:], " ")
 				}
@@ -524,7 +522,7 @@ func plainScalar(s string) (any, bool) {
 	c := s[0]
 	switch {
 	case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
-		if v, special := yaml11.Word(s); special {
+		if v, special := yaml11Word(s); special {
 			return v, true
 		}
 		return s, true

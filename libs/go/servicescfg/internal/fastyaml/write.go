@@ -1,12 +1,10 @@
-package render
+package fastyaml
 
 import (
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/internal/yaml11"
 )
 
 // toYaml is called for small values (resources, labels, env lists) many
@@ -16,6 +14,10 @@ import (
 // unquoted. On anything else it reports false and toYAML uses go-yaml.
 // TestFastYAMLMatchesGoYAML and FuzzFastYAML hold the output byte for byte
 // to go-yaml's.
+
+// Write appends v to b as go-yaml marshals it, and reports false, having
+// written nothing useful, for a value it leaves to go-yaml.
+func Write(b *strings.Builder, v any) bool { return fastYAML(b, v, 0) }
 
 // fastYAML appends v to b as go-yaml marshals it.
 func fastYAML(b *strings.Builder, v any, indent int) bool {
@@ -178,7 +180,7 @@ func plainWord(s string) bool {
 	c := s[0]
 	switch {
 	case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
-		_, special := yaml11.Word(s)
+		_, special := yaml11Word(s)
 		return !special
 	case c >= '0' && c <= '9':
 		// Only when a letter no number or date has makes it a string:

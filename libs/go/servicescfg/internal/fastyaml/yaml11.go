@@ -1,7 +1,8 @@
-// Package yaml11 holds the YAML 1.1 scalar rules that kubectl's decoding
-// (go-yaml v2) applies and that the engine's fast readers and writers must
-// respect to give the same results.
-package yaml11
+package fastyaml
+
+// The YAML 1.1 scalar rules that kubectl's decoding (go-yaml v2) applies
+// and that the fast reader and writer must respect to give the same
+// results.
 
 // words are the plain scalars YAML 1.1 reads as booleans or null.
 var words = func() map[string]any {
@@ -20,9 +21,9 @@ var words = func() map[string]any {
 	return m
 }()
 
-// Word reports whether the plain scalar s is a YAML 1.1 boolean or null
+// yaml11Word reports whether the plain scalar s is a YAML 1.1 boolean or null
 // word, and its value (true, false or nil).
-func Word(s string) (v any, ok bool) {
+func yaml11Word(s string) (v any, ok bool) {
 	if len(s) > 5 { // the longest is "false"
 		return nil, false
 	}
