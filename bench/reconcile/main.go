@@ -112,7 +112,7 @@ func run(ctx context.Context, kubeconfig, kubectl string, parallel int, skipBase
 		}
 	}()
 
-	fmt.Printf("stack: %d services in %d groups, readiness delays 1..5 s (sum %d s), --parallel %d\n", len(p.Steps), len(groups), sum(weight), parallel)
+	fmt.Printf("stack: %d services in %d groups, readiness delays 1..5 s (sum %d s), --parallel %d\n", len(p.Nodes), len(groups), sum(weight), parallel)
 	fmt.Printf("critical-path bound (DAG + group barriers, weighted by delay): %s\n", bound)
 
 	namespaces = append(namespaces, p.Namespace)
@@ -168,7 +168,7 @@ func baseline(ctx context.Context, kubectl, kubeconfig string, p *plan.Plan) err
 		return err
 	}
 	defer os.RemoveAll(dir)
-	for _, s := range p.Steps {
+	for _, s := range p.Nodes {
 		for i, m := range s.Manifests {
 			f := filepath.Join(dir, fmt.Sprintf("%s-%d.yaml", s.Name, i))
 			if err := os.WriteFile(f, m.Data, 0o644); err != nil {
@@ -196,7 +196,7 @@ func criticalPath(p *plan.Plan, weight map[string]int) time.Duration {
 	finish := map[string]int{}
 	stageEnd := map[int]int{} // the latest finish within each stage
 	longest := 0
-	for _, s := range p.Steps { // apply order: every After and stage comes first
+	for _, s := range p.Nodes { // apply order: every After and stage comes first
 		start := 0
 		for st, end := range stageEnd {
 			if st < s.Stage {

@@ -57,7 +57,7 @@ func TestSyntheticStackIsValid(t *testing.T) {
 			if err != nil {
 				t.Fatalf("load: %v", err)
 			}
-			engine, err := plan.NewEngine(s)
+			engine, err := plan.EngineFor(s)
 			if err != nil {
 				t.Fatalf("partials: %v", err)
 			}
@@ -76,11 +76,11 @@ func TestSyntheticStackIsValid(t *testing.T) {
 					wantObjects += 3
 				}
 				objects := 0
-				for _, st := range p.Steps {
+				for _, st := range p.Nodes {
 					objects += len(st.Objects)
 				}
-				if len(p.Steps) != wantSteps || objects != wantObjects {
-					t.Errorf("%s: %d steps with %d objects, want %d with %d", env.name, len(p.Steps), objects, wantSteps, wantObjects)
+				if len(p.Nodes) != wantSteps || objects != wantObjects {
+					t.Errorf("%s: %d steps with %d objects, want %d with %d", env.name, len(p.Nodes), objects, wantSteps, wantObjects)
 				}
 			}
 		})
@@ -114,7 +114,7 @@ func TestChartMatchesStack(t *testing.T) {
 				t.Fatalf("plan: %v", err)
 			}
 			ours := map[string]any{}
-			for _, st := range p.Steps {
+			for _, st := range p.Nodes {
 				for _, o := range st.Objects {
 					js, err := json.Marshal(o.Object.Object)
 					if err != nil {

@@ -37,7 +37,7 @@ type nodeState struct {
 
 func newProgress(w io.Writer, p *plan.Plan, interactive bool) *progress {
 	pr := &progress{w: w, interactive: interactive, now: time.Now, nodes: map[string]*nodeState{}}
-	for _, s := range p.Steps {
+	for _, s := range p.Nodes {
 		pr.order = append(pr.order, s.Name)
 		pr.nodes[s.Name] = &nodeState{group: s.Group, status: apply.StatusWaiting}
 		pr.width = max(pr.width, len(s.Name))

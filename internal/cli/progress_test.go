@@ -38,7 +38,7 @@ func screen(out string) []string {
 // TestProgressLinesAboveTheLiveTable: a pruned line and a log line written
 // while the table is live stay on the terminal, above one copy of the table.
 func TestProgressLinesAboveTheLiveTable(t *testing.T) {
-	p := &plan.Plan{Steps: []*plan.Step{{Name: "db", Group: "stateful"}, {Name: "api", Group: "internal"}}}
+	p := &plan.Plan{Nodes: []*plan.Node{{Name: "db", Group: "stateful"}, {Name: "api", Group: "internal"}}}
 	var out bytes.Buffer
 	prog := newProgress(&out, p, true)
 	prog.now = func() time.Time { return time.Unix(0, 0) }

@@ -68,7 +68,7 @@ With --dry-run nothing is contacted: the plan is printed (namespace, groups in
 order, nodes with their dependencies and the objects each applies), as text
 or, with -o json, as exactly one JSON document on stdout (logs go to stderr).
 With --output-dir the rendered manifests are also written there, one folder
-per step in apply order. The folder must be new, empty or one an earlier
+per node in apply order. The folder must be new, empty or one an earlier
 --output-dir wrote; the next render replaces what the earlier one wrote and
 refuses to run while the folder holds any other file. Secret values never
 appear in a plan.
@@ -202,8 +202,8 @@ const manifestsMarker = ".codex-bootstrap-manifests"
 
 const markerHeader = "# written by codex-bootstrap reconcile --dry-run --output-dir: the files below\n# are replaced by the next render; a folder holding other files is refused\n"
 
-// writeManifests writes each step's rendered manifests under dir, one folder
-// per step prefixed with its apply position. Files are written to a staging
+// writeManifests writes each node's rendered manifests under dir, one folder
+// per node prefixed with its apply position. Files are written to a staging
 // folder first and moved into place, so a failure leaves no partial output.
 // Files of an earlier render that this plan does not have are removed, so
 // that `kubectl apply -R` of the folder applies this plan only. A file the
@@ -243,7 +243,7 @@ func writeManifests(dir string, p *plan.Plan) error {
 	defer os.RemoveAll(staging)
 	var moves [][2]string
 	written := map[string]bool{}
-	for i, st := range p.Steps {
+	for i, st := range p.Nodes {
 		sub := fmt.Sprintf("%02d-%s", i+1, st.Name)
 		if err := os.MkdirAll(filepath.Join(staging, sub), 0o755); err != nil {
 			return fail(err)
@@ -252,7 +252,7 @@ func writeManifests(dir string, p *plan.Plan) error {
 		for j, m := range st.Manifests {
 			name := strings.TrimSuffix(filepath.Base(m.Path), ".tpl")
 			if used[name] {
-				// Two templates of one step share a file name (different folders).
+				// Two templates of one node share a file name (different folders).
 				name = fmt.Sprintf("%02d-%s", j+1, name)
 			}
 			used[name] = true
@@ -293,7 +293,7 @@ func writeManifests(dir string, p *plan.Plan) error {
 
 // readMarker returns the files an earlier render listed, and whether the
 // folder has a marker at all. A marker without a list (written before lists
-// were kept) owns the files inside step folders ("NN-name/").
+// were kept) owns the files inside node folders ("NN-name/").
 func readMarker(dir string) (owned map[string]bool, marked bool, err error) {
 	data, err := os.ReadFile(filepath.Join(dir, manifestsMarker))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -317,13 +317,13 @@ func readMarker(dir string) (owned map[string]bool, marked bool, err error) {
 		owned[path], listed = true, true
 	}
 	if !listed {
-		owned = nil // the old marker: step folders are owned, see foreignFiles
+		owned = nil // the old marker: node folders are owned, see foreignFiles
 	}
 	return owned, true, nil
 }
 
 var (
-	stepFolder = regexp.MustCompile(`^[0-9]{2,}-[^/]+/[^/]+$`)
+	nodeFolder = regexp.MustCompile(`^[0-9]{2,}-[^/]+/[^/]+$`)
 	// stagingFolder is what os.MkdirTemp(dir, ".render-") makes.
 	stagingFolder = regexp.MustCompile(`^\.render-[0-9]+$`)
 )
@@ -345,7 +345,7 @@ func foreignFiles(dir string, owned map[string]bool) ([]string, error) {
 			return filepath.SkipDir // staging of a render that was interrupted
 		case d.IsDir(), rel == manifestsMarker:
 			return nil
-		case owned != nil && owned[rel], owned == nil && stepFolder.MatchString(rel):
+		case owned != nil && owned[rel], owned == nil && nodeFolder.MatchString(rel):
 			return nil
 		}
 		out = append(out, rel)

@@ -125,6 +125,6 @@ func (p *Project) Plan(ctx context.Context, t Target, opts ...PlanOption) (*plan
 // templates returns the stack's template engine, its partials parsed once
 // for every plan of the project.
 func (p *Project) templates() (*render.Engine, error) {
-	p.engineOnce.Do(func() { p.engine, p.engineErr = plan.NewEngine(p.stack) })
+	p.engineOnce.Do(func() { p.engine, p.engineErr = plan.EngineFor(p.stack) })
 	return p.engine, p.engineErr
 }

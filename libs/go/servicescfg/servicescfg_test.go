@@ -35,8 +35,8 @@ func TestValidateEveryEnvironment(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Plan(%s): %v", env.Env, err)
 				}
-				if p.Namespace != env.Namespace || len(p.Steps) != env.Nodes {
-					t.Errorf("%s: report says %s with %d nodes, the plan %s with %d", env.Env, env.Namespace, env.Nodes, p.Namespace, len(p.Steps))
+				if p.Namespace != env.Namespace || len(p.Nodes) != env.Nodes {
+					t.Errorf("%s: report says %s with %d nodes, the plan %s with %d", env.Env, env.Namespace, env.Nodes, p.Namespace, len(p.Nodes))
 				}
 			}
 		})

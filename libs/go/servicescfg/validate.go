@@ -137,12 +137,12 @@ func (p *Project) validateTarget(ctx context.Context, engine *render.Engine, t T
 	if _, err := bootstrap.Render(s, engine, pl.Context); err != nil {
 		errs.Append(err)
 	}
-	for _, n := range pl.Steps {
+	for _, n := range pl.Nodes {
 		for _, m := range n.Manifests {
 			rendered[m.Path] = true
 		}
 	}
-	return EnvironmentReport{Env: t.Env, Slot: t.Slot, Namespace: pl.Namespace, Nodes: len(pl.Steps)}, true, errs.Err()
+	return EnvironmentReport{Env: t.Env, Slot: t.Slot, Namespace: pl.Namespace, Nodes: len(pl.Nodes)}, true, errs.Err()
 }
 
 // onePerPosition drops the diagnostics found while rendering that sit at the

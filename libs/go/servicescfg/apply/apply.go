@@ -269,28 +269,28 @@ func Reconcile(ctx context.Context, cfg *rest.Config, p *plan.Plan, opts Options
 // result so far with the error: a *NodesError when nodes failed, an error
 // wrapping ctx.Err() when interrupted.
 func ReconcileWith(ctx context.Context, c *Clients, p *plan.Plan, opts Options) (*Result, error) {
-	e := newEngine(c, p, opts)
+	e := newReconcileRun(c, p, opts)
 	start := e.now()
 	res, err := e.run(ctx)
 	res.Duration = e.now().Sub(start)
 	return res, err
 }
 
-type engine struct {
+type reconcileRun struct {
 	c     *Clients
 	p     *plan.Plan
 	opts  Options
 	log   *slog.Logger
 	obs   Observer
 	now   func() time.Time
-	steps map[string]*plan.Step
+	nodes map[string]*plan.Node
 
 	mu        sync.Mutex
 	res       *Result
 	durations map[string]time.Duration
 }
 
-func newEngine(c *Clients, p *plan.Plan, opts Options) *engine {
+func newReconcileRun(c *Clients, p *plan.Plan, opts Options) *reconcileRun {
 	if opts.Parallel <= 0 {
 		opts.Parallel = DefaultParallel
 	}
@@ -306,8 +306,8 @@ func newEngine(c *Clients, p *plan.Plan, opts Options) *engine {
 	if opts.Holder == "" {
 		opts.Holder = DefaultHolder()
 	}
-	e := &engine{c: c, p: p, opts: opts, log: opts.Logger, obs: opts.Observer, now: opts.Now,
-		steps: map[string]*plan.Step{}, res: &Result{Namespace: p.Namespace}, durations: map[string]time.Duration{}}
+	e := &reconcileRun{c: c, p: p, opts: opts, log: opts.Logger, obs: opts.Observer, now: opts.Now,
+		nodes: map[string]*plan.Node{}, res: &Result{Namespace: p.Namespace}, durations: map[string]time.Duration{}}
 	if e.log == nil {
 		e.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -317,8 +317,8 @@ func newEngine(c *Clients, p *plan.Plan, opts Options) *engine {
 	if e.now == nil {
 		e.now = time.Now
 	}
-	for _, s := range p.Steps {
-		e.steps[s.Name] = s
+	for _, s := range p.Nodes {
+		e.nodes[s.Name] = s
 	}
 	return e
 }
@@ -333,7 +333,7 @@ func DefaultHolder() string {
 	return fmt.Sprintf("%s@%s pid %d", name, host, os.Getpid())
 }
 
-func (e *engine) emit(ev Event) {
+func (e *reconcileRun) emit(ev Event) {
 	if ev.Time.IsZero() {
 		ev.Time = e.now()
 	}
@@ -342,7 +342,7 @@ func (e *engine) emit(ev Event) {
 	e.obs.Event(ev)
 }
 
-func (e *engine) record(node string, ref ObjectRef, a Action) {
+func (e *reconcileRun) record(node string, ref ObjectRef, a Action) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.res.Objects = append(e.res.Objects, ObjectChange{Node: node, Object: ref, Action: a})
@@ -358,7 +358,7 @@ func (e *engine) record(node string, ref ObjectRef, a Action) {
 	}
 }
 
-func (e *engine) run(ctx context.Context) (*Result, error) {
+func (e *reconcileRun) run(ctx context.Context) (*Result, error) {
 	if err := e.checkPlan(); err != nil {
 		return e.res, err
 	}
@@ -394,7 +394,7 @@ func (e *engine) run(ctx context.Context) (*Result, error) {
 	return e.res, err
 }
 
-func (e *engine) reconcile(ctx context.Context) error {
+func (e *reconcileRun) reconcile(ctx context.Context) error {
 	inv, err := e.readInventory(ctx)
 	if err != nil {
 		return err
@@ -409,23 +409,23 @@ func (e *engine) reconcile(ctx context.Context) error {
 		return err
 	}
 
-	vs := make([]dag.Vertex, 0, len(e.p.Steps))
-	for _, s := range e.p.Steps {
-		vs = append(vs, dag.Vertex{Name: s.Name, After: s.After, Stage: s.Stage, StageName: "group " + s.Group})
+	vs := make([]dag.Node, 0, len(e.p.Nodes))
+	for _, s := range e.p.Nodes {
+		vs = append(vs, dag.Node{Name: s.Name, After: s.After, Stage: s.Stage, StageName: "group " + s.Group})
 	}
 	results := dag.Walk(ctx, vs, e.opts.Parallel, e.runNode, dag.Hooks{
 		Waiting: func(name string, on []string) {
-			s := e.steps[name]
+			s := e.nodes[name]
 			e.emit(Event{Node: name, Group: s.Group, Phase: PhaseApply, Status: StatusWaiting, Waiting: on, Objects: objectNames(s)})
 		},
 		Skipped: func(name, cause string) {
-			s := e.steps[name]
+			s := e.nodes[name]
 			e.log.Info("node skipped", "node", name, "cause", cause)
 			e.emit(Event{Node: name, Group: s.Group, Phase: PhaseApply, Status: StatusSkipped, Message: cause, Objects: objectNames(s)})
 		},
 	})
 	var nerr NodesError
-	for _, s := range e.p.Steps {
+	for _, s := range e.p.Nodes {
 		r := results[s.Name]
 		e.mu.Lock()
 		nr := NodeResult{Name: s.Name, Group: s.Group, Err: r.Err, Cause: r.Cause, Duration: e.durations[s.Name]}
@@ -464,11 +464,11 @@ func (e *engine) reconcile(ctx context.Context) error {
 }
 
 // checkPlan rejects what cannot be applied before anything is written.
-func (e *engine) checkPlan() error {
+func (e *reconcileRun) checkPlan() error {
 	if e.p.Namespace == "" {
 		return errors.New("plan has no namespace")
 	}
-	for _, s := range e.p.Steps {
+	for _, s := range e.p.Nodes {
 		if s.Timeout != "" {
 			if _, err := time.ParseDuration(s.Timeout); err != nil {
 				return fmt.Errorf("node %s: invalid timeout %q: %w", s.Name, s.Timeout, err)
@@ -478,7 +478,7 @@ func (e *engine) checkPlan() error {
 	return nil
 }
 
-func (e *engine) nodeTimeout(s *plan.Step) time.Duration {
+func (e *reconcileRun) nodeTimeout(s *plan.Node) time.Duration {
 	if s.Timeout != "" {
 		if d, err := time.ParseDuration(s.Timeout); err == nil && d > 0 {
 			return d
@@ -488,8 +488,8 @@ func (e *engine) nodeTimeout(s *plan.Step) time.Duration {
 }
 
 // runNode applies one node's objects and waits until they are ready.
-func (e *engine) runNode(ctx context.Context, name string) error {
-	s := e.steps[name]
+func (e *reconcileRun) runNode(ctx context.Context, name string) error {
+	s := e.nodes[name]
 	objs := objectNames(s)
 	start := e.now()
 	timeout := e.nodeTimeout(s)
@@ -518,7 +518,7 @@ func (e *engine) runNode(ctx context.Context, name string) error {
 		e.emit(Event{Node: name, Group: s.Group, Phase: phase, Status: StatusFailed, Objects: objs, Duration: e.now().Sub(start), Message: msg})
 		return err
 	}
-	applied, err := e.applyStep(ctx, s)
+	applied, err := e.applyNode(ctx, s)
 	if err != nil {
 		return fail(PhaseApply, e.explainTimeout(ctx, err))
 	}
@@ -534,7 +534,7 @@ func (e *engine) runNode(ctx context.Context, name string) error {
 
 // explainTimeout replaces a bare deadline error with the node's timeout
 // cause, keeping what was being waited for.
-func (e *engine) explainTimeout(ctx context.Context, err error) error {
+func (e *reconcileRun) explainTimeout(ctx context.Context, err error) error {
 	cause := context.Cause(ctx)
 	if cause == nil || errors.Is(cause, context.Canceled) {
 		return err
@@ -545,7 +545,7 @@ func (e *engine) explainTimeout(ctx context.Context, err error) error {
 	return err
 }
 
-func objectNames(s *plan.Step) []string {
+func objectNames(s *plan.Node) []string {
 	out := make([]string, 0, len(s.Objects))
 	for _, o := range s.Objects {
 		out = append(out, refOf(o.Object).String())

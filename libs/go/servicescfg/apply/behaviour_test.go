@@ -658,7 +658,7 @@ func TestReconcileLease(t *testing.T) {
 	checkLeaseReleased(t, f.cfg, p.Namespace)
 
 	// Two runs at once: the second waits (LockWait) and then succeeds.
-	p.Steps[0].Objects[0].Object.Object["data"] = map[string]any{"k": "v2"}
+	p.Nodes[0].Objects[0].Object.Object["data"] = map[string]any{"k": "v2"}
 	done := make(chan error, 2)
 	for i := range 2 {
 		go func() {

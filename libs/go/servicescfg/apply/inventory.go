@@ -86,7 +86,7 @@ func (inv inventory) union(planned inventory) inventory {
 var configMapsGVR = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
 
 // plannedInventory lists what this plan applies.
-func (e *engine) plannedInventory() inventory {
+func (e *reconcileRun) plannedInventory() inventory {
 	inv := inventory{}
 	if len(e.p.Secrets) > 0 {
 		n := inventoryNode{Name: secretsNode}
@@ -95,7 +95,7 @@ func (e *engine) plannedInventory() inventory {
 		}
 		inv.Nodes = append(inv.Nodes, n)
 	}
-	for _, s := range e.p.Steps {
+	for _, s := range e.p.Nodes {
 		n := inventoryNode{Name: s.Name, Group: s.Group, Objects: []ObjectRef{}}
 		for _, o := range s.Objects {
 			ref := refOf(o.Object)
@@ -111,7 +111,7 @@ func (e *engine) plannedInventory() inventory {
 	return inv
 }
 
-func (e *engine) readInventory(ctx context.Context) (inventory, error) {
+func (e *reconcileRun) readInventory(ctx context.Context) (inventory, error) {
 	var inv inventory
 	cm, err := e.c.Dynamic.Resource(configMapsGVR).Namespace(e.p.Namespace).Get(ctx, InventoryName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -130,7 +130,7 @@ func (e *engine) readInventory(ctx context.Context) (inventory, error) {
 	return inv, nil
 }
 
-func (e *engine) writeInventory(ctx context.Context, inv inventory) error {
+func (e *reconcileRun) writeInventory(ctx context.Context, inv inventory) error {
 	data, err := json.Marshal(inv)
 	if err != nil {
 		return err
@@ -167,7 +167,7 @@ var neverPruned = map[schema.GroupKind]bool{
 // It returns the inventory to record: the planned objects plus those it
 // kept (protected kinds not yet allowed), so that allowing them later lets
 // the next run prune them.
-func (e *engine) prune(ctx context.Context, prev, planned inventory) (inventory, error) {
+func (e *reconcileRun) prune(ctx context.Context, prev, planned inventory) (inventory, error) {
 	keep := planned.keys()
 	next := inventory{Nodes: slices.Clone(planned.Nodes)}
 	kept := map[string][]ObjectRef{}
@@ -210,7 +210,7 @@ func (e *engine) prune(ctx context.Context, prev, planned inventory) (inventory,
 
 // pruneObject deletes one object if the engine manages it; protected says
 // it was kept only for being a never-pruned kind.
-func (e *engine) pruneObject(ctx context.Context, node string, ref ObjectRef) (done, protected bool, err error) {
+func (e *reconcileRun) pruneObject(ctx context.Context, node string, ref ObjectRef) (done, protected bool, err error) {
 	m, err := e.c.Mapper.RESTMapping(schema.GroupKind{Group: ref.Group, Kind: ref.Kind}, ref.Version)
 	if err != nil {
 		if meta.IsNoMatchError(err) {
@@ -259,7 +259,7 @@ func (e *engine) pruneObject(ctx context.Context, node string, ref ObjectRef) (d
 
 // pruneTimeout explains a deletion that did not finish in time: what still
 // holds the object. It returns nil when the object went after all.
-func (e *engine) pruneTimeout(ri dynamic.ResourceInterface, ref ObjectRef, timeout time.Duration) error {
+func (e *reconcileRun) pruneTimeout(ri dynamic.ResourceInterface, ref ObjectRef, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	live, err := ri.Get(ctx, ref.Name, metav1.GetOptions{})

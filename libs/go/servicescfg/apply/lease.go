@@ -46,12 +46,12 @@ func (e *LockedError) Problem() string {
 var ErrLeaseLost = errors.New("lost the reconcile lease")
 
 type lease struct {
-	e      *engine
+	e      *reconcileRun
 	client coordinationclient.LeaseInterface
 	uid    string
 }
 
-func (e *engine) acquireLease(ctx context.Context) (*lease, error) {
+func (e *reconcileRun) acquireLease(ctx context.Context) (*lease, error) {
 	l := &lease{e: e, client: e.c.Kube.CoordinationV1().Leases(e.p.Namespace)}
 	secs := int32(e.opts.LeaseDuration / time.Second)
 	if secs < 1 {

@@ -105,7 +105,7 @@ type appliedObject struct {
 
 // applyNamespace creates or updates the environment's namespace with its
 // labels.
-func (e *engine) applyNamespace(ctx context.Context) error {
+func (e *reconcileRun) applyNamespace(ctx context.Context) error {
 	ns := &unstructured.Unstructured{}
 	ns.SetAPIVersion("v1")
 	ns.SetKind("Namespace")
@@ -145,10 +145,10 @@ func (e *engine) applyNamespace(ctx context.Context) error {
 	return nil
 }
 
-// applyStep applies a node's objects: namespaces and CRDs first (CRDs
+// applyNode applies a node's objects: namespaces and CRDs first (CRDs
 // waited for until established, then discovery refreshed), then the rest in
 // manifest order.
-func (e *engine) applyStep(ctx context.Context, s *plan.Step) ([]appliedObject, error) {
+func (e *reconcileRun) applyNode(ctx context.Context, s *plan.Node) ([]appliedObject, error) {
 	var first, rest []*plan.Object
 	for _, o := range s.Objects {
 		switch gk := o.Object.GroupVersionKind().GroupKind(); gk {
@@ -210,7 +210,7 @@ func servedKinds(crd *unstructured.Unstructured) []schema.GroupVersionKind {
 // awaitDiscovery refreshes the REST mapping until it knows every kind the
 // node's CRDs serve: an Established CRD can reach discovery a moment later.
 // It is bounded by the node's context.
-func (e *engine) awaitDiscovery(ctx context.Context, kinds []schema.GroupVersionKind) error {
+func (e *reconcileRun) awaitDiscovery(ctx context.Context, kinds []schema.GroupVersionKind) error {
 	if len(kinds) == 0 {
 		return nil
 	}
@@ -234,7 +234,7 @@ func (e *engine) awaitDiscovery(ctx context.Context, kinds []schema.GroupVersion
 
 // mapping resolves an object's resource, refreshing discovery once when
 // the kind is unknown (a CRD applied by another node).
-func (e *engine) mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, error) {
+func (e *reconcileRun) mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, error) {
 	m, err := e.c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if meta.IsNoMatchError(err) {
 		e.c.Mapper.Reset()
@@ -251,7 +251,7 @@ func (e *engine) mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, error)
 
 // resourceFor returns the client for an object, fixing its namespace from
 // the REST mapping and enforcing the slot scope rule.
-func (e *engine) resourceFor(node string, clusterScoped bool, u *unstructured.Unstructured) (dynamic.ResourceInterface, error) {
+func (e *reconcileRun) resourceFor(node string, clusterScoped bool, u *unstructured.Unstructured) (dynamic.ResourceInterface, error) {
 	m, err := e.mapping(u.GroupVersionKind())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", refOf(u), err)
@@ -274,7 +274,7 @@ func (e *engine) resourceFor(node string, clusterScoped bool, u *unstructured.Un
 }
 
 // applyObject labels and applies one object of a node.
-func (e *engine) applyObject(ctx context.Context, s *plan.Step, in *unstructured.Unstructured) (appliedObject, error) {
+func (e *reconcileRun) applyObject(ctx context.Context, s *plan.Node, in *unstructured.Unstructured) (appliedObject, error) {
 	u := in.DeepCopy()
 	labels := u.GetLabels()
 	if labels == nil {
@@ -300,7 +300,7 @@ func (e *engine) applyObject(ctx context.Context, s *plan.Step, in *unstructured
 
 // applyOne server-side applies u, taking over client-side apply fields,
 // and tells whether it created, changed or left the object alone.
-func (e *engine) applyOne(ctx context.Context, node string, ri dynamic.ResourceInterface, u *unstructured.Unstructured) (Action, *unstructured.Unstructured, error) {
+func (e *reconcileRun) applyOne(ctx context.Context, node string, ri dynamic.ResourceInterface, u *unstructured.Unstructured) (Action, *unstructured.Unstructured, error) {
 	ref := refOf(u)
 	live, err := ri.Get(ctx, u.GetName(), metav1.GetOptions{})
 	switch {
@@ -371,7 +371,7 @@ func markAdopted(u *unstructured.Unstructured) {
 
 // upgradeClientSideApply moves the fields owned by client-side kubectl
 // apply to FieldManager, so the next apply removes what the stack dropped.
-func (e *engine) upgradeClientSideApply(ctx context.Context, ri dynamic.ResourceInterface, live *unstructured.Unstructured) error {
+func (e *reconcileRun) upgradeClientSideApply(ctx context.Context, ri dynamic.ResourceInterface, live *unstructured.Unstructured) error {
 	patch, err := csaupgrade.UpgradeManagedFieldsPatch(live, csaManagers, FieldManager)
 	if err != nil || patch == nil {
 		return err
@@ -458,7 +458,7 @@ func specHash(u *unstructured.Unstructured) (string, error) {
 
 // applyJob leaves an unchanged Job alone and replaces a changed one: a
 // Job's pod template cannot be updated.
-func (e *engine) applyJob(ctx context.Context, s *plan.Step, ri dynamic.ResourceInterface, u *unstructured.Unstructured) (appliedObject, error) {
+func (e *reconcileRun) applyJob(ctx context.Context, s *plan.Node, ri dynamic.ResourceInterface, u *unstructured.Unstructured) (appliedObject, error) {
 	ref := refOf(u)
 	hash, err := specHash(u)
 	if err != nil {
@@ -518,7 +518,7 @@ func jobFailed(u *unstructured.Unstructured) bool {
 }
 
 // deleteAndWait deletes an object and returns when it is gone.
-func (e *engine) deleteAndWait(ctx context.Context, ri dynamic.ResourceInterface, ref ObjectRef, prop metav1.DeletionPropagation) error {
+func (e *reconcileRun) deleteAndWait(ctx context.Context, ri dynamic.ResourceInterface, ref ObjectRef, prop metav1.DeletionPropagation) error {
 	err := ri.Delete(ctx, ref.Name, metav1.DeleteOptions{PropagationPolicy: &prop})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("%s: delete: %w", ref, err)

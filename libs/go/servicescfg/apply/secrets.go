@@ -33,7 +33,7 @@ var secretsGVR = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
 // applySecrets writes the Secrets of spec.secrets: fromConfig keys from the
 // resolved config, generated keys read back from the cluster and only
 // generated when absent.
-func (e *engine) applySecrets(ctx context.Context) error {
+func (e *reconcileRun) applySecrets(ctx context.Context) error {
 	if len(e.p.Secrets) == 0 {
 		return nil
 	}
@@ -58,7 +58,7 @@ func (e *engine) applySecrets(ctx context.Context) error {
 
 // checkSecretValues fails on the first fromConfig key without a value; run
 // before anything is written.
-func (e *engine) checkSecretValues() error {
+func (e *reconcileRun) checkSecretValues() error {
 	for _, s := range e.p.Secrets {
 		for _, k := range s.Keys {
 			if k.FromConfig == "" {
@@ -75,7 +75,7 @@ func (e *engine) checkSecretValues() error {
 	return nil
 }
 
-func (e *engine) secretObject(ctx context.Context, ri interface {
+func (e *reconcileRun) secretObject(ctx context.Context, ri interface {
 	Get(context.Context, string, metav1.GetOptions, ...string) (*unstructured.Unstructured, error)
 }, s plan.Secret) (*unstructured.Unstructured, error) {
 	live, err := ri.Get(ctx, s.Name, metav1.GetOptions{})

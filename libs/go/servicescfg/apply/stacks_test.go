@@ -97,8 +97,8 @@ func TestReconcileStacks(t *testing.T) {
 
 func checkAllReady(t *testing.T, p *plan.Plan, res *apply.Result) {
 	t.Helper()
-	if len(res.Nodes) != len(p.Steps) {
-		t.Errorf("%d node results for %d steps", len(res.Nodes), len(p.Steps))
+	if len(res.Nodes) != len(p.Nodes) {
+		t.Errorf("%d node results for %d steps", len(res.Nodes), len(p.Nodes))
 	}
 	for _, n := range res.Nodes {
 		if n.Status != apply.StatusReady {
@@ -132,7 +132,7 @@ func checkOrder(t *testing.T, p *plan.Plan, events []eventLine) {
 			t.Errorf("event %d time %v is not UTC RFC 3339", i, ev.Time)
 		}
 	}
-	for _, s := range p.Steps {
+	for _, s := range p.Nodes {
 		si, ok := startedAt[s.Name]
 		if !ok {
 			t.Errorf("node %s has no started line", s.Name)
@@ -156,7 +156,7 @@ func checkOrder(t *testing.T, p *plan.Plan, events []eventLine) {
 			}
 		}
 		// The group barrier: every node of an earlier group is ready first.
-		for _, e := range p.Steps {
+		for _, e := range p.Nodes {
 			if e.Stage < s.Stage {
 				if ri, ok := readyAt[e.Name]; !ok || ri > si {
 					t.Errorf("node %s (group %s) started (line %d) before %s of the earlier group %s was ready (line %d)", s.Name, s.Group, si, e.Name, e.Group, ri)
@@ -235,7 +235,7 @@ func resourceVersions(t *testing.T, cfg *rest.Config, p *plan.Plan) map[string]s
 		t.Fatal(err)
 	}
 	out["inventory"] = cm.ResourceVersion
-	for _, s := range p.Steps {
+	for _, s := range p.Nodes {
 		for _, o := range s.Objects {
 			gvk := o.Object.GroupVersionKind()
 			m, err := c.Mapper.RESTMapping(schema.GroupKind{Group: gvk.Group, Kind: gvk.Kind}, gvk.Version)

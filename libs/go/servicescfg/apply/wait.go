@@ -157,7 +157,7 @@ func findCondition(u *unstructured.Unstructured, typ string) map[string]any {
 
 // waitAll waits for every object of a node; the first failure cancels the
 // other waits.
-func (e *engine) waitAll(ctx context.Context, s *plan.Step, objs []appliedObject) error {
+func (e *reconcileRun) waitAll(ctx context.Context, s *plan.Node, objs []appliedObject) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -198,7 +198,7 @@ func (e *engine) waitAll(ctx context.Context, s *plan.Step, objs []appliedObject
 // workload it also watches the pods: one that cannot run (it failed,
 // crashes in a loop, or its image cannot be pulled) fails the node at once
 // instead of at the timeout.
-func (e *engine) waitObject(ctx context.Context, s *plan.Step, o appliedObject) error {
+func (e *reconcileRun) waitObject(ctx context.Context, s *plan.Node, o appliedObject) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if sel, ok := workloadSelector(o.live); ok {
@@ -288,7 +288,7 @@ func workloadSelector(u *unstructured.Unstructured) (labels.Selector, bool) {
 
 // watchPods returns an *ObjectFailedError for the workload o when one of
 // its pods cannot run, and nil when ctx ends first.
-func (e *engine) watchPods(ctx context.Context, o appliedObject, sel labels.Selector) error {
+func (e *reconcileRun) watchPods(ctx context.Context, o appliedObject, sel labels.Selector) error {
 	pods := e.c.Kube.CoreV1().Pods(o.ref.Namespace)
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
@@ -336,7 +336,7 @@ func (e *engine) watchPods(ctx context.Context, o appliedObject, sel labels.Sele
 // revision: for a Deployment, its newest ReplicaSet; for a StatefulSet, its
 // update revision; for a DaemonSet, its generation. Asked only about a pod
 // that cannot run, so its lookups cost nothing on the way to ready.
-func (e *engine) currentRevision(ctx context.Context, o appliedObject, p *corev1.Pod) bool {
+func (e *reconcileRun) currentRevision(ctx context.Context, o appliedObject, p *corev1.Pod) bool {
 	live, err := o.ri.Get(ctx, o.ref.Name, metav1.GetOptions{})
 	if err != nil {
 		return false
@@ -431,7 +431,7 @@ func waitGone(ctx context.Context, ri dynamic.ResourceInterface, name string) er
 }
 
 // detail adds a failed Job's pod status and log tail to its error.
-func (e *engine) detail(ctx context.Context, o appliedObject, err error) error {
+func (e *reconcileRun) detail(ctx context.Context, o appliedObject, err error) error {
 	var jf *JobFailedError
 	if !errors.As(err, &jf) {
 		return err
@@ -506,7 +506,7 @@ func describePod(p *corev1.Pod) string {
 // bindsOnFirstConsumer reports whether o is a pending claim whose storage
 // class binds only when a pod uses it (WaitForFirstConsumer): waiting for
 // it before its pods exist would never end, so it counts as ready.
-func (e *engine) bindsOnFirstConsumer(ctx context.Context, o appliedObject) bool {
+func (e *reconcileRun) bindsOnFirstConsumer(ctx context.Context, o appliedObject) bool {
 	if o.ref.Group != "" || o.ref.Kind != "PersistentVolumeClaim" {
 		return false
 	}

@@ -47,7 +47,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := plan.NewEngine(s)
+	e, err := plan.EngineFor(s)
 	if err != nil {
 		t.Fatal(err)
 	}

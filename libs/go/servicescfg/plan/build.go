@@ -85,11 +85,11 @@ type Options struct {
 	IdentityOnly bool
 }
 
-// NewEngine returns the renderer for a stack: its partials parsed once.
+// EngineFor returns the renderer for a stack: its partials parsed once.
 // Entries the loader has already reported (bad patterns, no match, outside
 // the root) are left out, so that a stack with load errors still gets its
 // templates checked and each problem is reported once.
-func NewEngine(s *stack.Stack) (*render.Engine, error) {
+func EngineFor(s *stack.Stack) (*render.Engine, error) {
 	var partials []string
 	var index []int
 	for i, pat := range s.Spec.Templates.Partials {
@@ -125,7 +125,7 @@ func Build(ctx context.Context, s *stack.Stack, opts Options) (*Plan, error) {
 	}
 	engine := opts.Engine
 	if engine == nil {
-		if engine, err = NewEngine(s); err != nil {
+		if engine, err = EngineFor(s); err != nil {
 			return nil, err
 		}
 	}
@@ -177,7 +177,7 @@ func Build(ctx context.Context, s *stack.Stack, opts Options) (*Plan, error) {
 	type work struct {
 		node    *stack.Node
 		overlay *stack.Overlay
-		step    *Step
+		planned *Node
 		errs    diag.List
 	}
 	var jobs []*work
@@ -229,7 +229,7 @@ func Build(ctx context.Context, s *stack.Stack, opts Options) (*Plan, error) {
 					return
 				}
 				w := jobs[i]
-				w.step, w.errs = renderNode(s, engine, withService(tctx, w.node, w.overlay, rt), w.node, w.overlay, p, opts.IdentityOnly)
+				w.planned, w.errs = renderNode(s, engine, withService(tctx, w.node, w.overlay, rt), w.node, w.overlay, p, opts.IdentityOnly)
 			}
 		})
 	}
@@ -239,8 +239,8 @@ func Build(ctx context.Context, s *stack.Stack, opts Options) (*Plan, error) {
 	}
 	for _, w := range jobs {
 		errs = append(errs, w.errs...)
-		if w.step != nil {
-			p.Steps = append(p.Steps, w.step)
+		if w.planned != nil {
+			p.Nodes = append(p.Nodes, w.planned)
 		}
 	}
 
@@ -320,10 +320,10 @@ func withService(c render.Context, n *stack.Node, ov *stack.Overlay, rt *stack.R
 	return c
 }
 
-// renderNode renders one node's manifests into a step.
-func renderNode(s *stack.Stack, e *render.Engine, tctx render.Context, n *stack.Node, ov *stack.Overlay, p *Plan, identity bool) (*Step, diag.List) {
+// renderNode renders one node's manifests into a node of the plan.
+func renderNode(s *stack.Stack, e *render.Engine, tctx render.Context, n *stack.Node, ov *stack.Overlay, p *Plan, identity bool) (*Node, diag.List) {
 	var errs diag.List
-	st := &Step{
+	st := &Node{
 		Name:           n.Name,
 		Group:          n.Group,
 		DependsOn:      slices.Clone(n.DependsOn),
@@ -606,14 +606,14 @@ func hasContent(doc []byte) bool {
 func checkObjects(s *stack.Stack, p *Plan, slots bool) diag.List {
 	var errs diag.List
 	type owner struct {
-		step, source string
-		st           *Step
+		by, source string
+		st         *Node
 	}
 	seen := map[string]owner{}
 	for _, sec := range p.Secrets {
-		seen[objectKey("", "Secret", p.Namespace, sec.Name)] = owner{step: "spec.secrets", source: s.File}
+		seen[objectKey("", "Secret", p.Namespace, sec.Name)] = owner{by: "spec.secrets", source: s.File}
 	}
-	for _, st := range p.Steps {
+	for _, st := range p.Nodes {
 		for _, o := range st.Objects {
 			gk := schema.FromAPIVersionAndKind(o.APIVersion, o.Kind).GroupKind()
 			key := objectKey(gk.Group, gk.Kind, o.Namespace, o.Name)
@@ -624,17 +624,17 @@ func checkObjects(s *stack.Stack, p *Plan, slots bool) diag.List {
 						"%s %s is rendered twice by node %s (%s and %s)", o.Kind, qualified(o), st.Name, prev.source, o.Source)
 					continue
 				}
-				if prev.step == "node "+st.Name {
+				if prev.by == "node "+st.Name {
 					continue // two nodes of one name: the loader reports the name
 				}
 				// Positioned at the node's manifests in services.yaml: that is
 				// where the conflict is resolved (the rendered output has no
 				// template line to point at).
 				errs.AddHint(nodePos(s, st.Name, "manifests"), "each object must belong to exactly one node",
-					"%s %s (%s) is rendered by node %s and also by %s (%s)", o.Kind, qualified(o), o.Source, st.Name, prev.step, prev.source)
+					"%s %s (%s) is rendered by node %s and also by %s (%s)", o.Kind, qualified(o), o.Source, st.Name, prev.by, prev.source)
 				continue
 			}
-			seen[key] = owner{step: "node " + st.Name, source: o.Source, st: st}
+			seen[key] = owner{by: "node " + st.Name, source: o.Source, st: st}
 			if slots && !st.ClusterScoped {
 				switch {
 				case o.Namespace == "":
@@ -661,13 +661,13 @@ func qualified(o *Object) string {
 	return o.Namespace + "/" + o.Name
 }
 
-// order computes levels and sorts the steps into apply order: by level, then
+// order computes levels and sorts the nodes into apply order: by level, then
 // group order, then declared order.
 func order(s *stack.Stack, p *Plan) diag.List {
 	var errs diag.List
-	byName := map[string]*Step{}
+	byName := map[string]*Node{}
 	declared := map[string]int{}
-	for i, st := range p.Steps {
+	for i, st := range p.Nodes {
 		byName[st.Name] = st
 		declared[st.Name] = i
 	}
@@ -679,7 +679,7 @@ func order(s *stack.Stack, p *Plan) diag.List {
 	for _, sk := range p.Skipped {
 		skipped[sk.Name] = sk.Reason
 	}
-	for _, st := range p.Steps {
+	for _, st := range p.Nodes {
 		for _, d := range st.DependsOn {
 			if reason, ok := skipped[d]; ok {
 				errs.AddHint(nodePos(s, st.Name, "dependsOn"),
@@ -694,8 +694,8 @@ func order(s *stack.Stack, p *Plan) diag.List {
 
 	// Group barriers: every node of a group comes after every node of the
 	// non-empty groups before it.
-	groups := map[int][]*Step{}
-	for _, st := range p.Steps {
+	groups := map[int][]*Node{}
+	for _, st := range p.Nodes {
 		groups[groupIdx(st.Group)] = append(groups[groupIdx(st.Group)], st)
 	}
 	gidx := slices.Sorted(maps.Keys(groups))
@@ -705,8 +705,8 @@ func order(s *stack.Stack, p *Plan) diag.List {
 		// Within a group, levels follow the dependencies (the loader has
 		// rejected cycles and forward-group edges).
 		level := map[string]int{}
-		var visit func(st *Step, depth int) int
-		visit = func(st *Step, depth int) int {
+		var visit func(st *Node, depth int) int
+		visit = func(st *Node, depth int) int {
 			if l, ok := level[st.Name]; ok {
 				return l
 			}
@@ -733,8 +733,8 @@ func order(s *stack.Stack, p *Plan) diag.List {
 		}
 		base = top + 1
 	}
-	sort.SliceStable(p.Steps, func(i, j int) bool {
-		a, b := p.Steps[i], p.Steps[j]
+	sort.SliceStable(p.Nodes, func(i, j int) bool {
+		a, b := p.Nodes[i], p.Nodes[j]
 		if a.Level != b.Level {
 			return a.Level < b.Level
 		}

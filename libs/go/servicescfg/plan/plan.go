@@ -38,8 +38,10 @@ type Plan struct {
 	// Secrets are the Secrets the engine owns, applied after the namespace
 	// and before any node.
 	Secrets []Secret `json:"secrets,omitempty"`
-	// Steps are the nodes in apply order.
-	Steps []*Step `json:"steps"`
+	// Nodes are the nodes in apply order. The JSON key stays "steps", so
+	// that plans written before stay readable: the one place a node is
+	// called a step.
+	Nodes []*Node `json:"steps"`
 	// Skipped are nodes left out of this environment (when false, overlay
 	// disabled), with the reason.
 	Skipped []Skipped `json:"skipped,omitempty"`
@@ -48,8 +50,8 @@ type Plan struct {
 	Context render.Context `json:"-"`
 }
 
-// Step is one node of the DAG.
-type Step struct {
+// Node is one node of the DAG.
+type Node struct {
 	Name  string `json:"name"`
 	Group string `json:"group"`
 	// DependsOn are the declared dependencies present in this environment.
@@ -82,7 +84,7 @@ type Condition struct {
 	Status string `json:"status"`
 }
 
-// Object is one Kubernetes object a step applies.
+// Object is one Kubernetes object a node applies.
 type Object struct {
 	APIVersion string `json:"apiVersion"`
 	Kind       string `json:"kind"`
@@ -123,10 +125,10 @@ type Skipped struct {
 	Reason string `json:"reason"`
 }
 
-// Levels returns the step names per level, in apply order.
+// Levels returns the node names per level, in apply order.
 func (p *Plan) Levels() [][]string {
 	var out [][]string
-	for _, s := range p.Steps {
+	for _, s := range p.Nodes {
 		for len(out) <= s.Level {
 			out = append(out, nil)
 		}
@@ -135,9 +137,9 @@ func (p *Plan) Levels() [][]string {
 	return out
 }
 
-// Step returns the named step, or nil.
-func (p *Plan) Step(name string) *Step {
-	for _, s := range p.Steps {
+// Node returns the named node, or nil.
+func (p *Plan) Node(name string) *Node {
+	for _, s := range p.Nodes {
 		if s.Name == name {
 			return s
 		}

@@ -91,7 +91,7 @@ func TestRealStacksGolden(t *testing.T) {
 				golden(t, id+".plan.txt", []byte(p.String()))
 				golden(t, id+".plan.json", js.Bytes())
 				var manifests bytes.Buffer
-				for _, st := range p.Steps {
+				for _, st := range p.Nodes {
 					for _, m := range st.Manifests {
 						manifests.WriteString("---\n# " + st.Name + ": " + m.Path + "\n")
 						manifests.Write(m.Data)
@@ -115,7 +115,7 @@ func TestRealStacksGolden(t *testing.T) {
 				if idjs.String() != js.String() || idp.String() != p.String() {
 					t.Error("the identity-only plan prints differently")
 				}
-				for _, st := range idp.Steps {
+				for _, st := range idp.Nodes {
 					for _, o := range st.Objects {
 						if o.Object != nil {
 							t.Errorf("identity-only plan keeps the content of %s %s", o.Kind, o.Name)
@@ -157,12 +157,12 @@ func TestOrderRespectsGroupsAndDependencies(t *testing.T) {
 				t.Fatal(err)
 			}
 			pos := map[string]int{}
-			for i, st := range p.Steps {
+			for i, st := range p.Nodes {
 				pos[st.Name] = i
 			}
-			for i, st := range p.Steps {
+			for i, st := range p.Nodes {
 				for _, d := range st.After {
-					dep := p.Step(d)
+					dep := p.Node(d)
 					if dep == nil {
 						t.Fatalf("%s: %s waits for missing %s", path, st.Name, d)
 					}
@@ -171,7 +171,7 @@ func TestOrderRespectsGroupsAndDependencies(t *testing.T) {
 					}
 				}
 				if i > 0 {
-					prev := p.Steps[i-1]
+					prev := p.Nodes[i-1]
 					if s.GroupIndex(prev.Group) > s.GroupIndex(st.Group) {
 						t.Errorf("%s: group %s after %s", path, st.Group, prev.Group)
 					}
@@ -245,17 +245,17 @@ func TestMinimalStackAndLevels(t *testing.T) {
 	if got := strings.ReplaceAll(strings.Trim(strings.Join(strings.Fields(strings.Trim(fmtLevels(p.Levels()), "")), " "), " "), "  ", " "); got != want {
 		t.Errorf("levels = %s, want %s", got, want)
 	}
-	db := p.Step("db")
+	db := p.Node("db")
 	if len(db.Objects) != 1 || db.Objects[0].Namespace != "demo-dev" || db.Objects[0].Object.GetLabels()["app"] != "db" {
 		t.Errorf("db objects = %+v", db.Objects[0])
 	}
 	// worker names its dependency and waits for the earlier groups by its
 	// stage: infrastructure 0, migrations 1, internal 2, frontend 3.
-	if got := p.Step("worker").After; strings.Join(got, ",") != "api" {
+	if got := p.Node("worker").After; strings.Join(got, ",") != "api" {
 		t.Errorf("worker waits for %v", got)
 	}
 	for name, stage := range map[string]int{"db": 0, "cache": 0, "migrate": 1, "api": 2, "worker": 2, "ui": 3} {
-		if got := p.Step(name).Stage; got != stage {
+		if got := p.Node(name).Stage; got != stage {
 			t.Errorf("%s: stage %d, want %d", name, got, stage)
 		}
 	}
@@ -263,7 +263,7 @@ func TestMinimalStackAndLevels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if prod.Step("ui") != nil || len(prod.Skipped) != 1 || prod.Skipped[0].Name != "ui" {
+	if prod.Node("ui") != nil || len(prod.Skipped) != 1 || prod.Skipped[0].Name != "ui" {
 		t.Errorf("prod must skip ui: steps %v skipped %v", prod.Levels(), prod.Skipped)
 	}
 	if prod.HotReload || !p.HotReload {
@@ -493,7 +493,7 @@ func TestStackFileIsNeverAManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if objs := p.Step("a").Objects; len(objs) != 1 || objs[0].Kind != "ConfigMap" {
+	if objs := p.Node("a").Objects; len(objs) != 1 || objs[0].Kind != "ConfigMap" {
 		t.Errorf("objects %+v, want the ConfigMap only", objs)
 	}
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // String renders the plan as text: the header, then each group in order with
-// its steps, their levels, dependencies and objects. Tests compare it as a
+// its nodes, their levels, dependencies and objects. Tests compare it as a
 // golden file, so it is stable.
 func (p *Plan) String() string {
 	var b strings.Builder
@@ -46,7 +46,7 @@ func (p *Plan) WriteText(w io.Writer) error {
 		}
 	}
 	group := ""
-	for i, s := range p.Steps {
+	for i, s := range p.Nodes {
 		if s.Group != group {
 			group = s.Group
 			fmt.Fprintf(&b, "group %s\n", group)

@@ -1,4 +1,4 @@
-// Package dag walks a dependency graph in parallel: a vertex starts as soon
+// Package dag walks a dependency graph in parallel: a node starts as soon
 // as everything it comes after is done, and the dependents of a failure are
 // skipped while independent branches finish.
 package dag
@@ -13,20 +13,20 @@ import (
 	"sync"
 )
 
-// Vertex is one node of the graph the walker runs.
-type Vertex struct {
+// Node is one node of the graph the walker runs.
+type Node struct {
 	Name string
-	// After are the vertices that must be ready before this one starts.
+	// After are the nodes that must be ready before this one starts.
 	After []string
-	// Stage orders vertices in barriers: a vertex starts only after every
-	// vertex of a lower stage is ready. StageName names the stage in
-	// messages ("group internal"). A barrier costs one edge per vertex,
-	// where listing every earlier vertex in After would cost one per pair.
+	// Stage orders nodes in barriers: a node starts only after every
+	// node of a lower stage is ready. StageName names the stage in
+	// messages ("group internal"). A barrier costs one edge per node,
+	// where listing every earlier node in After would cost one per pair.
 	Stage     int
 	StageName string
 }
 
-// Outcome is how a vertex ended.
+// Outcome is how a node ended.
 type Outcome int
 
 const (
@@ -35,31 +35,31 @@ const (
 	Skipped
 )
 
-// Result is the outcome of one vertex.
+// Result is the outcome of one node.
 type Result struct {
 	Outcome Outcome
 	Err     error
-	// cause names the failed or skipped vertices that made this one skip,
+	// cause names the failed or skipped nodes that made this one skip,
 	// or says the run was interrupted.
 	Cause string
 }
 
-// Hooks are told about vertices the walker does not run.
+// Hooks are told about nodes the walker does not run.
 type Hooks struct {
-	// Waiting is called once per vertex when it is blocked on others at
+	// Waiting is called once per node when it is blocked on others at
 	// the start of the walk.
 	Waiting func(name string, on []string)
-	// Skipped is called for a vertex that will not run.
+	// Skipped is called for a node that will not run.
 	Skipped func(name, cause string)
 }
 
-// Walk runs the vertices of an acyclic graph: a vertex starts as soon as
-// every vertex in its after list is ready, at most parallel at a time, in
-// the order given among those ready to start. A vertex whose predecessors
+// Walk runs the nodes of an acyclic graph: a node starts as soon as
+// every node in its after list is ready, at most parallel at a time, in
+// the order given among those ready to start. A node whose predecessors
 // failed or were skipped is skipped; independent branches go on. When ctx
-// is done nothing new starts and the vertices not started are skipped.
-// Walk returns when every started vertex has returned.
-func Walk(ctx context.Context, vs []Vertex, parallel int, run func(ctx context.Context, name string) error, hooks Hooks) map[string]Result {
+// is done nothing new starts and the nodes not started are skipped.
+// Walk returns when every started node has returned.
+func Walk(ctx context.Context, vs []Node, parallel int, run func(ctx context.Context, name string) error, hooks Hooks) map[string]Result {
 	if parallel <= 0 {
 		parallel = 1
 	}
@@ -85,7 +85,7 @@ func Walk(ctx context.Context, vs []Vertex, parallel int, run func(ctx context.C
 			hooks.Waiting(vs[i].Name, on)
 		}
 	}
-	// blockedBy collects, per vertex, the predecessors that did not become
+	// blockedBy collects, per node, the predecessors that did not become
 	// ready, so a skip names its cause.
 	blockedBy := make([][]string, len(vs))
 	var skip func(i int, cause string)
@@ -116,7 +116,7 @@ func Walk(ctx context.Context, vs []Vertex, parallel int, run func(ctx context.C
 		var d done
 		if n := len(ready); n > 0 && ready[n-1] >= real {
 			// A barrier whose stage is ready passes at once (barriers sort
-			// after every vertex).
+			// after every node).
 			d = done{i: ready[n-1]}
 			ready = ready[:n-1]
 		} else {
@@ -177,10 +177,10 @@ func Walk(ctx context.Context, vs []Vertex, parallel int, run func(ctx context.C
 	return results
 }
 
-// withBarriers appends a barrier vertex between each two consecutive
-// stages. barrierOf maps a stage to the barrier its vertices wait for,
-// barrierAfter to the barrier that waits for its vertices.
-func withBarriers(vs []Vertex) (out []Vertex, barrierOf, barrierAfter map[int]int) {
+// withBarriers appends a barrier node between each two consecutive
+// stages. barrierOf maps a stage to the barrier its nodes wait for,
+// barrierAfter to the barrier that waits for its nodes.
+func withBarriers(vs []Node) (out []Node, barrierOf, barrierAfter map[int]int) {
 	names := map[int]string{}
 	for _, v := range vs {
 		if _, ok := names[v.Stage]; !ok || names[v.Stage] == "" {
@@ -196,25 +196,25 @@ func withBarriers(vs []Vertex) (out []Vertex, barrierOf, barrierAfter map[int]in
 		if name == "" {
 			name = fmt.Sprintf("stage %d", prev)
 		}
-		out = append(out, Vertex{Name: name, Stage: prev})
+		out = append(out, Node{Name: name, Stage: prev})
 		barrierOf[stages[k]] = len(out) - 1
 		barrierAfter[prev] = len(out) - 1
 	}
 	return out, barrierOf, barrierAfter
 }
 
-// graph is a walk's vertices, with a barrier vertex appended between each
+// graph is a walk's nodes, with a barrier node appended between each
 // two stages, and its edges.
 type graph struct {
-	vs []Vertex
-	// pending counts each vertex's predecessors; dependents inverts them.
+	vs []Node
+	// pending counts each node's predecessors; dependents inverts them.
 	pending    []int
 	dependents [][]int
-	// barrierOf maps a stage to the barrier its vertices wait for.
+	// barrierOf maps a stage to the barrier its nodes wait for.
 	barrierOf map[int]int
 }
 
-func newGraph(in []Vertex) *graph {
+func newGraph(in []Node) *graph {
 	index := map[string]int{}
 	for i, v := range in {
 		index[v.Name] = i
@@ -235,7 +235,7 @@ func newGraph(in []Vertex) *graph {
 			edge(b, i) // the barrier of the stage before this one
 		}
 		if b, ok := barrierAfter[v.Stage]; ok {
-			edge(i, b) // the barrier after this vertex's stage
+			edge(i, b) // the barrier after this node's stage
 		}
 	}
 	return g

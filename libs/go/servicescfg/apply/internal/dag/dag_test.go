@@ -11,14 +11,14 @@ import (
 	"time"
 )
 
-// recorder runs vertices, logging starts and ends, failing the named ones.
+// recorder runs nodes, logging starts and ends, failing the named ones.
 type recorder struct {
 	mu      sync.Mutex
 	log     []string
 	running int
 	peak    int
 	fail    map[string]bool
-	// gate, when set, holds every vertex until it is closed.
+	// gate, when set, holds every node until it is closed.
 	gate chan struct{}
 }
 
@@ -47,7 +47,7 @@ func (r *recorder) run(ctx context.Context, name string) error {
 func (r *recorder) index(entry string) int { return slices.Index(r.log, entry) }
 
 func TestWalkOrdersByDependencies(t *testing.T) {
-	vs := []Vertex{
+	vs := []Node{
 		{Name: "postgres"},
 		{Name: "redis"},
 		{Name: "migrate", After: []string{"postgres", "redis"}},
@@ -68,10 +68,10 @@ func TestWalkOrdersByDependencies(t *testing.T) {
 	}
 }
 
-func TestWalkRunsIndependentVerticesConcurrentlyWithinBound(t *testing.T) {
-	var vs []Vertex
+func TestWalkRunsIndependentNodesConcurrentlyWithinBound(t *testing.T) {
+	var vs []Node
 	for i := range 10 {
-		vs = append(vs, Vertex{Name: fmt.Sprintf("n%d", i)})
+		vs = append(vs, Node{Name: fmt.Sprintf("n%d", i)})
 	}
 	r := &recorder{gate: make(chan struct{})}
 	done := make(chan map[string]Result)
@@ -87,7 +87,7 @@ func TestWalkRunsIndependentVerticesConcurrentlyWithinBound(t *testing.T) {
 		}
 		select {
 		case <-deadline:
-			t.Fatalf("never reached 3 concurrent vertices: %v", r.log)
+			t.Fatalf("never reached 3 concurrent nodes: %v", r.log)
 		case <-time.After(time.Millisecond):
 		}
 	}
@@ -102,7 +102,7 @@ func TestWalkRunsIndependentVerticesConcurrentlyWithinBound(t *testing.T) {
 }
 
 func TestWalkSkipsDependentsOfFailureAndFinishesIndependentBranches(t *testing.T) {
-	vs := []Vertex{
+	vs := []Node{
 		{Name: "postgres"},
 		{Name: "migrate", After: []string{"postgres"}},
 		{Name: "api", After: []string{"migrate"}},
@@ -145,7 +145,7 @@ func TestWalkSkipsDependentsOfFailureAndFinishesIndependentBranches(t *testing.T
 }
 
 func TestWalkStartsNothingNewOnceCancelled(t *testing.T) {
-	vs := []Vertex{{Name: "a"}, {Name: "b", After: []string{"a"}}, {Name: "c", After: []string{"b"}}}
+	vs := []Node{{Name: "a"}, {Name: "b", After: []string{"a"}}, {Name: "c", After: []string{"b"}}}
 	ctx, cancel := context.WithCancel(context.Background())
 	run := func(ctx context.Context, name string) error {
 		if name == "a" {
@@ -165,8 +165,8 @@ func TestWalkStartsNothingNewOnceCancelled(t *testing.T) {
 	}
 }
 
-func TestWalkReportsWaitingVertices(t *testing.T) {
-	vs := []Vertex{{Name: "a"}, {Name: "b", After: []string{"a"}}}
+func TestWalkReportsWaitingNodes(t *testing.T) {
+	vs := []Node{{Name: "a"}, {Name: "b", After: []string{"a"}}}
 	var waiting []string
 	Walk(context.Background(), vs, 1, func(context.Context, string) error { return nil }, Hooks{
 		Waiting: func(name string, on []string) { waiting = append(waiting, name+"<-"+strings.Join(on, ",")) },
@@ -177,7 +177,7 @@ func TestWalkReportsWaitingVertices(t *testing.T) {
 }
 
 func TestWalkKeepsDeclaredOrderAmongStartable(t *testing.T) {
-	vs := []Vertex{{Name: "z"}, {Name: "y"}, {Name: "x", After: []string{"z"}}, {Name: "w"}}
+	vs := []Node{{Name: "z"}, {Name: "y"}, {Name: "x", After: []string{"z"}}, {Name: "w"}}
 	r := &recorder{}
 	Walk(context.Background(), vs, 1, r.run, Hooks{})
 	want := []string{"start z", "end z", "start y", "end y", "start x", "end x", "start w", "end w"}
@@ -186,9 +186,9 @@ func TestWalkKeepsDeclaredOrderAmongStartable(t *testing.T) {
 	}
 }
 
-// stages builds vertices of three stages: a1 a2 | b1 (after a2) b2 | c1.
-func stages() []Vertex {
-	return []Vertex{
+// stages builds nodes of three stages: a1 a2 | b1 (after a2) b2 | c1.
+func stages() []Node {
+	return []Node{
 		{Name: "a1", Stage: 0, StageName: "group a"},
 		{Name: "a2", Stage: 0, StageName: "group a"},
 		{Name: "b1", After: []string{"a2"}, Stage: 1, StageName: "group b"},
@@ -251,14 +251,14 @@ func TestWalkReportsWaitingOnTheBarrier(t *testing.T) {
 	}
 }
 
-// TestBarriersCostAnEdgePerVertex: two stages of n vertices take 2n edges
+// TestBarriersCostAnEdgePerNode: two stages of n nodes take 2n edges
 // through one barrier, not n².
-func TestBarriersCostAnEdgePerVertex(t *testing.T) {
+func TestBarriersCostAnEdgePerNode(t *testing.T) {
 	const n = 3000
-	var vs []Vertex
+	var vs []Node
 	for s := range 2 {
 		for i := range n {
-			vs = append(vs, Vertex{Name: fmt.Sprintf("s%d-%d", s, i), Stage: s})
+			vs = append(vs, Node{Name: fmt.Sprintf("s%d-%d", s, i), Stage: s})
 		}
 	}
 	g := newGraph(vs)
@@ -267,7 +267,7 @@ func TestBarriersCostAnEdgePerVertex(t *testing.T) {
 		edges += len(d)
 	}
 	if len(g.vs) != 2*n+1 || edges != 2*n {
-		t.Errorf("%d vertices and %d edges, want %d and %d", len(g.vs), edges, 2*n+1, 2*n)
+		t.Errorf("%d nodes and %d edges, want %d and %d", len(g.vs), edges, 2*n+1, 2*n)
 	}
 	var mu sync.Mutex
 	started := 0
@@ -285,10 +285,10 @@ func TestBarriersCostAnEdgePerVertex(t *testing.T) {
 	}
 }
 
-// TestWalkInterruptedVertexDoesNotBlame: a vertex stopped by the interrupt
+// TestWalkInterruptedNodeDoesNotBlame: a node stopped by the interrupt
 // leaves its dependents "not started", not "after a did not become ready".
-func TestWalkInterruptedVertexDoesNotBlame(t *testing.T) {
-	vs := []Vertex{{Name: "a"}, {Name: "b", After: []string{"a"}}, {Name: "c", Stage: 1}}
+func TestWalkInterruptedNodeDoesNotBlame(t *testing.T) {
+	vs := []Node{{Name: "a"}, {Name: "b", After: []string{"a"}}, {Name: "c", Stage: 1}}
 	ctx, cancel := context.WithCancel(context.Background())
 	res := Walk(ctx, vs, 2, func(ctx context.Context, name string) error {
 		cancel()
