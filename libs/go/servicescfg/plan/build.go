@@ -1,26 +1,19 @@
 package plan
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
-	"regexp"
 	"runtime"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
-	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/internal/fastyaml"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/render"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
 )
@@ -104,9 +97,38 @@ func EngineFor(s *stack.Stack) (*render.Engine, error) {
 }
 
 // Build resolves, renders and orders the stack for one environment. Problems
-// in the stack's templates are returned together as a diag.List; usage
-// problems (unknown environment, slot rules) wrap the Err* values above.
+// in the stack's templates are returned together as a diag.List; a target
+// that names no valid environment or slot is a *TargetError.
 func Build(ctx context.Context, s *stack.Stack, opts Options) (*Plan, error) {
+	renv, err := resolveTarget(s, opts)
+	if err != nil {
+		return nil, err
+	}
+	engine := opts.Engine
+	if engine == nil {
+		if engine, err = EngineFor(s); err != nil {
+			return nil, err
+		}
+	}
+	b := newBuilder(s, opts, renv, engine)
+	jobs := b.selectNodes()
+	if err := b.errs.Err(); err != nil && b.p.Namespace == "" {
+		return nil, err
+	}
+	if err := b.renderNodes(ctx, jobs); err != nil {
+		return nil, err
+	}
+	b.errs = append(b.errs, checkObjects(s, b.p, renv.Slots)...)
+	b.errs = append(b.errs, order(s, b.p)...)
+	if err := b.errs.Err(); err != nil {
+		return b.p, err
+	}
+	return b.p, nil
+}
+
+// resolveTarget resolves the environment opts names and checks the slot
+// against it.
+func resolveTarget(s *stack.Stack, opts Options) (*stack.ResolvedEnvironment, error) {
 	env, ok := s.Spec.Environments[opts.Env]
 	if !ok || env == nil {
 		return nil, &TargetError{Err: ErrUnknownEnvironment, Env: opts.Env, Declared: s.EnvironmentNames()}
@@ -123,97 +145,130 @@ func Build(ctx context.Context, s *stack.Stack, opts Options) (*Plan, error) {
 	case opts.Slot != "" && len(validation.IsDNS1123Label(opts.Slot)) > 0:
 		return nil, &TargetError{Err: ErrInvalidSlot, Env: opts.Env, Slot: opts.Slot}
 	}
-	engine := opts.Engine
-	if engine == nil {
-		if engine, err = EngineFor(s); err != nil {
-			return nil, err
-		}
-	}
+	return renv, nil
+}
 
-	rt := renv.Runtime
-	if rt == nil {
-		rt = &stack.Runtime{}
+// builder is one plan in the making: the target, its template context, and
+// the problems found so far.
+type builder struct {
+	s      *stack.Stack
+	opts   Options
+	renv   *stack.ResolvedEnvironment
+	rt     *stack.Runtime
+	engine *render.Engine
+	tctx   render.Context
+	p      *Plan
+	errs   diag.List
+}
+
+// job is one node taking part, rendered by a worker of renderNodes.
+type job struct {
+	node    *stack.Node
+	overlay *stack.Overlay
+	planned *Node
+	errs    diag.List
+}
+
+// newBuilder sets up the template context, renders the namespace, and
+// starts the plan with what the environment says.
+func newBuilder(s *stack.Stack, opts Options, renv *stack.ResolvedEnvironment, engine *render.Engine) *builder {
+	b := &builder{s: s, opts: opts, renv: renv, rt: renv.Runtime, engine: engine}
+	if b.rt == nil {
+		b.rt = &stack.Runtime{}
 	}
-	tctx := render.Context{
+	b.tctx = render.Context{
 		Project:  s.Spec.Project,
 		Env:      opts.Env,
 		Slot:     opts.Slot,
 		Versions: nonNil(renv.Versions),
 		Vars:     nonNil(renv.Vars),
 		Config:   nonNil(opts.Config),
-		Runtime:  runtimeContext(renv.RuntimeName, rt),
+		Runtime:  runtimeContext(renv.RuntimeName, b.rt),
 	}
-	var errs diag.List
-	nsPos := s.PosOf("spec", "environments", declaringEnv(s, opts.Env), "namespaceTemplate")
-	ns, err := engine.RenderAt(nsPos, renv.NamespaceTemplate, tctx)
-	if err != nil {
-		errs.Append(withPrefix(err, "namespaceTemplate of environment "+opts.Env+": "))
-	} else if ns = strings.TrimSpace(ns); len(validation.IsDNS1123Label(ns)) > 0 {
-		errs.AddHint(nsPos, "namespaces are DNS labels: lowercase letters, digits and '-', at most 63 characters",
-			"namespace %q rendered for environment %s is not a valid namespace name", ns, opts.Env)
+	b.tctx.Namespace = b.namespace()
+	if b.tctx.Runtime.Workspace.Enabled && b.tctx.Runtime.Workspace.ClaimName == "" {
+		b.tctx.Runtime.Workspace.ClaimName = "workspace"
 	}
-	tctx.Namespace = ns
-	if tctx.Runtime.Workspace.Enabled && tctx.Runtime.Workspace.ClaimName == "" {
-		tctx.Runtime.Workspace.ClaimName = "workspace"
-	}
-
-	p := &Plan{
+	b.p = &Plan{
 		Stack:                s.Metadata.Name,
 		Project:              s.Spec.Project,
 		Environment:          opts.Env,
-		Namespace:            ns,
+		Namespace:            b.tctx.Namespace,
 		Slot:                 opts.Slot,
 		Runtime:              renv.RuntimeName,
-		HotReload:            rt.HotReload,
+		HotReload:            b.rt.HotReload,
 		Order:                slices.Clone(s.Spec.Deploy.Order),
 		Timeout:              s.Spec.Deploy.Timeout.Duration,
 		NamespaceLabels:      renv.Labels,
 		NamespaceAnnotations: renv.Annotations,
-		Context:              tctx,
+		Context:              b.tctx,
+		Secrets:              secrets(s),
 	}
-	p.Secrets = secrets(s)
+	return b
+}
 
-	// Decide which nodes take part, in declared order.
-	type work struct {
-		node    *stack.Node
-		overlay *stack.Overlay
-		planned *Node
-		errs    diag.List
+// namespace renders the environment's namespaceTemplate and checks that
+// it is a namespace name; "" when it could not be rendered.
+func (b *builder) namespace() string {
+	env := b.opts.Env
+	pos := b.s.PosOf("spec", "environments", declaringEnv(b.s, env), "namespaceTemplate")
+	ns, err := b.engine.RenderAt(pos, b.renv.NamespaceTemplate, b.tctx)
+	if err != nil {
+		b.errs.Append(withPrefix(err, "namespaceTemplate of environment "+env+": "))
+		return ""
 	}
-	var jobs []*work
-	for _, n := range s.Nodes() {
-		ov := renv.Overlays[n.Name]
+	if ns = strings.TrimSpace(ns); len(validation.IsDNS1123Label(ns)) > 0 {
+		b.errs.AddHint(pos, "namespaces are DNS labels: lowercase letters, digits and '-', at most 63 characters",
+			"namespace %q rendered for environment %s is not a valid namespace name", ns, env)
+	}
+	return ns
+}
+
+// selectNodes decides which nodes take part, in declared order: those not
+// disabled by an overlay whose when renders true. The others are listed
+// in the plan as skipped.
+func (b *builder) selectNodes() []*job {
+	var jobs []*job
+	for _, n := range b.s.Nodes() {
+		ov := b.renv.Overlays[n.Name]
 		if ov != nil && ov.Enabled != nil && !*ov.Enabled {
-			p.Skipped = append(p.Skipped, Skipped{Name: n.Name, Reason: "disabled by overlay in " + opts.Env})
+			b.p.Skipped = append(b.p.Skipped, Skipped{Name: n.Name, Reason: "disabled by overlay in " + b.opts.Env})
 			continue
 		}
-		if n.When != "" {
-			pos := nodePos(s, n.Name, "when")
-			out, err := engine.RenderAt(pos, n.When, withService(tctx, n, ov, rt))
-			if err != nil {
-				errs.Append(withPrefix(err, "when of node "+n.Name+": "))
-				continue
-			}
-			switch strings.TrimSpace(out) {
-			case "true":
-			case "false":
-				p.Skipped = append(p.Skipped, Skipped{Name: n.Name, Reason: "when is false in " + opts.Env})
-				continue
-			default:
-				errs.AddHint(pos, "a when template must render to true or false",
-					"when of node %s rendered %q in environment %s", n.Name, strings.TrimSpace(out), opts.Env)
-				continue
-			}
+		if n.When != "" && !b.when(n, ov) {
+			continue
 		}
-		jobs = append(jobs, &work{node: n, overlay: ov})
+		jobs = append(jobs, &job{node: n, overlay: ov})
 	}
-	if err := errs.Err(); err != nil && ns == "" {
-		return nil, err
-	}
+	return jobs
+}
 
-	// Render every node's manifests, bounded in parallel; results keep
-	// declared order so the plan stays deterministic.
-	par := opts.Parallel
+// when renders a node's when; false when it is false (the node is then
+// skipped) or broken (the problem is noted).
+func (b *builder) when(n *stack.Node, ov *stack.Overlay) bool {
+	pos := nodePos(b.s, n.Name, "when")
+	out, err := b.engine.RenderAt(pos, n.When, withService(b.tctx, n, ov, b.rt))
+	if err != nil {
+		b.errs.Append(withPrefix(err, "when of node "+n.Name+": "))
+		return false
+	}
+	switch strings.TrimSpace(out) {
+	case "true":
+		return true
+	case "false":
+		b.p.Skipped = append(b.p.Skipped, Skipped{Name: n.Name, Reason: "when is false in " + b.opts.Env})
+	default:
+		b.errs.AddHint(pos, "a when template must render to true or false",
+			"when of node %s rendered %q in environment %s", n.Name, strings.TrimSpace(out), b.opts.Env)
+	}
+	return false
+}
+
+// renderNodes renders every node's manifests, bounded in parallel, and
+// adds the nodes to the plan in declared order, so that the plan stays
+// deterministic.
+func (b *builder) renderNodes(ctx context.Context, jobs []*job) error {
+	par := b.opts.Parallel
 	if par <= 0 {
 		par = runtime.GOMAXPROCS(0)
 	}
@@ -228,28 +283,22 @@ func Build(ctx context.Context, s *stack.Stack, opts Options) (*Plan, error) {
 				if i >= len(jobs) {
 					return
 				}
-				w := jobs[i]
-				w.planned, w.errs = renderNode(s, engine, withService(tctx, w.node, w.overlay, rt), w.node, w.overlay, p, opts.IdentityOnly)
+				j := jobs[i]
+				j.planned, j.errs = renderNode(b.s, b.engine, withService(b.tctx, j.node, j.overlay, b.rt), j.node, j.overlay, b.p, b.opts.IdentityOnly)
 			}
 		})
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
-	for _, w := range jobs {
-		errs = append(errs, w.errs...)
-		if w.planned != nil {
-			p.Nodes = append(p.Nodes, w.planned)
+	for _, j := range jobs {
+		b.errs = append(b.errs, j.errs...)
+		if j.planned != nil {
+			b.p.Nodes = append(b.p.Nodes, j.planned)
 		}
 	}
-
-	errs = append(errs, checkObjects(s, p, renv.Slots)...)
-	errs = append(errs, order(s, p)...)
-	if err := errs.Err(); err != nil {
-		return p, err
-	}
-	return p, nil
+	return nil
 }
 
 // withPrefix says which value of services.yaml a template error is about.
@@ -385,365 +434,6 @@ func renderNode(s *stack.Stack, e *render.Engine, tctx render.Context, n *stack.
 		}
 	}
 	return st, errs
-}
-
-// decode splits a rendered manifest into objects. Empty documents (a template
-// that rendered nothing) are skipped. source maps a line of the rendered
-// output to the template line that wrote it (0 when unknown), for the
-// position of a problem; it is called only for problems.
-func decode(file string, data []byte, namespace string, identity bool, source func(outLine int) int) ([]*Object, diag.List) {
-	var errs diag.List
-	var out []*Object
-	at := func(outLine int) diag.Pos {
-		pos := diag.Pos{File: file}
-		if source != nil && outLine > 0 {
-			pos.Line = source(outLine)
-		}
-		return pos
-	}
-	for i, doc := range splitDocuments(data) {
-		if !hasContent(doc.data) {
-			continue
-		}
-		where := fmt.Sprintf("rendered document %d (line %d of the rendered output)", i+1, doc.line)
-		obj, err := fastyaml.Decode(doc.data, identity)
-		if err != nil {
-			msg, line := yamlProblem(err, data, i+1, doc.line)
-			hint := "check the YAML the template renders"
-			if line > 0 {
-				hint = "the quoted line is as rendered: check the indentation (nindent, indent) and the --- between documents that the template gives it"
-			}
-			errs.AddHint(at(line), hint, "%s", msg)
-			continue
-		}
-		// Placed at the template line that wrote the document: found by
-		// rendering again, so only for a problem.
-		pos := func() diag.Pos { return at(firstContentLine(doc)) }
-		u := &unstructured.Unstructured{Object: obj}
-		if kind, ok := obj["kind"].(string); !ok || kind == "" {
-			errs.Add(pos(), "%s is not a Kubernetes object: it has no kind", where)
-			continue
-		}
-		if av, ok := obj["apiVersion"].(string); !ok || av == "" {
-			errs.Add(pos(), "%s is not a Kubernetes object: %s has no apiVersion", where, u.GetKind())
-			continue
-		}
-		if md, ok := obj["metadata"]; ok {
-			if _, isMap := md.(map[string]any); !isMap {
-				errs.Add(pos(), "%s: metadata of %s must be a mapping", where, u.GetKind())
-				continue
-			}
-		}
-		if u.GetName() == "" {
-			errs.Add(pos(), "%s: %s %s has no metadata.name", where, u.GetAPIVersion(), u.GetKind())
-			continue
-		}
-		if problem := nameProblem(u.GroupVersionKind().GroupKind(), u.GetName()); problem != "" {
-			errs.Add(pos(), "%s: %s name %q %s", where, u.GetKind(), u.GetName(), problem)
-			continue
-		}
-		if ns := u.GetNamespace(); ns != "" && len(validation.IsDNS1123Label(ns)) > 0 {
-			errs.Add(pos(), "%s: %s %s has namespace %q, which is not a valid DNS label", where, u.GetKind(), u.GetName(), ns)
-			continue
-		}
-		if u.GetNamespace() == "" && !ClusterScoped(u.GroupVersionKind().GroupKind()) {
-			u.SetNamespace(namespace)
-		}
-		o := &Object{
-			APIVersion: u.GetAPIVersion(),
-			Kind:       u.GetKind(),
-			Name:       u.GetName(),
-			Namespace:  u.GetNamespace(),
-			Source:     fmt.Sprintf("%s#%d", file, i),
-		}
-		if identity {
-			// The names are slices of the document's text: copies let the
-			// text go, where the plan keeps nothing else of it.
-			o.APIVersion, o.Kind = strings.Clone(o.APIVersion), strings.Clone(o.Kind)
-			o.Name, o.Namespace = strings.Clone(o.Name), strings.Clone(o.Namespace)
-		} else {
-			o.Object = u
-		}
-		out = append(out, o)
-	}
-	return out, errs
-}
-
-// nameProblem says what is wrong with an object's name, as the API server
-// would: every name is a path segment; the kinds below, the ones manifests
-// hold most, have the stricter rules of their own. "" when it is fine.
-func nameProblem(gk schema.GroupKind, name string) string {
-	var msgs []string
-	switch gk {
-	case schema.GroupKind{Kind: "Service"}:
-		msgs = validation.IsDNS1035Label(name)
-	case schema.GroupKind{Kind: "Namespace"}:
-		msgs = validation.IsDNS1123Label(name)
-	case schema.GroupKind{Kind: "ConfigMap"}, schema.GroupKind{Kind: "Secret"}, schema.GroupKind{Kind: "ServiceAccount"},
-		schema.GroupKind{Kind: "PersistentVolumeClaim"}, schema.GroupKind{Kind: "Pod"},
-		schema.GroupKind{Group: "apps", Kind: "Deployment"}, schema.GroupKind{Group: "apps", Kind: "StatefulSet"},
-		schema.GroupKind{Group: "apps", Kind: "DaemonSet"}, schema.GroupKind{Group: "batch", Kind: "Job"},
-		schema.GroupKind{Group: "batch", Kind: "CronJob"}, schema.GroupKind{Group: "networking.k8s.io", Kind: "Ingress"}:
-		msgs = validation.IsDNS1123Subdomain(name)
-	default:
-		switch {
-		case name == "." || name == "..":
-			msgs = []string{"may not be '.' or '..'"}
-		case strings.ContainsAny(name, "/%"):
-			msgs = []string{"may not contain '/' or '%'"}
-		}
-	}
-	// A Job's name becomes a label value of its pods (63 characters); a
-	// CronJob adds 11 characters to name its Jobs.
-	switch limit := map[schema.GroupKind]int{{Group: "batch", Kind: "Job"}: 63, {Group: "batch", Kind: "CronJob"}: 52}[gk]; {
-	case limit > 0 && len(name) > limit:
-		msgs = append(msgs, fmt.Sprintf("must be no more than %d characters", limit))
-	}
-	if len(msgs) == 0 {
-		return ""
-	}
-	return "is not valid: " + strings.Join(msgs, "; ")
-}
-
-// yamlLineError matches go-yaml's "yaml: line N: message".
-var yamlLineError = regexp.MustCompile(`^yaml: (?:unmarshal errors:\n\s*)?line (\d+): ([^\n]+)`)
-
-// yamlProblem words the YAML error of document n, which starts at line
-// start of data: go-yaml counts lines within the document, a reader of the
-// rendered output counts them from its top, and wants to see the line. It
-// returns the message and that line of the rendered output (0 when the
-// error names none).
-func yamlProblem(err error, data []byte, n, start int) (string, int) {
-	m := yamlLineError.FindStringSubmatch(err.Error())
-	if m == nil {
-		return fmt.Sprintf("rendered document %d (line %d of the rendered output) is not valid YAML: %v", n, start, err), 0
-	}
-	rel, convErr := strconv.Atoi(m[1])
-	if convErr != nil {
-		return fmt.Sprintf("rendered document %d (line %d of the rendered output) is not valid YAML: %v", n, start, err), 0
-	}
-	line := start + rel - 1
-	quoted := ""
-	lines := bytes.Split(data, []byte("\n"))
-	if line >= 1 && line <= len(lines) && len(bytes.TrimSpace(lines[line-1])) > 0 {
-		l := string(bytes.TrimRight(lines[line-1], " \r"))
-		if len(l) > 120 {
-			l = l[:120] + "..."
-		}
-		quoted = fmt.Sprintf(" (%q)", l)
-	}
-	return fmt.Sprintf("rendered document %d is not valid YAML at line %d of the rendered output%s: %s", n, line, quoted, m[2]), line
-}
-
-// firstContentLine is the line of the rendered output where a document's
-// first line that is neither blank nor a comment is.
-func firstContentLine(doc document) int {
-	line := doc.line
-	for rest := doc.data; len(rest) > 0; line++ {
-		l := rest
-		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
-			l, rest = rest[:i], rest[i+1:]
-		} else {
-			rest = nil
-		}
-		if t := bytes.TrimSpace(l); len(t) > 0 && t[0] != '#' {
-			return line
-		}
-	}
-	return doc.line
-}
-
-type document struct {
-	data []byte
-	line int
-}
-
-// splitDocuments splits a YAML stream at "---" lines.
-func splitDocuments(data []byte) []document {
-	var docs []document
-	start, startLine, line := 0, 1, 1
-	for lineStart := 0; lineStart <= len(data); line++ {
-		end := bytes.IndexByte(data[lineStart:], '\n')
-		if end < 0 {
-			end = len(data)
-		} else {
-			end += lineStart
-		}
-		// Only lines starting with "---" can separate documents.
-		if end-lineStart >= 3 && data[lineStart] == '-' {
-			text := bytes.TrimRight(data[lineStart:end], " \t\r")
-			if bytes.Equal(text, []byte("---")) || bytes.HasPrefix(text, []byte("--- ")) {
-				docs = append(docs, document{data: data[start:lineStart], line: startLine})
-				start, startLine = min(end+1, len(data)), line+1
-			}
-		}
-		lineStart = end + 1
-	}
-	docs = append(docs, document{data: data[start:], line: startLine})
-	return docs
-}
-
-// hasContent reports whether a document has a line that is neither blank
-// nor a comment.
-func hasContent(doc []byte) bool {
-	for len(doc) > 0 {
-		line := doc
-		if i := bytes.IndexByte(doc, '\n'); i >= 0 {
-			line, doc = doc[:i], doc[i+1:]
-		} else {
-			doc = nil
-		}
-		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] != '#' {
-			return true
-		}
-	}
-	return false
-}
-
-// checkObjects enforces that no two nodes render the same object and, in slot
-// environments, that nodes stay inside their namespace unless declared
-// cluster-scoped.
-func checkObjects(s *stack.Stack, p *Plan, slots bool) diag.List {
-	var errs diag.List
-	type owner struct {
-		by, source string
-		st         *Node
-	}
-	seen := map[string]owner{}
-	for _, sec := range p.Secrets {
-		seen[objectKey("", "Secret", p.Namespace, sec.Name)] = owner{by: "spec.secrets", source: s.File}
-	}
-	for _, st := range p.Nodes {
-		for _, o := range st.Objects {
-			gk := schema.FromAPIVersionAndKind(o.APIVersion, o.Kind).GroupKind()
-			key := objectKey(gk.Group, gk.Kind, o.Namespace, o.Name)
-			file := strings.SplitN(o.Source, "#", 2)[0]
-			if prev, dup := seen[key]; dup {
-				if prev.st == st {
-					errs.AddHint(nodePos(s, st.Name, "manifests"), "render each object once: check for a copy, a symbolic link or two documents alike",
-						"%s %s is rendered twice by node %s (%s and %s)", o.Kind, qualified(o), st.Name, prev.source, o.Source)
-					continue
-				}
-				if prev.by == "node "+st.Name {
-					continue // two nodes of one name: the loader reports the name
-				}
-				// Positioned at the node's manifests in services.yaml: that is
-				// where the conflict is resolved (the rendered output has no
-				// template line to point at).
-				errs.AddHint(nodePos(s, st.Name, "manifests"), "each object must belong to exactly one node",
-					"%s %s (%s) is rendered by node %s and also by %s (%s)", o.Kind, qualified(o), o.Source, st.Name, prev.by, prev.source)
-				continue
-			}
-			seen[key] = owner{by: "node " + st.Name, source: o.Source, st: st}
-			if slots && !st.ClusterScoped {
-				switch {
-				case o.Namespace == "":
-					errs.AddHint(diag.Pos{File: file}, "set clusterScoped: true on the node if every slot may share it",
-						"%s %s of node %s is cluster-scoped: in slot environment %s it would collide across slots", o.Kind, o.Name, st.Name, p.Environment)
-				case o.Namespace != p.Namespace:
-					errs.AddHint(diag.Pos{File: file}, "drop metadata.namespace or set clusterScoped: true on the node",
-						"%s %s of node %s is in namespace %s, outside the slot namespace %s", o.Kind, o.Name, st.Name, o.Namespace, p.Namespace)
-				}
-			}
-		}
-	}
-	return errs
-}
-
-func objectKey(group, kind, ns, name string) string {
-	return group + "/" + kind + "/" + ns + "/" + name
-}
-
-func qualified(o *Object) string {
-	if o.Namespace == "" {
-		return o.Name
-	}
-	return o.Namespace + "/" + o.Name
-}
-
-// order computes levels and sorts the nodes into apply order: by level, then
-// group order, then declared order.
-func order(s *stack.Stack, p *Plan) diag.List {
-	var errs diag.List
-	byName := map[string]*Node{}
-	declared := map[string]int{}
-	for i, st := range p.Nodes {
-		byName[st.Name] = st
-		declared[st.Name] = i
-	}
-	groupIdx := func(g string) int { return s.GroupIndex(g) }
-
-	// Drop edges to nodes absent from this environment, but refuse to drop
-	// an edge silently: a dependency left out is an error.
-	skipped := map[string]string{}
-	for _, sk := range p.Skipped {
-		skipped[sk.Name] = sk.Reason
-	}
-	for _, st := range p.Nodes {
-		for _, d := range st.DependsOn {
-			if reason, ok := skipped[d]; ok {
-				errs.AddHint(nodePos(s, st.Name, "dependsOn"),
-					"enable the dependency in this environment or disable the dependent too",
-					"node %s depends on %s, which is left out of environment %s (%s)", st.Name, d, p.Environment, reason)
-			}
-		}
-	}
-	if len(errs) > 0 {
-		return errs
-	}
-
-	// Group barriers: every node of a group comes after every node of the
-	// non-empty groups before it.
-	groups := map[int][]*Node{}
-	for _, st := range p.Nodes {
-		groups[groupIdx(st.Group)] = append(groups[groupIdx(st.Group)], st)
-	}
-	gidx := slices.Sorted(maps.Keys(groups))
-	base := 0
-	for stage, g := range gidx {
-		members := groups[g]
-		// Within a group, levels follow the dependencies (the loader has
-		// rejected cycles and forward-group edges).
-		level := map[string]int{}
-		var visit func(st *Node, depth int) int
-		visit = func(st *Node, depth int) int {
-			if l, ok := level[st.Name]; ok {
-				return l
-			}
-			if depth > len(members) {
-				return base // a cycle; reported by the loader
-			}
-			l := base
-			for _, d := range st.DependsOn {
-				dep := byName[d]
-				if dep == nil || groupIdx(dep.Group) != g {
-					continue
-				}
-				l = max(l, visit(dep, depth+1)+1)
-			}
-			level[st.Name] = l
-			return l
-		}
-		top := base
-		for _, st := range members {
-			st.Level = visit(st, 0)
-			top = max(top, st.Level)
-			st.After = slices.Compact(slices.Sorted(slices.Values(st.DependsOn)))
-			st.Stage = stage
-		}
-		base = top + 1
-	}
-	sort.SliceStable(p.Nodes, func(i, j int) bool {
-		a, b := p.Nodes[i], p.Nodes[j]
-		if a.Level != b.Level {
-			return a.Level < b.Level
-		}
-		if ga, gb := groupIdx(a.Group), groupIdx(b.Group); ga != gb {
-			return ga < gb
-		}
-		return declared[a.Name] < declared[b.Name]
-	})
-	return errs
 }
 
 // declaringEnv follows from links to the environment that sets the

@@ -11,8 +11,9 @@ package plan
 import (
 	"time"
 
-	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/render"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/render"
 )
 
 // Plan is the ordered work for one environment.
