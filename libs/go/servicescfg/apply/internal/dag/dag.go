@@ -63,118 +63,152 @@ func Walk(ctx context.Context, vs []Node, parallel int, run func(ctx context.Con
 	if parallel <= 0 {
 		parallel = 1
 	}
-	real := len(vs)
-	g := newGraph(vs)
-	vs, pending, dependents, barrierOf := g.vs, g.pending, g.dependents, g.barrierOf
+	w := newWalk(vs, hooks)
+	w.loop(ctx, parallel, run)
+	w.skipUnstarted(ctx)
+	return w.results
+}
 
-	results := make(map[string]Result, real)
-	type done struct {
-		i   int
-		err error
-	}
-	finished := make(chan done)
-	var ready []int // startable, in declared order
-	for i := range vs[:real] {
-		if pending[i] == 0 {
-			ready = append(ready, i)
-		} else if hooks.Waiting != nil {
-			on := vs[i].After
-			if b, ok := barrierOf[vs[i].Stage]; ok {
-				on = append(slices.Clip(on), vs[b].Name)
-			}
-			hooks.Waiting(vs[i].Name, on)
-		}
-	}
+// walk is the state of one Walk.
+type walk struct {
+	*graph
+	real    int // the given nodes; barriers come after them in vs
+	hooks   Hooks
+	results map[string]Result
+	ready   []int // startable, in declared order
 	// blockedBy collects, per node, the predecessors that did not become
 	// ready, so a skip names its cause.
-	blockedBy := make([][]string, len(vs))
-	var skip func(i int, cause string)
-	skipped := make([]bool, len(vs))
-	skip = func(i int, cause string) {
-		if skipped[i] {
-			return
-		}
-		skipped[i] = true
-		if i < real {
-			results[vs[i].Name] = Result{Outcome: Skipped, Cause: cause}
-			if hooks.Skipped != nil {
-				hooks.Skipped(vs[i].Name, cause)
+	blockedBy [][]string
+	skipped   []bool
+}
+
+// finished is a node (or barrier) that has returned.
+type finished struct {
+	i   int
+	err error
+}
+
+// newWalk builds the graph and finds the nodes startable at once, telling
+// hooks about the ones that wait.
+func newWalk(vs []Node, hooks Hooks) *walk {
+	g := newGraph(vs)
+	w := &walk{graph: g, real: len(vs), hooks: hooks, results: make(map[string]Result, len(vs)),
+		blockedBy: make([][]string, len(g.vs)), skipped: make([]bool, len(g.vs))}
+	for i := range g.vs[:w.real] {
+		if g.pending[i] == 0 {
+			w.ready = append(w.ready, i)
+		} else if hooks.Waiting != nil {
+			on := g.vs[i].After
+			if b, ok := g.barrierOf[g.vs[i].Stage]; ok {
+				on = append(slices.Clip(on), g.vs[b].Name)
 			}
-		}
-		for _, d := range dependents[i] {
-			blockedBy[d] = append(blockedBy[d], vs[i].Name)
-			pending[d]--
-			if pending[d] == 0 {
-				skip(d, "after "+strings.Join(blockedBy[d], ", ")+" did not become ready")
-			}
+			hooks.Waiting(g.vs[i].Name, on)
 		}
 	}
+	return w
+}
 
+// loop starts nodes as they become startable and collects them as they
+// finish, until nothing runs and nothing more can start.
+func (w *walk) loop(ctx context.Context, parallel int, run func(ctx context.Context, name string) error) {
+	done := make(chan finished)
 	var wg sync.WaitGroup
+	defer wg.Wait()
 	running := 0
 	for {
-		var d done
-		if n := len(ready); n > 0 && ready[n-1] >= real {
+		var d finished
+		if n := len(w.ready); n > 0 && w.ready[n-1] >= w.real {
 			// A barrier whose stage is ready passes at once (barriers sort
 			// after every node).
-			d = done{i: ready[n-1]}
-			ready = ready[:n-1]
+			d = finished{i: w.ready[n-1]}
+			w.ready = w.ready[:n-1]
 		} else {
-			for running < parallel && len(ready) > 0 && ctx.Err() == nil {
-				i := ready[0]
-				ready = ready[1:]
+			for running < parallel && len(w.ready) > 0 && ctx.Err() == nil {
+				i := w.ready[0]
+				w.ready = w.ready[1:]
 				running++
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					finished <- done{i: i, err: run(ctx, vs[i].Name)}
-				}()
+				wg.Go(func() { done <- finished{i: i, err: run(ctx, w.vs[i].Name)} })
 			}
 			if running == 0 {
-				break
+				return
 			}
-			d = <-finished
+			d = <-done
 			running--
-			if d.err != nil {
-				results[vs[d.i].Name] = Result{Outcome: Failed, Err: d.err}
-			} else {
-				results[vs[d.i].Name] = Result{Outcome: Ready}
-			}
+			w.record(d)
 		}
-		for _, j := range dependents[d.i] {
-			if d.err != nil {
-				blockedBy[j] = append(blockedBy[j], vs[d.i].Name)
-			}
-			pending[j]--
-			if pending[j] > 0 {
-				continue
-			}
-			if len(blockedBy[j]) > 0 {
-				if ctx.Err() != nil {
-					continue // interrupted, not blocked: the final pass says so
-				}
-				skip(j, "after "+strings.Join(blockedBy[j], ", ")+" did not become ready")
-				continue
-			}
-			ready = append(ready, j)
-		}
-		sort.Ints(ready) // keep declared order among the startable
+		w.release(ctx, d)
 	}
-	wg.Wait()
-	// Interrupted: whatever did not start is skipped.
-	for i := range vs[:real] {
-		if _, ok := results[vs[i].Name]; !ok {
+}
+
+// record notes how a node ended.
+func (w *walk) record(d finished) {
+	if d.err != nil {
+		w.results[w.vs[d.i].Name] = Result{Outcome: Failed, Err: d.err}
+	} else {
+		w.results[w.vs[d.i].Name] = Result{Outcome: Ready}
+	}
+}
+
+// release tells a finished node's dependents: those with nothing left to
+// wait for become startable, or are skipped when one of their
+// predecessors failed.
+func (w *walk) release(ctx context.Context, d finished) {
+	for _, j := range w.dependents[d.i] {
+		if d.err != nil {
+			w.blockedBy[j] = append(w.blockedBy[j], w.vs[d.i].Name)
+		}
+		w.pending[j]--
+		if w.pending[j] > 0 {
+			continue
+		}
+		if len(w.blockedBy[j]) > 0 {
+			if ctx.Err() != nil {
+				continue // interrupted, not blocked: skipUnstarted says so
+			}
+			w.skip(j, "after "+strings.Join(w.blockedBy[j], ", ")+" did not become ready")
+			continue
+		}
+		w.ready = append(w.ready, j)
+	}
+	sort.Ints(w.ready) // keep declared order among the startable
+}
+
+// skip marks a node skipped, and with it every node that waits for it.
+func (w *walk) skip(i int, cause string) {
+	if w.skipped[i] {
+		return
+	}
+	w.skipped[i] = true
+	if i < w.real {
+		w.results[w.vs[i].Name] = Result{Outcome: Skipped, Cause: cause}
+		if w.hooks.Skipped != nil {
+			w.hooks.Skipped(w.vs[i].Name, cause)
+		}
+	}
+	for _, d := range w.dependents[i] {
+		w.blockedBy[d] = append(w.blockedBy[d], w.vs[i].Name)
+		w.pending[d]--
+		if w.pending[d] == 0 {
+			w.skip(d, "after "+strings.Join(w.blockedBy[d], ", ")+" did not become ready")
+		}
+	}
+}
+
+// skipUnstarted skips, once the walk is over, whatever did not start (an
+// interrupted walk).
+func (w *walk) skipUnstarted(ctx context.Context) {
+	for i := range w.vs[:w.real] {
+		if _, ok := w.results[w.vs[i].Name]; !ok {
 			cause := "not started"
 			if err := ctx.Err(); err != nil {
 				cause = fmt.Sprintf("not started: %v", err)
 			}
-			results[vs[i].Name] = Result{Outcome: Skipped, Cause: cause}
-			if hooks.Skipped != nil {
-				hooks.Skipped(vs[i].Name, cause)
+			w.results[w.vs[i].Name] = Result{Outcome: Skipped, Cause: cause}
+			if w.hooks.Skipped != nil {
+				w.hooks.Skipped(w.vs[i].Name, cause)
 			}
 		}
 	}
-	return results
 }
 
 // withBarriers appends a barrier node between each two consecutive
