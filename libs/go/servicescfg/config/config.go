@@ -9,7 +9,6 @@ package config
 
 import (
 	"path/filepath"
-	"regexp"
 	"sort"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
@@ -145,7 +144,7 @@ func (v *Values) Check() error {
 		if !ok || d.Pattern == "" || v.source[n] == SourceDefault {
 			continue // a default that does not match: the loader says so, at its position
 		}
-		re, err := regexp.Compile("^(?:" + d.Pattern + ")$")
+		re, err := d.Matcher()
 		if err != nil {
 			continue // the loader reports the pattern at its position
 		}

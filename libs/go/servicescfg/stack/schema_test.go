@@ -160,7 +160,7 @@ func yamlToJSON(t *testing.T, data []byte) any {
 
 // Schema fragments shared by the generator.
 var (
-	dnsLabel  = map[string]any{"type": "string", "pattern": dnsLabelRE.String(), "maxLength": 63}
+	dnsLabel  = map[string]any{"type": "string", "pattern": `^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`, "maxLength": 63}
 	envName   = map[string]any{"type": "string", "pattern": envNameRE.String()}
 	scalar    = map[string]any{"type": []string{"string", "number", "boolean"}}
 	scalarMap = map[string]any{"type": "object", "additionalProperties": scalar}
@@ -171,7 +171,7 @@ var (
 var fieldSchemas = map[string]map[string]any{
 	"Stack.apiVersion":        {"const": APIVersion},
 	"Stack.kind":              {"const": Kind},
-	"Metadata.name":           {"type": "string", "pattern": dnsSubdomainRE.String(), "maxLength": 253},
+	"Metadata.name":           {"type": "string", "pattern": `^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`, "maxLength": 253},
 	"Spec.project":            dnsLabel,
 	"Spec.versions":           scalarMap,
 	"Spec.vars":               scalarMap,
@@ -189,7 +189,7 @@ var fieldSchemas = map[string]map[string]any{
 	"Workspace.uid":           {"minimum": 0},
 	"Workspace.gid":           {"minimum": 0},
 	"Workspace.fsGroup":       {"minimum": 0},
-	"Secret.name":             {"type": "string", "pattern": dnsSubdomainRE.String(), "maxLength": 253},
+	"Secret.name":             {"type": "string", "pattern": `^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`, "maxLength": 253},
 	"Secret.data":             {"minProperties": 1, "propertyNames": map[string]any{"pattern": secretKeyRE.String()}},
 	"Generate.length":         {"minimum": MinSecretLength, "maximum": MaxSecretLength},
 	"Generate.charset":        {"enum": []string{CharsetAlphanumeric, CharsetHex, CharsetBase64}},

@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
 )
@@ -41,8 +42,6 @@ const (
 )
 
 var (
-	dnsLabelRE     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	dnsSubdomainRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 	envNameRE      = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 	secretKeyRE    = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
 )
@@ -53,21 +52,13 @@ const (
 	envNameHint      = "upper case letters, digits and '_', not starting with a digit"
 )
 
-// IsDNSLabel reports whether s is an RFC 1123 label (a namespace or node name).
-func IsDNSLabel(s string) bool { return len(s) <= 63 && dnsLabelRE.MatchString(s) }
+// IsDNSLabel reports whether s is an RFC 1123 label (a namespace or node
+// name), by the API server's own rule.
+func IsDNSLabel(s string) bool { return len(validation.IsDNS1123Label(s)) == 0 }
 
-// IsDNSSubdomain reports whether s is an RFC 1123 subdomain (a Secret name).
-func IsDNSSubdomain(s string) bool {
-	if len(s) > 253 || !dnsSubdomainRE.MatchString(s) {
-		return false
-	}
-	for l := range strings.SplitSeq(s, ".") {
-		if len(l) > 63 {
-			return false
-		}
-	}
-	return true
-}
+// IsDNSSubdomain reports whether s is an RFC 1123 subdomain (a Secret
+// name), by the API server's own rule.
+func IsDNSSubdomain(s string) bool { return len(validation.IsDNS1123Subdomain(s)) == 0 }
 
 // Validate checks every rule of services.yaml that decoding does not, and
 // returns every problem found, sorted, each at the position of the offending
@@ -735,17 +726,13 @@ func (v *validator) bootstrap() {
 		if x.Pattern == "" {
 			continue
 		}
-		// Values must match in full, as config resolution checks them.
-		_, err := regexp.Compile(x.Pattern)
-		if err == nil {
-			_, err = regexp.Compile("^(?:" + x.Pattern + ")$")
-		}
+		re, err := x.Matcher()
 		if err != nil {
 			v.errs.Add(v.pos(field("pattern")...), "invalid pattern %q of bootstrap variable %q: %s", x.Pattern, x.Name,
 				strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 			continue
 		}
-		if re := regexp.MustCompile("^(?:" + x.Pattern + ")$"); x.Default != "" && !re.MatchString(x.Default) {
+		if x.Default != "" && !re.MatchString(x.Default) {
 			what := quote(x.Default)
 			if x.Secret {
 				what = "(secret)"
