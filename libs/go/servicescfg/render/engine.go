@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io/fs"
-	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -17,6 +15,7 @@ import (
 	"text/template/parse"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
 )
 
 const (
@@ -73,8 +72,8 @@ type options struct {
 	pos  func(entry int) diag.Pos
 }
 
-// WithGlob resolves templates.partials entries with glob instead of matching
-// them against the file system under the stack root. glob receives the entry
+// WithGlob resolves templates.partials entries with glob (a loaded stack's
+// cached Stack.Glob) instead of stack.GlobRoot under the root. glob receives the entry
 // as written and returns paths relative to the root, in any order; New still
 // rejects paths outside the root and entries that match nothing. An error it
 // returns is reported as is when it is a diagnostic.
@@ -316,7 +315,8 @@ func (e *Engine) read(name string) (string, error) {
 func (e *Engine) resolve(entries []string, o *options, errs *diag.List) []string {
 	glob := o.glob
 	if glob == nil {
-		glob = e.glob
+		// The stack's own rules for paths and globs, ** included.
+		glob = func(entry string) ([]string, error) { return stack.GlobRoot(e.root, entry) }
 	}
 	var files []string
 	seen := map[string]bool{}
@@ -359,29 +359,6 @@ func (e *Engine) resolve(entries []string, o *options, errs *diag.List) []string
 		}
 	}
 	return files
-}
-
-// glob is the default resolver: fs.Glob under the root, regular files only.
-func (e *Engine) glob(entry string) ([]string, error) {
-	pattern := path.Clean(filepath.ToSlash(entry))
-	if _, err := path.Match(pattern, ""); err != nil {
-		return nil, fmt.Errorf("pattern %q is not a valid glob: %w", entry, err)
-	}
-	if entry == "" || path.IsAbs(pattern) || pattern == ".." || strings.HasPrefix(pattern, "../") {
-		return nil, fmt.Errorf("pattern %q leaves the stack root", entry)
-	}
-	fsys := os.DirFS(e.root)
-	matches, err := fs.Glob(fsys, pattern)
-	if err != nil {
-		return nil, fmt.Errorf("pattern %q is not a valid glob: %w", entry, err)
-	}
-	files := matches[:0]
-	for _, m := range matches {
-		if fi, err := fs.Stat(fsys, m); err == nil && fi.Mode().IsRegular() {
-			files = append(files, m)
-		}
-	}
-	return files, nil
 }
 
 // noun names a partials entry in messages, as the stack's validator does.

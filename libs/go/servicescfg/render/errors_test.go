@@ -39,7 +39,7 @@ func TestNewErrors(t *testing.T) {
 	}, {
 		name:     "invalid glob",
 		partials: []string{"deploy/[partials/*.tpl"},
-		want:     `services.yaml:10:9: partial pattern "deploy/[partials/*.tpl" is not a valid glob: syntax error in pattern`,
+		want:     `services.yaml:10:9: partial pattern "deploy/[partials/*.tpl" is not a valid glob: missing closing ]`,
 	}, {
 		name:     "outside the stack root",
 		partials: []string{"../shared/*.tpl"},
@@ -47,7 +47,7 @@ func TestNewErrors(t *testing.T) {
 	}, {
 		name:     "absolute",
 		partials: []string{"/etc/passwd"},
-		want:     `services.yaml:10:9: partial pattern "/etc/passwd" leaves the stack root`,
+		want:     `services.yaml:10:9: partial pattern "/etc/passwd" is an absolute path: write it relative to the stack root`,
 	}, {
 		name:     "a glob function's match outside the root",
 		partials: []string{"x"},

@@ -68,12 +68,16 @@ func (s *Stack) Glob(pattern string) ([]string, error) {
 	return files, err
 }
 
-func (s *Stack) glob(pattern string) ([]string, error) {
+func (s *Stack) glob(pattern string) ([]string, error) { return GlobRoot(s.Root, pattern) }
+
+// GlobRoot is Glob for the stack rooted at root ("" for the working
+// directory), without a cache: what the renderer uses for a root of
+// templates given without a stack.
+func GlobRoot(root, pattern string) ([]string, error) {
 	clean, err := checkPattern(pattern)
 	if err != nil {
 		return nil, err
 	}
-	root := s.Root
 	if root == "" {
 		root = "."
 	}
