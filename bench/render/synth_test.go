@@ -13,7 +13,7 @@ import (
 	"reflect"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"

@@ -12,7 +12,7 @@ import (
 
 	"github.com/Masterminds/sprig/v3"
 	yamlv2 "go.yaml.in/yaml/v2"
-	yamlv3 "gopkg.in/yaml.v3"
+	yamlv3 "go.yaml.in/yaml/v3"
 	"sigs.k8s.io/yaml"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/internal/fastyaml"

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"text/template/parse"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -42,8 +42,8 @@ const (
 )
 
 var (
-	envNameRE      = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
-	secretKeyRE    = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
+	envNameRE   = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+	secretKeyRE = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
 )
 
 const (

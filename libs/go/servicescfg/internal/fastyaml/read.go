@@ -7,7 +7,7 @@ import (
 	"strconv"
 
 	yaml "go.yaml.in/yaml/v2"
-	yamlv3 "gopkg.in/yaml.v3"
+	yamlv3 "go.yaml.in/yaml/v3"
 )
 
 // decodeObject parses one rendered YAML document into the JSON-compatible
