@@ -124,7 +124,7 @@ func runValidate(ctx context.Context, opts *ValidateOptions) error {
 			errs.Append(err)
 			continue
 		}
-		if _, err := plan.RenderScripts(s, engine, p.Context); err != nil {
+		if _, err := plan.RenderScripts(ctx, s, engine, p.Context); err != nil {
 			errs.Append(err)
 		}
 		for _, st := range p.Steps {

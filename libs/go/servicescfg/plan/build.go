@@ -92,6 +92,8 @@ func Build(ctx context.Context, s *stack.Stack, opts Options) (*Plan, error) {
 	case opts.Slot != "" && len(validation.IsDNS1123Label(opts.Slot)) > 0:
 		return nil, fmt.Errorf("%w %q: a slot is a DNS label (lowercase letters, digits, '-')", ErrInvalidSlot, opts.Slot)
 	}
+	// One budget for every render of the plan (render.Limits).
+	ctx = render.WithRun(ctx)
 	engine := opts.Engine
 	if engine == nil {
 		if engine, err = NewEngine(s); err != nil {
@@ -114,7 +116,7 @@ func Build(ctx context.Context, s *stack.Stack, opts Options) (*Plan, error) {
 	}
 	var errs diag.List
 	nsPos := s.PosOf("spec", "environments", declaringEnv(s, opts.Env), "namespaceTemplate")
-	ns, err := engine.RenderAt(nsPos, renv.NamespaceTemplate, tctx)
+	ns, err := engine.RenderAt(ctx, nsPos, renv.NamespaceTemplate, tctx)
 	if err != nil {
 		errs.Append(withPrefix(err, "namespaceTemplate of environment "+opts.Env+": "))
 	} else if ns = strings.TrimSpace(ns); len(validation.IsDNS1123Label(ns)) > 0 {
@@ -157,7 +159,7 @@ func Build(ctx context.Context, s *stack.Stack, opts Options) (*Plan, error) {
 		}
 		if n.When != "" {
 			pos := nodePos(s, n.Name, "when")
-			out, err := engine.RenderAt(pos, n.When, withService(tctx, n, ov, rt))
+			out, err := engine.RenderAt(ctx, pos, n.When, withService(tctx, n, ov, rt))
 			if err != nil {
 				errs.Append(withPrefix(err, "when of node "+n.Name+": "))
 				continue
@@ -197,7 +199,7 @@ func Build(ctx context.Context, s *stack.Stack, opts Options) (*Plan, error) {
 					return
 				}
 				w := jobs[i]
-				w.step, w.errs = renderNode(s, engine, withService(tctx, w.node, w.overlay, rt), w.node, w.overlay, p, opts.IdentityOnly)
+				w.step, w.errs = renderNode(ctx, s, engine, withService(tctx, w.node, w.overlay, rt), w.node, w.overlay, p, opts.IdentityOnly)
 			}
 		})
 	}
@@ -289,7 +291,7 @@ func withService(c render.Context, n *stack.Node, ov *stack.Overlay, rt *stack.R
 }
 
 // renderNode renders one node's manifests into a step.
-func renderNode(s *stack.Stack, e *render.Engine, tctx render.Context, n *stack.Node, ov *stack.Overlay, p *Plan, identity bool) (*Step, diag.List) {
+func renderNode(ctx context.Context, s *stack.Stack, e *render.Engine, tctx render.Context, n *stack.Node, ov *stack.Overlay, p *Plan, identity bool) (*Step, diag.List) {
 	var errs diag.List
 	st := &Step{
 		Name:           n.Name,
@@ -330,7 +332,7 @@ func renderNode(s *stack.Stack, e *render.Engine, tctx render.Context, n *stack.
 				continue // services.yaml itself is never a manifest ("**/*.yaml")
 			}
 			seen[f] = true
-			out, err := e.RenderFile(f, tctx)
+			out, err := e.RenderFile(ctx, f, tctx)
 			if err != nil {
 				errs.Append(err)
 				continue
@@ -340,7 +342,7 @@ func renderNode(s *stack.Stack, e *render.Engine, tctx render.Context, n *stack.
 			looked := false
 			objs, derrs := decode(f, out, p.Namespace, identity, func(outLine int) int {
 				if !looked {
-					lines, _ = e.SourceMap(f, tctx)
+					lines, _ = e.SourceMap(ctx, f, tctx)
 					looked = true
 				}
 				if outLine < 1 || outLine > len(lines) {

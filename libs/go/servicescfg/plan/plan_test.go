@@ -477,7 +477,7 @@ func TestRenderScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scripts, err := RenderScripts(s, e, p.Context)
+	scripts, err := RenderScripts(t.Context(), s, e, p.Context)
 	if err == nil || !strings.Contains(err.Error(), "steps/two.sh:2: at <.Service.Name>: .Service is not set") {
 		t.Fatalf("error = %v", err)
 	}

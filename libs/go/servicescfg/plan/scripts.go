@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"context"
+
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/render"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
@@ -18,7 +20,7 @@ type Script struct {
 // order, with an environment's template context (a plan's Context) and no
 // .Service: the same renderer and partials as the manifests. Every problem is
 // returned together as a diag.List.
-func RenderScripts(s *stack.Stack, e *render.Engine, c render.Context) ([]Script, error) {
+func RenderScripts(ctx context.Context, s *stack.Stack, e *render.Engine, c render.Context) ([]Script, error) {
 	if s.Spec.Bootstrap == nil {
 		return nil, nil
 	}
@@ -31,7 +33,7 @@ func RenderScripts(s *stack.Stack, e *render.Engine, c render.Context) ([]Script
 			// outside the root, at its position in services.yaml.
 			continue
 		}
-		data, err := e.RenderFile(st.Script, c)
+		data, err := e.RenderFile(ctx, st.Script, c)
 		if err != nil {
 			errs.Append(err)
 			continue

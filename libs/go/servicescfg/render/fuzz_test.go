@@ -1,6 +1,7 @@
 package render
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -46,10 +47,10 @@ func FuzzRender(f *testing.F) {
 			checkDiagnostics(t, err, "p.tpl")
 			return
 		}
-		if _, err := e.RenderString("m.yaml", text, testContext()); err != nil {
+		if _, err := e.RenderString(context.Background(), "m.yaml", text, testContext()); err != nil {
 			checkDiagnostics(t, err, "m.yaml", "p.tpl")
 		}
-		if _, err := e.RenderAt(diag.Pos{File: "services.yaml", Line: 3}, text, Context{}); err != nil {
+		if _, err := e.RenderAt(context.Background(), diag.Pos{File: "services.yaml", Line: 3}, text, Context{}); err != nil {
 			checkDiagnostics(t, err, "services.yaml", "p.tpl")
 		}
 	})
