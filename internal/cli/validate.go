@@ -14,6 +14,7 @@ import (
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/config"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/render"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
 )
 
@@ -117,6 +118,9 @@ func runValidate(ctx context.Context, opts *ValidateOptions) error {
 			return UsageErrorf("environment %q has no slots: drop --slot", env)
 		}
 		p, err := plan.Build(ctx, s, plan.Options{Env: env, Slot: slot, Config: values.NonSecret(), Engine: engine, IdentityOnly: true})
+		if ctx.Err() != nil {
+			return ctx.Err() // interrupted: what was found so far is not the report
+		}
 		if err != nil {
 			if isPlanUsage(err) {
 				return AsUsage(err)
@@ -124,7 +128,7 @@ func runValidate(ctx context.Context, opts *ValidateOptions) error {
 			errs.Append(err)
 			continue
 		}
-		if _, err := plan.RenderScripts(ctx, s, engine, p.Context); err != nil {
+		if _, err := plan.RenderScripts(render.WithRun(ctx), s, engine, p.Context); err != nil {
 			errs.Append(err)
 		}
 		for _, st := range p.Steps {
@@ -149,6 +153,9 @@ func runValidate(ctx context.Context, opts *ValidateOptions) error {
 		if !rendered[f] {
 			errs.Append(engine.CheckFile(f))
 		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
 	if len(errs) > 0 {
 		return reportDiagnostics(opts.IO, onePerPosition(errs, loaded))
@@ -192,9 +199,11 @@ func loadStack(path string) (*stack.Stack, diag.List) {
 // Run does not print again.
 func reportDiagnostics(io IOStreams, errs diag.List) error {
 	errs.Sort()
-	for _, d := range errs {
-		fmt.Fprintln(io.ErrOut, d.Error())
+	lines := make([]string, len(errs))
+	for i, d := range errs {
+		lines[i] = d.Error()
 	}
+	writeProblems(io.ErrOut, lines)
 	noun := "problems"
 	if len(errs) == 1 {
 		noun = "problem"
