@@ -45,9 +45,8 @@ func TestValidateHostileStack(t *testing.T) {
 // TestEscapedFileNames: a manifest named with escape sequences is named in
 // errors with them escaped.
 func TestEscapedFileNames(t *testing.T) {
-	root := t.TempDir()
 	name := "m/\x1b[31mred\x1b[0m.yaml"
-	writeFiles(t, root, map[string]string{
+	root := writeTree(t, map[string]string{
 		"services.yaml": stackYAML(`    - {name: api, manifests: ["m/*.yaml"]}`),
 		name:            "{{ .Nope }}\n",
 	})
@@ -60,7 +59,6 @@ func TestEscapedFileNames(t *testing.T) {
 // TestProblemsCapped: a stack failing in 300 manifests prints the first 200
 // problems, then how many more there are; a message of megabytes is cut.
 func TestProblemsCapped(t *testing.T) {
-	root := t.TempDir()
 	var services strings.Builder
 	files := map[string]string{}
 	for i := range 300 {
@@ -69,7 +67,7 @@ func TestProblemsCapped(t *testing.T) {
 	}
 	files["m/s000.yaml"] = `{{ fail (repeat 3000000 "x") }}` + "\n"
 	files["services.yaml"] = stackYAML(strings.TrimSuffix(services.String(), "\n"))
-	writeFiles(t, root, files)
+	root := writeTree(t, files)
 	code, _, stderr := run(t, "validate", "--config", filepath.Join(root, "services.yaml"))
 	if code != ExitFailure {
 		t.Fatalf("exit %d", code)
@@ -109,7 +107,6 @@ func TestOutputWriteFailure(t *testing.T) {
 // a second each): minutes of work in all.
 func fanoutStack(t *testing.T, n int) string {
 	t.Helper()
-	root := t.TempDir()
 	partial, err := os.ReadFile("testdata/hostile/partials/fanout.tpl")
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +119,7 @@ func fanoutStack(t *testing.T, n int) string {
 	}
 	files["services.yaml"] = strings.Replace(stackYAML(strings.TrimSuffix(services.String(), "\n")),
 		"  environments:", "  templates: {partials: [partials/*.tpl]}\n  environments:", 1)
-	writeFiles(t, root, files)
+	root := writeTree(t, files)
 	return filepath.Join(root, "services.yaml")
 }
 
@@ -197,18 +194,4 @@ spec:
     dev: {runtime: non-prod, namespaceTemplate: "t-dev"}
   services:
 ` + services + "\n"
-}
-
-// writeFiles writes files (slash-separated paths relative to root).
-func writeFiles(t *testing.T, root string, files map[string]string) {
-	t.Helper()
-	for name, text := range files {
-		p := filepath.Join(root, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
