@@ -290,6 +290,22 @@ func (in *instance) typed(name string, s limitedSpec) any {
 		return out, in.b.value(int64(len(out)), name)
 	}
 	switch f := s.fn.Interface().(type) {
+	case func(int, string) string:
+		return func(n int, a string) (string, error) { return check(f(n, a), len(a)) }
+	case func(...any) []any: // list, tuple
+		return func(v ...any) ([]any, error) {
+			if err := in.b.step(1); err != nil {
+				return nil, err
+			}
+			var size int64 = 8
+			for _, x := range v {
+				if size > in.b.lim.Value {
+					break
+				}
+				size += valueSize(x, in.b.lim.Value)
+			}
+			return f(v...), in.b.value(size, name)
+		}
 	case func(string) string:
 		return func(a string) (string, error) { return check(f(a), len(a)) }
 	case func(string, string) string:
@@ -439,8 +455,16 @@ func (in *instance) hot() template.FuncMap {
 			return s, in.b.value(int64(len(s)), "quote")
 		},
 		"dict": func(v ...any) (map[string]any, error) {
-			d := dict(v...)
-			return d, in.b.value(valueSize(d, in.b.lim.Value), "dict")
+			// Sized from the arguments: the same sum, without walking
+			// the map.
+			var size int64 = 8
+			for _, x := range v {
+				if size > in.b.lim.Value {
+					break
+				}
+				size += valueSize(x, in.b.lim.Value)
+			}
+			return dict(v...), in.b.value(size, "dict")
 		},
 		"printf": func(format string, v ...any) (string, error) {
 			s := fmt.Sprintf(format, v...)
