@@ -162,10 +162,15 @@ func weight(n parse.Node) int64 {
 	case *parse.RangeNode:
 		w += weight(n.Pipe) + weight(n.ElseList)
 	case *parse.TemplateNode:
-		w += 1 + weight(n.Pipe)
+		w += templateCost + weight(n.Pipe)
 	}
 	return w
 }
+
+// templateCost is what a {{ template }} action costs beyond the define it
+// runs, in steps: it starts a new execution state, and the define charges
+// through a hidden call.
+const templateCost = 8
 
 func number(v int64, pos parse.Pos) *parse.NumberNode {
 	return &parse.NumberNode{NodeType: parse.NodeNumber, Pos: pos, IsInt: true, Int64: v, Text: strconv.FormatInt(v, 10)}
