@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -119,12 +120,19 @@ func Main() int {
 // Run executes one command line and returns the exit code, reporting any
 // error on the factory's error stream.
 func Run(ctx context.Context, f *Factory, args []string) int {
+	out := &outWriter{w: f.IO.Out}
+	defer func(w io.Writer) { f.IO.Out = w }(f.IO.Out)
+	f.IO.Out = out
 	root := NewRootCmd(f)
 	root.SetArgs(args)
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
 	err := root.ExecuteContext(ctx)
+	if err == nil && out.err != nil {
+		// A report or plan that did not reach its reader is no success.
+		err = fmt.Errorf("cannot write the output: %w", out.err)
+	}
 	code := ExitCode(err)
 	var silent *silentError
 	switch {
@@ -132,11 +140,35 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	case code == ExitInterrupt:
 		fmt.Fprintln(f.IO.ErrOut, "interrupted")
 	case code == ExitUsage:
-		fmt.Fprintf(f.IO.ErrOut, "error: %v\nRun '%s --help' for usage.\n", err, commandPath(root, args))
+		writeProblems(f.IO.ErrOut, errorLines(fmt.Errorf("error: %w", err)))
+		fmt.Fprintf(f.IO.ErrOut, "Run '%s --help' for usage.\n", commandPath(root, args))
 	default:
-		fmt.Fprintf(f.IO.ErrOut, "error: %v\n", err)
+		writeProblems(f.IO.ErrOut, errorLines(fmt.Errorf("error: %w", err)))
 	}
 	return code
+}
+
+// outWriter is the output stream, remembering the first error writing to
+// it. It keeps the descriptor of a file, so IsTerminal still sees it.
+type outWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (o *outWriter) Write(p []byte) (int, error) {
+	n, err := o.w.Write(p)
+	if err != nil && o.err == nil {
+		o.err = err
+	}
+	return n, err
+}
+
+// Fd is the descriptor of the stream, or an invalid one.
+func (o *outWriter) Fd() uintptr {
+	if f, ok := o.w.(interface{ Fd() uintptr }); ok {
+		return f.Fd()
+	}
+	return ^uintptr(0)
 }
 
 // commandPath names the command the arguments select, for the usage hint.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/apply"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
 )
 
@@ -216,7 +217,7 @@ func writeSummary(w io.Writer, res *apply.Result, err error) {
 		if errors.Is(n.Err, context.Canceled) && !errors.Is(n.Err, apply.ErrLeaseLost) {
 			label = "INTERRUPTED" // stopped by the interrupt, not by a fault of its own
 		}
-		fmt.Fprintf(w, "%s %s: %s\n", label, n.Name, withFlags(n.Err))
+		fmt.Fprintf(w, "%s %s: %s\n", label, n.Name, diag.EscapeLines(withFlags(n.Err)))
 	}
 	for _, n := range res.Skipped() {
 		fmt.Fprintf(w, "skipped %s: %s\n", n.Name, n.Cause)

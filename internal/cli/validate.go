@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -80,6 +81,9 @@ func runValidate(ctx context.Context, opts *ValidateOptions) error {
 		if uerr := targetUsage(err); uerr != nil {
 			return uerr
 		}
+		if errors.Is(err, context.Canceled) {
+			return err
+		}
 		return reportDiagnostics(opts.IO, err)
 	}
 	fmt.Fprintf(opts.IO.Out, "%s is valid\n", report.File)
@@ -103,9 +107,11 @@ func reportDiagnostics(io IOStreams, err error) error {
 	var errs diag.List
 	errs.Append(err)
 	errs.Sort()
-	for _, d := range errs {
-		fmt.Fprintln(io.ErrOut, d.Error())
+	lines := make([]string, len(errs))
+	for i, d := range errs {
+		lines[i] = d.Error()
 	}
+	writeProblems(io.ErrOut, lines)
 	noun := "problems"
 	if len(errs) == 1 {
 		noun = "problem"

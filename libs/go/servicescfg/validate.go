@@ -3,6 +3,7 @@ package servicescfg
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 
@@ -65,6 +66,10 @@ func (p *Project) Validate(ctx context.Context, targets ...Target) (*Report, err
 	rendered := map[string]bool{} // manifests some environment rendered
 	for _, t := range targets {
 		env, ok, err := p.validateTarget(ctx, engine, t, values, rendered)
+		if ctx.Err() != nil {
+			// Interrupted: what was found so far is not the report.
+			return nil, fmt.Errorf("validate %s: %w", p.stack.File, ctx.Err())
+		}
 		var te *plan.TargetError
 		if errors.As(err, &te) {
 			return nil, err
@@ -80,6 +85,9 @@ func (p *Project) Validate(ctx context.Context, targets ...Target) (*Report, err
 		if !rendered[f] {
 			errs.Append(engine.CheckFile(f))
 		}
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("validate %s: %w", p.stack.File, ctx.Err())
 	}
 	if len(errs) > 0 {
 		return report, onePerPosition(errs, loaded).Err()
@@ -134,7 +142,7 @@ func (p *Project) validateTarget(ctx context.Context, engine *render.Engine, t T
 		return EnvironmentReport{}, false, err
 	}
 	var errs diag.List
-	if _, err := bootstrap.Render(s, engine, pl.Context); err != nil {
+	if _, err := bootstrap.Render(render.WithRun(ctx), s, engine, pl.Context); err != nil {
 		errs.Append(err)
 	}
 	for _, n := range pl.Nodes {

@@ -10,6 +10,8 @@
 package bootstrap
 
 import (
+	"context"
+
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/render"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
@@ -28,7 +30,7 @@ type Script struct {
 // environment's template context (a plan's Context) and no .Service: the
 // same renderer and partials as the manifests. Every problem is returned
 // together as a diag.List.
-func Render(s *stack.Stack, e *render.Engine, c render.Context) ([]Script, error) {
+func Render(ctx context.Context, s *stack.Stack, e *render.Engine, c render.Context) ([]Script, error) {
 	if s.Spec.Bootstrap == nil {
 		return nil, nil
 	}
@@ -41,7 +43,7 @@ func Render(s *stack.Stack, e *render.Engine, c render.Context) ([]Script, error
 			// outside the root, at its position in services.yaml.
 			continue
 		}
-		data, err := e.RenderFile(st.Script, c)
+		data, err := e.RenderFile(ctx, st.Script, c)
 		if err != nil {
 			errs.Append(err)
 			continue

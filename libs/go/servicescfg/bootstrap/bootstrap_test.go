@@ -55,7 +55,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	scripts, err := bootstrap.Render(s, e, p.Context)
+	scripts, err := bootstrap.Render(t.Context(), s, e, p.Context)
 	if err == nil || !strings.Contains(err.Error(), "steps/two.sh:2: at <.Service.Name>: .Service is not set") {
 		t.Fatalf("error = %v", err)
 	}

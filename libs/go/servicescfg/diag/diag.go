@@ -49,6 +49,8 @@ type Diagnostic struct {
 	Via []string
 }
 
+// Error formats the diagnostic as FILE:LINE:COL: MESSAGE, on one line:
+// characters that could drive a terminal are escaped (see Escape).
 func (d *Diagnostic) Error() string {
 	msg := d.Msg
 	switch n := len(d.Via); {
@@ -63,9 +65,9 @@ func (d *Diagnostic) Error() string {
 		msg += " (" + d.Hint + ")"
 	}
 	if !d.Pos.IsValid() {
-		return msg
+		return Escape(msg)
 	}
-	return d.Pos.String() + ": " + msg
+	return Escape(d.Pos.String() + ": " + msg)
 }
 
 // List accumulates diagnostics. The zero value is ready to use.

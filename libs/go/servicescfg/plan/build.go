@@ -104,14 +104,16 @@ func Build(ctx context.Context, s *stack.Stack, opts Options) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One budget for every render of the plan (render.Limits).
+	ctx = render.WithRun(ctx)
 	engine := opts.Engine
 	if engine == nil {
 		if engine, err = EngineFor(s); err != nil {
 			return nil, err
 		}
 	}
-	b := newBuilder(s, opts, renv, engine)
-	jobs := b.selectNodes()
+	b := newBuilder(ctx, s, opts, renv, engine)
+	jobs := b.selectNodes(ctx)
 	if err := b.errs.Err(); err != nil && b.p.Namespace == "" {
 		return nil, err
 	}
@@ -171,7 +173,7 @@ type job struct {
 
 // newBuilder sets up the template context, renders the namespace, and
 // starts the plan with what the environment says.
-func newBuilder(s *stack.Stack, opts Options, renv *stack.ResolvedEnvironment, engine *render.Engine) *builder {
+func newBuilder(ctx context.Context, s *stack.Stack, opts Options, renv *stack.ResolvedEnvironment, engine *render.Engine) *builder {
 	b := &builder{s: s, opts: opts, renv: renv, rt: renv.Runtime, engine: engine}
 	if b.rt == nil {
 		b.rt = &stack.Runtime{}
@@ -185,7 +187,7 @@ func newBuilder(s *stack.Stack, opts Options, renv *stack.ResolvedEnvironment, e
 		Config:   nonNil(opts.Config),
 		Runtime:  runtimeContext(renv.RuntimeName, b.rt),
 	}
-	b.tctx.Namespace = b.namespace()
+	b.tctx.Namespace = b.namespace(ctx)
 	if b.tctx.Runtime.Workspace.Enabled && b.tctx.Runtime.Workspace.ClaimName == "" {
 		b.tctx.Runtime.Workspace.ClaimName = "workspace"
 	}
@@ -209,10 +211,10 @@ func newBuilder(s *stack.Stack, opts Options, renv *stack.ResolvedEnvironment, e
 
 // namespace renders the environment's namespaceTemplate and checks that
 // it is a namespace name; "" when it could not be rendered.
-func (b *builder) namespace() string {
+func (b *builder) namespace(ctx context.Context) string {
 	env := b.opts.Env
 	pos := b.s.PosOf("spec", "environments", declaringEnv(b.s, env), "namespaceTemplate")
-	ns, err := b.engine.RenderAt(pos, b.renv.NamespaceTemplate, b.tctx)
+	ns, err := b.engine.RenderAt(ctx, pos, b.renv.NamespaceTemplate, b.tctx)
 	if err != nil {
 		b.errs.Append(withPrefix(err, "namespaceTemplate of environment "+env+": "))
 		return ""
@@ -227,7 +229,7 @@ func (b *builder) namespace() string {
 // selectNodes decides which nodes take part, in declared order: those not
 // disabled by an overlay whose when renders true. The others are listed
 // in the plan as skipped.
-func (b *builder) selectNodes() []*job {
+func (b *builder) selectNodes(ctx context.Context) []*job {
 	var jobs []*job
 	for _, n := range b.s.Nodes() {
 		ov := b.renv.Overlays[n.Name]
@@ -235,7 +237,7 @@ func (b *builder) selectNodes() []*job {
 			b.p.Skipped = append(b.p.Skipped, Skipped{Name: n.Name, Reason: "disabled by overlay in " + b.opts.Env})
 			continue
 		}
-		if n.When != "" && !b.when(n, ov) {
+		if n.When != "" && !b.when(ctx, n, ov) {
 			continue
 		}
 		jobs = append(jobs, &job{node: n, overlay: ov})
@@ -245,9 +247,9 @@ func (b *builder) selectNodes() []*job {
 
 // when renders a node's when; false when it is false (the node is then
 // skipped) or broken (the problem is noted).
-func (b *builder) when(n *stack.Node, ov *stack.Overlay) bool {
+func (b *builder) when(ctx context.Context, n *stack.Node, ov *stack.Overlay) bool {
 	pos := nodePos(b.s, n.Name, "when")
-	out, err := b.engine.RenderAt(pos, n.When, withService(b.tctx, n, ov, b.rt))
+	out, err := b.engine.RenderAt(ctx, pos, n.When, withService(b.tctx, n, ov, b.rt))
 	if err != nil {
 		b.errs.Append(withPrefix(err, "when of node "+n.Name+": "))
 		return false
@@ -284,7 +286,7 @@ func (b *builder) renderNodes(ctx context.Context, jobs []*job) error {
 					return
 				}
 				j := jobs[i]
-				j.planned, j.errs = renderNode(b.s, b.engine, withService(b.tctx, j.node, j.overlay, b.rt), j.node, j.overlay, b.p, b.opts.IdentityOnly)
+				j.planned, j.errs = renderNode(ctx, b.s, b.engine, withService(b.tctx, j.node, j.overlay, b.rt), j.node, j.overlay, b.p, b.opts.IdentityOnly)
 			}
 		})
 	}
@@ -370,7 +372,7 @@ func withService(c render.Context, n *stack.Node, ov *stack.Overlay, rt *stack.R
 }
 
 // renderNode renders one node's manifests into a node of the plan.
-func renderNode(s *stack.Stack, e *render.Engine, tctx render.Context, n *stack.Node, ov *stack.Overlay, p *Plan, identity bool) (*Node, diag.List) {
+func renderNode(ctx context.Context, s *stack.Stack, e *render.Engine, tctx render.Context, n *stack.Node, ov *stack.Overlay, p *Plan, identity bool) (*Node, diag.List) {
 	var errs diag.List
 	st := &Node{
 		Name:           n.Name,
@@ -411,7 +413,7 @@ func renderNode(s *stack.Stack, e *render.Engine, tctx render.Context, n *stack.
 				continue
 			}
 			seen[f] = true
-			out, err := e.RenderFile(f, tctx)
+			out, err := e.RenderFile(ctx, f, tctx)
 			if err != nil {
 				errs.Append(err)
 				continue
@@ -421,7 +423,7 @@ func renderNode(s *stack.Stack, e *render.Engine, tctx render.Context, n *stack.
 			looked := false
 			objs, derrs := decode(f, out, p.Namespace, identity, func(outLine int) int {
 				if !looked {
-					lines, _ = e.SourceMap(f, tctx)
+					lines, _ = e.SourceMap(ctx, f, tctx)
 					looked = true
 				}
 				if outLine < 1 || outLine > len(lines) {

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -66,7 +67,7 @@ func BenchmarkRenderFile(b *testing.B) {
 		b.Run(fmt.Sprintf("partials=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := e.RenderFile("m.yaml", ctx); err != nil {
+				if _, err := e.RenderFile(context.Background(), "m.yaml", ctx); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -75,7 +76,7 @@ func BenchmarkRenderFile(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if _, err := e.RenderFile("m.yaml", ctx); err != nil {
+					if _, err := e.RenderFile(context.Background(), "m.yaml", ctx); err != nil {
 						b.Error(err)
 						return
 					}
@@ -98,7 +99,7 @@ func BenchmarkRenderDistinct(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		i++
-		if _, err := e.RenderString("m.yaml", fmt.Sprintf("# %d\n%s", i, text), ctx); err != nil {
+		if _, err := e.RenderString(context.Background(), "m.yaml", fmt.Sprintf("# %d\n%s", i, text), ctx); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -111,7 +112,7 @@ func BenchmarkRenderString(b *testing.B) {
 	ctx := testContext()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := e.RenderString("when", `{{ ne .Env "prod" }}`, ctx); err != nil {
+		if _, err := e.RenderString(context.Background(), "when", `{{ ne .Env "prod" }}`, ctx); err != nil {
 			b.Fatal(err)
 		}
 	}

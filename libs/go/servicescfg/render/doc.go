@@ -52,4 +52,21 @@
 // or reach the network (getHostByName) are not available: a template that
 // calls one fails when it is checked. Templates read configuration from
 // .Config and .Vars instead. Helm's lookup (cluster access) is not provided.
+// Functions whose result differs from run to run (now, date, the rand*
+// functions, uuidv4, shuffle, the gen* key and certificate functions,
+// htpasswd, bcrypt, encryptAES, toDate with the host's time zone) are refused
+// the same way: a plan is the same on every run, and generated values belong
+// in spec.secrets[].generate. keys and values return their results in key
+// order.
+//
+// # Limits
+//
+// Every render has a budget (Limits, DefaultLimits, WithLimits): steps
+// (loop iterations, template runs and function calls, weighted), bytes of
+// output, the size of any one value a function returns and of all of them,
+// and the length of an error message; the renders whose context carries one
+// WithRun share a budget of steps and output too. A template that exceeds one
+// fails at its position, and one that loops over a constant integer too large
+// fails when it is checked. Every charge checks the context: a render whose
+// context is done stops and returns an error wrapping ctx.Err().
 package render

@@ -2,10 +2,12 @@ package render
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"io/fs"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -56,6 +58,9 @@ type Engine struct {
 	cache textCache
 	// pure are the partials whose include output may be remembered (memo.go).
 	pure map[string]bool
+	// weights are what running each partial costs, in steps (steps.go).
+	weights map[string]int64
+	lim     Limits
 }
 
 // partial is a named template defined by a partial file.
@@ -68,8 +73,9 @@ type partial struct {
 type Option func(*options)
 
 type options struct {
-	glob func(pattern string) ([]string, error)
-	pos  func(entry int) diag.Pos
+	glob   func(pattern string) ([]string, error)
+	pos    func(entry int) diag.Pos
+	limits Limits
 }
 
 // WithGlob resolves templates.partials entries with glob (a loaded stack's
@@ -107,6 +113,7 @@ func New(root string, partials []string, opts ...Option) (*Engine, error) {
 		partials:   map[string]partial{},
 		unresolved: map[string][]ref{},
 		funcs:      sharedFuncs(),
+		lim:        o.limits.orDefault(),
 	}
 	e.cache.seed = maphash.MakeSeed()
 	var errs diag.List
@@ -136,6 +143,23 @@ func New(root string, partials []string, opts ...Option) (*Engine, error) {
 	}
 	e.linkPartials(units)
 	e.markPure(units)
+	var trees []*parse.Tree
+	for _, u := range units {
+		trees = append(trees, u.main)
+		for _, t := range u.defs {
+			trees = append(trees, t)
+		}
+	}
+	called := templateCalls(trees...)
+	e.weights = map[string]int64{}
+	for i, u := range units {
+		u.instrument(int64(i+2), func(name string) bool { return called[name] })
+		for name, w := range u.weights {
+			if p, ok := e.partials[name]; ok && p.tree == u.defs[name] {
+				e.weights[name] = w
+			}
+		}
+	}
 	e.base, _ = sharedBase().Clone() // Clone never fails
 	for name, p := range e.partials {
 		if _, err := e.base.AddParseTree(name, p.tree); err != nil {
@@ -154,8 +178,10 @@ func (e *Engine) Partials() []string { return slices.Clone(e.files) }
 
 // RenderFile renders the template file at path (relative to the stack root,
 // or absolute inside it) with data, usually a Context. The file's own defines are visible only to
-// this render. Errors are a diag.List placed at PATH:LINE.
-func (e *Engine) RenderFile(path string, data any) ([]byte, error) {
+// this render. Errors are a diag.List placed at PATH:LINE. A render stops
+// when ctx is done, returning an error that wraps ctx.Err(), and fails at
+// the template's position when it exceeds its Limits.
+func (e *Engine) RenderFile(ctx context.Context, path string, data any) ([]byte, error) {
 	name, err := e.rel(path)
 	if err != nil {
 		return nil, err
@@ -164,28 +190,36 @@ func (e *Engine) RenderFile(path string, data any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, errs := e.render(name, text, data)
-	return b, errs.Err()
+	b, errs := e.render(ctx, name, text, data)
+	return b, result(ctx, name, errs)
 }
 
 // RenderString renders text, e.g. a prompt or a hook template, with the same
 // partials and functions as RenderFile. name labels the text in errors:
 // NAME:LINE, LINE counted from the start of text.
-func (e *Engine) RenderString(name, text string, data any) (string, error) {
-	b, errs := e.render(name, text, data)
-	return string(b), errs.Err()
+func (e *Engine) RenderString(ctx context.Context, name, text string, data any) (string, error) {
+	b, errs := e.render(ctx, name, text, data)
+	return string(b), result(ctx, name, errs)
+}
+
+// result is the error of a render: ctx's when it stopped the render.
+func result(ctx context.Context, name string, errs diag.List) error {
+	if len(errs) > 0 && ctx.Err() != nil {
+		return fmt.Errorf("render %s: %w", name, ctx.Err())
+	}
+	return errs.Err()
 }
 
 // RenderAt renders text found inside another file, such as a `when` or a
 // namespaceTemplate of services.yaml, whose position is pos: problems in the
 // text are placed at pos (the line moved down for a multi-line text, the
 // column kept on the first line).
-func (e *Engine) RenderAt(pos diag.Pos, text string, data any) (string, error) {
+func (e *Engine) RenderAt(ctx context.Context, pos diag.Pos, text string, data any) (string, error) {
 	name := pos.File
 	if name == "" {
 		name = "text"
 	}
-	b, errs := e.render(name, text, data)
+	b, errs := e.render(ctx, name, text, data)
 	for i, d := range errs {
 		if d.Pos.File != name {
 			if len(d.Via) == 1 && d.Via[0] == name && pos.Line > 0 {
@@ -205,7 +239,7 @@ func (e *Engine) RenderAt(pos diag.Pos, text string, data any) (string, error) {
 		}
 		errs[i] = &at
 	}
-	return string(b), errs.Err()
+	return string(b), result(ctx, name, errs)
 }
 
 // CheckFile parses the template file at path and checks it against the
@@ -233,25 +267,40 @@ func (e *Engine) prepare(name, text string) (*unit, diag.List) {
 	if errs := e.link(u, nil); len(errs) > 0 {
 		return nil, errs
 	}
+	called := templateCalls(append(slices.Collect(maps.Values(u.defs)), u.main)...)
+	u.instrument(fileText, func(name string) bool { return called[name] })
 	return u, nil
 }
 
-func (e *Engine) render(name, text string, data any) ([]byte, diag.List) {
+func (e *Engine) render(ctx context.Context, name, text string, data any) ([]byte, diag.List) {
 	u, errs := e.cached(name, text)
 	if len(errs) > 0 {
-		return nil, via(errs, name)
+		return nil, via(cutAll(errs, e.lim.ErrorText), name)
 	}
-	in := e.acquire(u)
+	in := e.acquire(ctx, u)
+	b := in.b
+	b.file, b.line = textName, 1
+	if err := b.step(u.weight); err != nil {
+		in.release()
+		return nil, diag.List{{Pos: diag.Pos{File: name, Line: 1}, Msg: err.Error()}}
+	}
 	var buf bytes.Buffer
 	buf.Grow(max(int(u.outLen.Load())+64, len(text)+len(text)/2))
 	if c, ok := data.(Context); ok {
 		// By reference, so that include can recognise the same context.
 		data = &c
 	}
-	err := in.t.Execute(&buf, data)
+	in.top = limitedWriter{w: &buf, b: b}
+	err := in.t.Execute(&in.top, data)
+	if err != nil {
+		err = b.place(err)
+	}
 	in.release()
 	if err != nil {
 		d := e.execError(err)
+		if len(d.Msg) > e.lim.ErrorText {
+			d = &diag.Diagnostic{Pos: d.Pos, Msg: cut(d.Msg, e.lim.ErrorText), Hint: d.Hint, Via: d.Via}
+		}
 		switch {
 		case d.Pos.File == textName:
 			at := *d

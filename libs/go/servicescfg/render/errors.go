@@ -29,7 +29,12 @@ type tplError struct {
 	d    *diag.Diagnostic
 }
 
-func (e *tplError) Error() string { return fmt.Sprintf("tpl text line %d: %s", e.line, e.d.Msg) }
+func (e *tplError) Error() string {
+	if strings.HasPrefix(e.d.Msg, "tpl text line ") {
+		return e.d.Msg // nested tpl calls: the innermost line says where
+	}
+	return fmt.Sprintf("tpl text line %d: %s", e.line, e.d.Msg)
+}
 
 // fromTpl turns a diagnostic placed in tpl text into a tplError.
 func fromTpl(d *diag.Diagnostic) error {

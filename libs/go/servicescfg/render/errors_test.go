@@ -1,6 +1,7 @@
 package render
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -291,7 +292,7 @@ func TestRenderErrors(t *testing.T) {
 			if tt.data != nil {
 				data = tt.data
 			}
-			out, err := e.RenderFile(file, data)
+			out, err := e.RenderFile(context.Background(), file, data)
 			if out != nil {
 				t.Errorf("output %q with an error", out)
 			}
@@ -299,7 +300,7 @@ func TestRenderErrors(t *testing.T) {
 			// The same text given as a string fails the same way, also when
 			// its parse comes from the cache.
 			for range 2 {
-				_, err = e.RenderString(file, tt.text, data)
+				_, err = e.RenderString(context.Background(), file, tt.text, data)
 				assertError(t, err, tt.want)
 			}
 		})
@@ -318,13 +319,13 @@ func TestSharedText(t *testing.T) {
 	for i := range 4 {
 		for _, n := range []string{"a", "b", "c"} {
 			file := "deploy/" + n + "/m.yaml"
-			got, err := e.RenderFile(file, testContext())
+			got, err := e.RenderFile(context.Background(), file, testContext())
 			check(t, file, string(got), err, "ok")
 			ctx := testContext()
 			ctx.Slot = "1"
-			_, err = e.RenderFile(file, ctx)
+			_, err = e.RenderFile(context.Background(), file, ctx)
 			assertError(t, err, file+`:2: at <.Vars.nope>: map has no entry for key "nope" (declare it under spec.vars or the environment's vars)`)
-			_, err = e.RenderAt(diag.Pos{File: "services.yaml", Line: 10 * (i + 1)}, text, ctx)
+			_, err = e.RenderAt(context.Background(), diag.Pos{File: "services.yaml", Line: 10 * (i + 1)}, text, ctx)
 			assertError(t, err, fmt.Sprintf(`services.yaml:%d: at <.Vars.nope>: map has no entry for key "nope" (declare it under spec.vars or the environment's vars)`, 10*(i+1)+1))
 		}
 	}
@@ -340,7 +341,7 @@ func TestRenderFileErrors(t *testing.T) {
 		"/etc/hostname":   `/etc/hostname: template is outside the stack root`,
 		"missing.yaml":    `missing.yaml: cannot read template: no such file or directory`,
 	} {
-		_, err := e.RenderFile(path, nil)
+		_, err := e.RenderFile(context.Background(), path, nil)
 		assertError(t, err, want)
 		if path != "missing.yaml" {
 			assertError(t, e.CheckFile(path), want)
@@ -357,7 +358,7 @@ func TestRenderAt(t *testing.T) {
 		`{{ template "x" . }}`:                 `p.tpl:2: at <.Nope>: the template context has no field Nope (it has .Project .Env .Namespace .Slot .Versions .Vars .Config .Runtime .Service), rendering services.yaml:40:13`,
 		`{{ template "y" . }}`:                 `services.yaml:40:13: no template "y"`,
 	} {
-		_, err := e.RenderAt(at, text, Context{Slot: "1"})
+		_, err := e.RenderAt(context.Background(), at, text, Context{Slot: "1"})
 		assertError(t, err, want)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,14 +20,34 @@ import (
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/internal/fastyaml"
 )
 
-// disabled are the sprig functions that would let a template read the process
-// environment or reach the network. They stay defined, so that a call to one
-// is reported with a clear message instead of "function not defined".
-var disabledFuncs = map[string]struct{ msg, hint string }{
-	"env":           {`function "env" is not available: templates cannot read the process environment`, "use .Config or .Vars"},
-	"expandenv":     {`function "expandenv" is not available: templates cannot read the process environment`, "use .Config or .Vars"},
-	"getHostByName": {`function "getHostByName" is not available: templates cannot reach the network`, "put the address in .Vars"},
-}
+// disabledFuncs are the sprig functions a template may not call: those that
+// would let it read the process environment or reach the network, and those
+// whose result differs from one run to the next (the clock, randomness, keys
+// and certificates generated on the spot, salted hashes, the host's time
+// zone), since a plan must be the same on every run. They stay defined, so
+// that a call to one is reported with a clear message instead of "function
+// not defined", when the text is checked (untaken branches too).
+var disabledFuncs = func() map[string]struct{ msg, hint string } {
+	m := map[string]struct{ msg, hint string }{
+		"env":           {`function "env" is not available: templates cannot read the process environment`, "use .Config or .Vars"},
+		"expandenv":     {`function "expandenv" is not available: templates cannot read the process environment`, "use .Config or .Vars"},
+		"getHostByName": {`function "getHostByName" is not available: templates cannot reach the network`, "put the address in .Vars"},
+	}
+	const same = "a plan must be the same on every run"
+	for _, name := range []string{"now", "ago", "date", "dateInZone", "date_in_zone", "htmlDate", "htmlDateInZone", "toDate", "mustToDate"} {
+		m[name] = struct{ msg, hint string }{
+			fmt.Sprintf("function %q is not available: it reads the clock or the host's time zone, and %s", name, same),
+			"put a fixed date in .Vars"}
+	}
+	for _, name := range []string{"randAlpha", "randAlphaNum", "randAscii", "randNumeric", "randBytes", "randInt", "uuidv4", "shuffle",
+		"genPrivateKey", "genCA", "genCAWithKey", "genSelfSignedCert", "genSelfSignedCertWithKey", "genSignedCert", "genSignedCertWithKey",
+		"htpasswd", "bcrypt", "encryptAES"} {
+		m[name] = struct{ msg, hint string }{
+			fmt.Sprintf("function %q is not available: its result is random, and %s", name, same),
+			"declare a generated value in spec.secrets[].generate (generated once, kept in the cluster) and refer to the Secret"}
+	}
+	return m
+}()
 
 // builtinNames lists text/template's own functions, for parsing without a
 // template.Template (parse.Parse checks that every function name exists).
@@ -108,10 +130,14 @@ func funcMap() template.FuncMap {
 		}
 		return d
 	}
+	// Go randomises map order: keys and values are sorted by key, so that
+	// their order is the same on every run (sortAlpha stays harmless).
+	f["keys"] = sortedKeys
+	f["values"] = sortedValues
 	f["include"] = unbound
 	f["tpl"] = unbound
 	f["required"] = required
-	f["fail"] = func(msg string) (string, error) { return "", userError(msg) }
+	f["fail"] = func(msg string) (string, error) { return "", userError(cut(msg, DefaultLimits.ErrorText)) }
 	f["toYaml"] = toYAML
 	f["toYamlPretty"] = toYAMLPretty
 	f["fromYaml"] = decoder[map[string]any](yamlUnmarshal, "a YAML mapping")
@@ -159,6 +185,7 @@ func indentTo(newline bool, spaces int, v string) string {
 // required returns v, or fails with msg when v is nil or an empty string,
 // like Helm's.
 func required(msg string, v any) (any, error) {
+	msg = cut(msg, DefaultLimits.ErrorText)
 	if v == nil {
 		return nil, userError(msg)
 	}
@@ -294,4 +321,25 @@ func toJSON(v any) (string, error) {
 		return "", err
 	}
 	return string(b), nil
+}
+
+// sortedKeys is sprig's keys, sorted.
+func sortedKeys(dicts ...map[string]any) []string {
+	var out []string
+	for _, d := range dicts {
+		for k := range d {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// sortedValues is sprig's values, in the order of their sorted keys.
+func sortedValues(dict map[string]any) []any {
+	out := make([]any, 0, len(dict))
+	for _, k := range slices.Sorted(maps.Keys(dict)) {
+		out = append(out, dict[k])
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"context"
 	"flag"
 	"os"
 	"path/filepath"
@@ -52,10 +53,10 @@ func TestGolden(t *testing.T) {
 			var got []byte
 			var err error
 			if c.file != "" {
-				got, err = e.RenderFile(c.file, c.data)
+				got, err = e.RenderFile(context.Background(), c.file, c.data)
 			} else {
 				var s string
-				s, err = e.RenderString("prompts/domain.txt.tpl", string(prompt), c.data)
+				s, err = e.RenderString(context.Background(), "prompts/domain.txt.tpl", string(prompt), c.data)
 				got = []byte(s)
 			}
 			if err != nil {

@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -31,10 +32,18 @@ type instance struct {
 	tpls  []*template.Template // tpl slots, by depth
 	depth int
 	memo  map[memoKey]memoEntry // include outputs of pure partials, this render only
+	b     *budget               // what this render has spent
+	u     *unit                 // the text being rendered
+	// writers are the output limits of include and tpl calls, by depth;
+	// top is the render's own.
+	writers []*limitedWriter
+	top     limitedWriter
+	own     budget // b for a render (a tpl child shares its parent's)
 }
 
-// acquire returns an instance holding u's trees.
-func (e *Engine) acquire(u *unit) *instance {
+// acquire returns an instance holding u's trees, with a new budget under
+// ctx.
+func (e *Engine) acquire(ctx context.Context, u *unit) *instance {
 	p, ok := e.pools.Load(u.key)
 	if !ok {
 		p, _ = e.pools.LoadOrStore(u.key, &sync.Pool{})
@@ -45,15 +54,22 @@ func (e *Engine) acquire(u *unit) *instance {
 		for name, t := range u.defs {
 			in.defs[name].Tree = t
 		}
+		in.own.reset(ctx, &e.lim)
+		in.b, in.u = &in.own, u
 		return in
 	}
 	in := e.newInstance(e.base, u, nil)
 	in.pool = pool
+	in.own.reset(ctx, &e.lim)
+	in.b = &in.own
 	return in
 }
 
 func (in *instance) release() {
 	in.depth = 0
+	in.b = nil
+	in.own = budget{}
+	in.top = limitedWriter{}
 	clear(in.memo)
 	in.pool.Put(in)
 }
@@ -68,9 +84,9 @@ func (e *Engine) newInstance(from *template.Template, u *unit, local map[string]
 	} else {
 		t, _ = t.AddParseTree(mainName, u.main)
 	}
-	in := &instance{e: e, t: t, defs: make(map[string]*template.Template, len(u.defs)+len(local)), memo: map[memoKey]memoEntry{}}
+	in := &instance{e: e, t: t, u: u, defs: make(map[string]*template.Template, len(u.defs)+len(local)), memo: map[memoKey]memoEntry{}}
 	t.Funcs(template.FuncMap{"include": in.include, "tpl": in.tpl})
-	t.Funcs(in.boundMutators())
+	t.Funcs(in.limited())
 	for name := range local {
 		in.defs[name] = t.Lookup(name)
 	}
@@ -97,6 +113,9 @@ func (in *instance) include(name string, data any) (string, error) {
 	if in.depth >= maxDepth {
 		return "", userError(fmt.Sprintf("include %q: more than %d nested include and tpl calls", name, maxDepth))
 	}
+	if err := in.b.step(includeCost + in.weightOf(name)); err != nil {
+		return "", err
+	}
 	key, memo := memoKeyOf(name, data)
 	memo = memo && in.e.pure[name] && in.defs[name] == nil
 	if memo {
@@ -106,7 +125,10 @@ func (in *instance) include(name string, data any) (string, error) {
 	}
 	in.depth++
 	defer func() { in.depth-- }()
-	out, err := in.execute(t, data)
+	out, err := in.execute(t, data, "include")
+	if err == nil {
+		err = in.b.value(int64(len(out)), "include")
+	}
 	if memo && err == nil {
 		in.memo[key] = memoEntry{data: data, out: out}
 	}
@@ -117,7 +139,9 @@ func (in *instance) include(name string, data any) (string, error) {
 // the string they return: one allocation instead of a growing builder's.
 var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-func (in *instance) execute(t *template.Template, data any) (string, error) {
+// execute runs t into a buffer of at most Limits.Value bytes; what names
+// the call in an error about that limit.
+func (in *instance) execute(t *template.Template, data any, what string) (string, error) {
 	b := buffers.Get().(*bytes.Buffer)
 	defer func() {
 		if b.Cap() <= 64<<10 {
@@ -125,8 +149,16 @@ func (in *instance) execute(t *template.Template, data any) (string, error) {
 			buffers.Put(b)
 		}
 	}()
-	if err := t.Execute(b, data); err != nil {
-		return "", in.e.execError(err)
+	// One writer per depth, kept with the pooled instance: nested calls
+	// each count their own output.
+	for len(in.writers) <= in.depth {
+		in.writers = append(in.writers, new(limitedWriter))
+	}
+	w := in.writers[in.depth]
+	*w = limitedWriter{w: b, b: in.b, limit: in.b.lim.Value, what: what}
+	defer func() { w.w, w.b = nil, nil }()
+	if err := t.Execute(w, data); err != nil {
+		return "", in.e.execError(in.b.place(err))
 	}
 	return b.String(), nil
 }
@@ -137,6 +169,9 @@ func (in *instance) tpl(text string, data any) (string, error) {
 	if in.depth >= maxDepth {
 		return "", userError(fmt.Sprintf("tpl: more than %d nested include and tpl calls", maxDepth))
 	}
+	if err := in.b.step(includeCost + int64(len(text))>>4); err != nil {
+		return "", err
+	}
 	u, errs := in.e.parseUnit(tplFile, tplFile, text)
 	if len(errs) == 0 {
 		errs = in.e.link(u, func(name string) bool { return in.defs[name] != nil })
@@ -144,6 +179,10 @@ func (in *instance) tpl(text string, data any) (string, error) {
 	if len(errs) > 0 {
 		errs.Sort()
 		return "", fromTpl(errs[0])
+	}
+	u.instrument(fileTpl, func(string) bool { return true })
+	if err := in.b.step(u.weight); err != nil {
+		return "", err
 	}
 	var t *template.Template
 	if len(u.defs) == 0 {
@@ -154,11 +193,15 @@ func (in *instance) tpl(text string, data any) (string, error) {
 		// in this pooled set.
 		child := in.e.newInstance(in.t, u, in.defs)
 		child.depth = in.depth + 1
+		child.b = in.b
 		t = child.t
 	}
 	in.depth++
 	defer func() { in.depth-- }()
-	out, err := in.execute(t, data)
+	out, err := in.execute(t, data, "tpl")
+	if err == nil {
+		err = in.b.value(int64(len(out)), "tpl")
+	}
 	var d *diag.Diagnostic
 	if errors.As(err, &d) {
 		return "", fromTpl(d)
@@ -175,4 +218,21 @@ func (in *instance) tplSlot() *template.Template {
 		in.tpls = append(in.tpls, t)
 	}
 	return in.tpls[in.depth]
+}
+
+// includeCost is what an include or a tpl costs beyond the template it runs,
+// in steps: running a template costs about as much as 16 function calls.
+const includeCost = 16
+
+// weightOf is what running the template name costs, in steps; 1 for a
+// define of the text that called tpl, whose body is then charged by its
+// ranges and the includes it makes.
+func (in *instance) weightOf(name string) int64 {
+	if w, ok := in.u.weights[name]; ok {
+		return w
+	}
+	if w, ok := in.e.weights[name]; ok {
+		return w
+	}
+	return 1
 }

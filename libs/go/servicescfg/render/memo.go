@@ -3,8 +3,6 @@ package render
 import (
 	"reflect"
 	"text/template/parse"
-
-	"github.com/Masterminds/sprig/v3"
 )
 
 // Manifests include the same partial with the same data many times (labels
@@ -31,8 +29,8 @@ var impureFuncs = map[string]bool{
 	"set": true, "unset": true, "merge": true, "mergeOverwrite": true, "mustMerge": true, "mustMergeOverwrite": true,
 }
 
-// mutators change a value in place; each is bound per render so that calling
-// one clears the memo.
+// mutators change a value in place; calling one clears the memo (see
+// instance.callLimited).
 var mutators = []string{"set", "unset", "merge", "mergeOverwrite", "mustMerge", "mustMergeOverwrite"}
 
 // markPure computes which partials are pure (see above).
@@ -113,22 +111,4 @@ func memoKeyOf(name string, data any) (memoKey, bool) {
 		return memoKey{name: name, typ: v.Type(), ptr: v.Pointer()}, true
 	}
 	return memoKey{}, false
-}
-
-// boundMutators returns the in-place functions bound to in: each clears the
-// memo before doing its work.
-func (in *instance) boundMutators() map[string]any {
-	sf := sprig.TxtFuncMap()
-	out := make(map[string]any, len(mutators))
-	for _, name := range mutators {
-		fn := reflect.ValueOf(sf[name])
-		out[name] = reflect.MakeFunc(fn.Type(), func(args []reflect.Value) []reflect.Value {
-			clear(in.memo)
-			if fn.Type().IsVariadic() {
-				return fn.CallSlice(args)
-			}
-			return fn.Call(args)
-		}).Interface()
-	}
-	return out
 }

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"context"
 	"strings"
 	"testing"
 )
@@ -9,16 +10,14 @@ func TestMarkPure(t *testing.T) {
 	e := newEngine(t, map[string]string{"p/a.tpl": `
 {{- define "labels" }}app: {{ .Service.Name }}{{ end }}
 {{- define "meta" }}{{ include "labels" . | nindent 2 }}{{ template "labels" . }}{{ end }}
-{{- define "random" }}{{ randAlphaNum 8 }}{{ end }}
-{{- define "usesRandom" }}{{ include "random" . }}{{ end }}
+{{- define "usesMutates" }}{{ include "mutates" . }}{{ end }}
 {{- define "dynamic" }}{{ include (printf "%s" "labels") . }}{{ end }}
 {{- define "mutates" }}{{ $_ := set . "k" "v" }}{{ end }}
 {{- define "late" }}{{ include "fromManifest" . }}{{ end }}
 {{- define "viaTpl" }}{{ tpl "x" . }}{{ end }}
-{{- define "clock" }}{{ now }}{{ end }}
 `}, "p/*.tpl")
-	want := map[string]bool{"labels": true, "meta": true, "random": false, "usesRandom": false,
-		"dynamic": false, "mutates": false, "late": false, "viaTpl": false, "clock": false}
+	want := map[string]bool{"labels": true, "meta": true, "usesMutates": false,
+		"dynamic": false, "mutates": false, "late": false, "viaTpl": false}
 	for name, pure := range want {
 		if e.pure[name] != pure {
 			t.Errorf("pure[%s] = %v, want %v", name, e.pure[name], pure)
@@ -31,7 +30,7 @@ func TestMarkPure(t *testing.T) {
 func TestMemoKeepsMeaning(t *testing.T) {
 	e := newEngine(t, map[string]string{"p/a.tpl": `
 {{- define "show" }}{{ .a }}{{ end }}
-{{- define "rand" }}{{ randAlphaNum 16 }}{{ end }}
+{{- define "count" }}{{ $_ := set . "n" (add1 .n) }}{{ .n }}{{ end }}
 {{- define "name" }}{{ .Service.Name }}{{ end }}
 `}, "p/*.tpl")
 	tests := []struct{ name, text, want string }{
@@ -43,7 +42,7 @@ func TestMemoKeepsMeaning(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for range 3 { // pooled instances must not carry a memo over
-				got, err := e.RenderString("m.yaml", tt.text, Context{Service: &Service{Name: "api"}})
+				got, err := e.RenderString(context.Background(), "m.yaml", tt.text, Context{Service: &Service{Name: "api"}})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -53,15 +52,15 @@ func TestMemoKeepsMeaning(t *testing.T) {
 			}
 		})
 	}
-	got, err := e.RenderString("m.yaml", `{{ include "rand" . }} {{ include "rand" . }}`, Context{})
+	got, err := e.RenderString(context.Background(), "m.yaml", `{{ $c := dict "n" 0 }}{{ include "count" $c }} {{ include "count" $c }}`, Context{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if parts := strings.Fields(got); len(parts) != 2 || parts[0] == parts[1] {
 		t.Errorf("an impure partial was remembered: %q", got)
 	}
-	a, _ := e.RenderString("m.yaml", `{{ include "name" . }}`, Context{Service: &Service{Name: "one"}})
-	b, _ := e.RenderString("m.yaml", `{{ include "name" . }}`, Context{Service: &Service{Name: "two"}})
+	a, _ := e.RenderString(context.Background(), "m.yaml", `{{ include "name" . }}`, Context{Service: &Service{Name: "one"}})
+	b, _ := e.RenderString(context.Background(), "m.yaml", `{{ include "name" . }}`, Context{Service: &Service{Name: "two"}})
 	if a != "one" || b != "two" {
 		t.Errorf("memo leaked across renders: %q %q", a, b)
 	}

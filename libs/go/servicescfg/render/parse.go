@@ -29,6 +29,10 @@ type unit struct {
 	// outLen is the length of the text's last output: the next render of
 	// the same text starts with a buffer that size.
 	outLen atomic.Int64
+	// weight is what running main costs, weights what running each define
+	// costs, in steps (see steps.go), set by instrument.
+	weight  int64
+	weights map[string]int64
 }
 
 // parseUnit parses text on its own: Go's text/template silently lets a later
@@ -94,6 +98,7 @@ func (e *Engine) parseUnit(name, parseName, text string) (*unit, diag.List) {
 		return nil, errs
 	}
 	errs = append(errs, e.checkFuncs(u)...)
+	errs = append(errs, e.checkLimits(u)...)
 	return u, errs
 }
 

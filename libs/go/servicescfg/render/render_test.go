@@ -1,6 +1,7 @@
 package render
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -157,10 +158,10 @@ func TestRender(t *testing.T) {
 			var err error
 			if tt.file != "" {
 				var b []byte
-				b, err = e.RenderFile(tt.file, testContext())
+				b, err = e.RenderFile(context.Background(), tt.file, testContext())
 				got = string(b)
 			} else {
-				got, err = e.RenderString("text", tt.text, testContext())
+				got, err = e.RenderString(context.Background(), "text", tt.text, testContext())
 			}
 			if err != nil {
 				t.Fatalf("render: %v", err)
@@ -194,7 +195,7 @@ func TestWithGlob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := e.RenderString("s", `{{ include "a" . }}`, nil); err != nil || got != "A" {
+	if got, err := e.RenderString(context.Background(), "s", `{{ include "a" . }}`, nil); err != nil || got != "A" {
 		t.Errorf("got %q, %v", got, err)
 	}
 	if !slices.Equal(asked, []string{"x/**/*.tpl"}) {
@@ -213,13 +214,13 @@ func TestEveryConsumer(t *testing.T) {
 	}, "deploy/partials/*.tpl")
 	ctx := testContext()
 	ctx.Service = nil
-	manifest, err := e.RenderFile("deploy/base/api/ingress.yaml.tpl", testContext())
+	manifest, err := e.RenderFile(context.Background(), "deploy/base/api/ingress.yaml.tpl", testContext())
 	check(t, "manifest", string(manifest), err, "host: codex-k8s.example.test")
-	script, err := e.RenderFile(filepath.Join(e.root, "bootstrap/remote/10_dns.sh.tpl"), ctx)
+	script, err := e.RenderFile(context.Background(), filepath.Join(e.root, "bootstrap/remote/10_dns.sh.tpl"), ctx)
 	check(t, "script", string(script), err, `echo "codex-k8s.example.test"`)
-	prompt, err := e.RenderString("prompt", `Domain [{{ include "domain" . }}]: `, ctx)
+	prompt, err := e.RenderString(context.Background(), "prompt", `Domain [{{ include "domain" . }}]: `, ctx)
 	check(t, "prompt", prompt, err, "Domain [codex-k8s.example.test]: ")
-	ns, err := e.RenderAt(diag.Pos{File: "services.yaml", Line: 9, Col: 20}, `{{ include "domain" . | replace "." "-" }}`, ctx)
+	ns, err := e.RenderAt(context.Background(), diag.Pos{File: "services.yaml", Line: 9, Col: 20}, `{{ include "domain" . | replace "." "-" }}`, ctx)
 	check(t, "value", ns, err, "codex-k8s-example-test")
 }
 
@@ -249,7 +250,7 @@ func TestDefinesDoNotLeak(t *testing.T) {
 	})
 	for range 2 {
 		for file, want := range map[string]string{"ab.yaml": "AB", "nul.yaml": "N"} {
-			got, err := e2.RenderFile(file, nil)
+			got, err := e2.RenderFile(context.Background(), file, nil)
 			check(t, file, string(got), err, want)
 		}
 	}
@@ -260,7 +261,7 @@ func TestDefinesDoNotLeak(t *testing.T) {
 			{"b.yaml", "[B]", ""},
 			{"d.yaml", "[]", ""},
 		} {
-			got, err := e.RenderFile(c.file, nil)
+			got, err := e.RenderFile(context.Background(), c.file, nil)
 			if c.err != "" {
 				if err == nil || err.Error() != c.err {
 					t.Errorf("round %d %s: error %v, want %s", i, c.file, err, c.err)
@@ -289,14 +290,14 @@ func TestConcurrent(t *testing.T) {
 				i := (g + r) % 8
 				ctx := testContext()
 				ctx.Slot = fmt.Sprintf("%d%d", g, r)
-				got, err := e.RenderFile(fmt.Sprintf("m%d.yaml", i), ctx)
+				got, err := e.RenderFile(context.Background(), fmt.Sprintf("m%d.yaml", i), ctx)
 				want := fmt.Sprintf("%d-codex-k8s-api-gateway-%d%d", i, g, r)
 				if err != nil || string(got) != want {
 					errs <- fmt.Errorf("m%d.yaml: got %q, %v; want %q", i, got, err, want)
 					return
 				}
 				if r%10 == 0 {
-					if _, err := e.RenderString("bad", `{{ .Vars.nope }}`, ctx); err == nil {
+					if _, err := e.RenderString(context.Background(), "bad", `{{ .Vars.nope }}`, ctx); err == nil {
 						errs <- errors.New("missing key did not fail")
 						return
 					}
@@ -323,7 +324,7 @@ func TestNoEnvironment(t *testing.T) {
 		`{{ tpl "{{ env \"CODEX_RENDER_TEST_SECRET\" }}" . }}`,
 		`{{ if false }}{{ env "CODEX_RENDER_TEST_SECRET" }}{{ end }}`,
 	} {
-		got, err := e.RenderString("t", text, nil)
+		got, err := e.RenderString(context.Background(), "t", text, nil)
 		if err == nil || strings.Contains(got, secret) || strings.Contains(err.Error(), secret) {
 			t.Errorf("%s: got %q, %v", text, got, err)
 		}

@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"context"
 	"strconv"
 	"strings"
 	"text/template/parse"
@@ -13,8 +14,8 @@ import (
 // of a partial. A problem found in the rendered output, YAML that does not
 // parse say, can then be placed in the template. It renders the file again,
 // so it is meant for error messages; ok is false when it cannot tell.
-func (e *Engine) SourceLine(path string, data any, outLine int) (line int, ok bool) {
-	lines, ok := e.SourceMap(path, data)
+func (e *Engine) SourceLine(ctx context.Context, path string, data any, outLine int) (line int, ok bool) {
+	lines, ok := e.SourceMap(ctx, path, data)
 	if !ok || outLine < 1 || outLine > len(lines) || lines[outLine-1] == 0 {
 		return 0, false
 	}
@@ -24,7 +25,7 @@ func (e *Engine) SourceLine(path string, data any, outLine int) (line int, ok bo
 // SourceMap is SourceLine for every line of the output at once: element i
 // is the template line that wrote line i+1 of the output (0 when unknown).
 // A caller placing many problems of one render asks once.
-func (e *Engine) SourceMap(path string, data any) ([]int, bool) {
+func (e *Engine) SourceMap(ctx context.Context, path string, data any) ([]int, bool) {
 	name, err := e.rel(path)
 	if err != nil {
 		return nil, false
@@ -37,12 +38,15 @@ func (e *Engine) SourceMap(path string, data any) ([]int, bool) {
 	if len(errs) > 0 || u.main == nil {
 		return nil, false
 	}
-	want, errs := e.render(name, text, data)
+	want, errs := e.render(ctx, name, text, data)
 	if len(errs) > 0 || bytes.IndexByte(want, 0) >= 0 {
 		return nil, false // a NUL of its own would read as a marker
 	}
 	traced, marks := trace(u.main, text, nil)
-	in := e.acquire(u)
+	in := e.acquire(ctx, u)
+	lim := e.lim
+	lim.Output *= 2 // the markers add to the output
+	in.b.lim = &lim
 	in.t.Tree = traced // acquire sets the trees back for the next render
 	if printedOnly := printedDefines(u); printedOnly != nil {
 		for name, tree := range u.defs {
@@ -58,7 +62,8 @@ func (e *Engine) SourceMap(path string, data any) ([]int, bool) {
 	if c, ok := data.(Context); ok {
 		data = &c
 	}
-	err = in.t.Execute(&buf, data)
+	in.top = limitedWriter{w: &buf, b: in.b}
+	err = in.t.Execute(&in.top, data)
 	in.release()
 	if err != nil {
 		return nil, false

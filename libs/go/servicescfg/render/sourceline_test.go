@@ -1,6 +1,7 @@
 package render
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -31,7 +32,7 @@ func TestSourceLine(t *testing.T) {
 		"p/block.tpl": "{{ define \"block\" }}a: {{ .Service.Name }}\nb: x\nc: y{{ end }}",
 		"m.yaml":      manifest,
 	}, "p/*.tpl")
-	out, err := e.RenderFile("m.yaml", testContext())
+	out, err := e.RenderFile(context.Background(), "m.yaml", testContext())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,21 +57,21 @@ func TestSourceLine(t *testing.T) {
 		t.Fatalf("rendered %d lines, want %d:\n%s", len(lines), len(want), out)
 	}
 	for i, l := range lines {
-		got, ok := e.SourceLine("m.yaml", testContext(), i+1)
+		got, ok := e.SourceLine(context.Background(), "m.yaml", testContext(), i+1)
 		if !ok || got != want[l] {
 			t.Errorf("output line %d %q: source line %d (ok %v), want %d", i+1, l, got, ok, want[l])
 		}
 	}
 	for _, bad := range []int{0, -1, len(lines) + 5} {
-		if line, ok := e.SourceLine("m.yaml", testContext(), bad); ok {
+		if line, ok := e.SourceLine(context.Background(), "m.yaml", testContext(), bad); ok {
 			t.Errorf("output line %d: source line %d, want none", bad, line)
 		}
 	}
-	if _, ok := e.SourceLine("missing.yaml", testContext(), 1); ok {
+	if _, ok := e.SourceLine(context.Background(), "missing.yaml", testContext(), 1); ok {
 		t.Error("a missing template has a source line")
 	}
 	// The traced render is not left behind: the next render is the same.
-	again, err := e.RenderFile("m.yaml", testContext())
+	again, err := e.RenderFile(context.Background(), "m.yaml", testContext())
 	if err != nil || string(again) != string(out) {
 		t.Errorf("render after SourceLine differs: %v\n%s", err, again)
 	}
@@ -91,11 +92,11 @@ func TestSourceLineInOwnDefines(t *testing.T) {
 		`{{- end }}`,               // 9
 	}, "\n") + "\n"
 	e := newEngine(t, map[string]string{"m.yaml": manifest})
-	out, err := e.RenderFile("m.yaml", testContext())
+	out, err := e.RenderFile(context.Background(), "m.yaml", testContext())
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines, ok := e.SourceMap("m.yaml", testContext())
+	lines, ok := e.SourceMap(context.Background(), "m.yaml", testContext())
 	want := []int{1, 3, 4, 8, 9} // the last: the blank line the define leaves
 	if !ok || len(lines) != len(want) {
 		t.Fatalf("source map %v (ok %v) of:\n%s", lines, ok, out)
@@ -115,9 +116,9 @@ func TestSourceMapLeavesIncludedValuesAlone(t *testing.T) {
 		"{{ define \"flag\" }}{{ if false }}x{{ end }}{{ end }}\n{{- if include \"flag\" . }}\nk: 1\n{{- else }}\nk: 2\n{{- end }}\n": {4, 5},
 	} {
 		e := newEngine(t, map[string]string{"m.yaml": text})
-		lines, ok := e.SourceMap("m.yaml", testContext())
+		lines, ok := e.SourceMap(context.Background(), "m.yaml", testContext())
 		if !ok || !slices.Equal(lines, want) {
-			out, _ := e.RenderFile("m.yaml", testContext())
+			out, _ := e.RenderFile(context.Background(), "m.yaml", testContext())
 			t.Errorf("%q: source map %v (ok %v), want %v; output %q", text, lines, ok, want, out)
 		}
 	}

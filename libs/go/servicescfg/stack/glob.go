@@ -16,6 +16,15 @@ import (
 // or climb out of the stack root with "..".
 var ErrOutsideRoot = errors.New("path leaves the stack root")
 
+// ErrTooManyFolders is wrapped by Glob's errors for patterns whose wildcard
+// segments reach more than maxGlobFolders folders.
+var ErrTooManyFolders = errors.New("pattern reaches too many folders")
+
+// maxGlobFolders bounds the folders a pattern's segment may reach, so that
+// resolving a pattern over a loop of symbolic links ends at once instead of
+// after minutes (within a second or two here).
+const maxGlobFolders = 20000
+
 // PatternError is a path or glob of services.yaml that cannot be resolved.
 // It wraps filepath.ErrBadPattern or ErrOutsideRoot.
 type PatternError struct {
@@ -99,6 +108,12 @@ func GlobRoot(root, pattern string) ([]string, error) {
 		}
 		next := map[string]bool{}
 		for _, dir := range dirs {
+			if len(next) > maxGlobFolders {
+				// Wildcards over links that lead back up (a -> .) reach
+				// twice as many folders with every segment.
+				return nil, &PatternError{Pattern: pattern, Err: ErrTooManyFolders,
+					Problem: fmt.Sprintf("reaches more than %d folders (symbolic links that lead back up?): make it narrower", maxGlobFolders)}
+			}
 			if err := expand(root, dir, seg, last, next); err != nil {
 				var bl *brokenLinkError
 				if errors.As(err, &bl) {

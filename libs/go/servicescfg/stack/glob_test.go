@@ -226,3 +226,28 @@ func TestGlobBrokenLink(t *testing.T) {
 		}
 	}
 }
+
+// TestGlobLinkLoop: wildcards over two links back to the root (a -> ., b ->
+// .) reach 2^N folders with N segments; the pattern is refused once it
+// reaches maxGlobFolders, at once, instead of running for minutes (issue 9).
+func TestGlobLinkLoop(t *testing.T) {
+	root := t.TempDir()
+	for _, l := range []string{"a", "b"} {
+		if err := os.Symlink(".", filepath.Join(root, l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "x.yaml"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &Stack{Root: root}
+	pattern := strings.Repeat("*/", 35) + "*.yaml"
+	_, err := s.Glob(pattern)
+	var pe *PatternError
+	if !errors.As(err, &pe) || !errors.Is(err, ErrTooManyFolders) || pe.Pattern != pattern {
+		t.Fatalf("Glob: %v", err)
+	}
+	if got, err := s.Glob("*/*/*.yaml"); err != nil || len(got) != 4 {
+		t.Errorf("a short pattern over the loop: %q, %v", got, err)
+	}
+}

@@ -1,0 +1,6 @@
+kind: ConfigMap
+{{- $s := "ab" }}
+{{- range until 64 }}
+{{- $s = cat $s $s }}
+{{- end }}
+{{ $s }}

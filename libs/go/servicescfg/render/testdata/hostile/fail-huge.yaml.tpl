@@ -1,0 +1,2 @@
+kind: ConfigMap
+{{ fail (repeat 4000000 "x") }}

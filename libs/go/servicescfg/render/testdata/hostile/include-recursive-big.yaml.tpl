@@ -1,0 +1,3 @@
+{{- define "deep" }}{{ $s := repeat 8000000 "x" }}{{ include "deep" . }}{{ end -}}
+kind: ConfigMap
+{{ include "deep" . }}

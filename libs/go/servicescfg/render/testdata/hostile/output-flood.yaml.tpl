@@ -1,0 +1,3 @@
+kind: ConfigMap
+{{- $s := repeat 1000000 "x" }}
+{{ range until 100 }}{{ $s }}{{ end }}

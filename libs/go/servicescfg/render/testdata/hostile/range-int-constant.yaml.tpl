@@ -1,0 +1,2 @@
+kind: ConfigMap
+{{ range $i := 300000000 }}{{ end }}

@@ -1,0 +1,2 @@
+kind: ConfigMap
+{{ range until 1000000000 }}x{{ end }}

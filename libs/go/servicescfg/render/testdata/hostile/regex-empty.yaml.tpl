@@ -1,0 +1,2 @@
+kind: ConfigMap
+{{ regexReplaceAll "" (repeat 100000 "x") (repeat 1000 "y") }}

@@ -1,0 +1,2 @@
+kind: ConfigMap
+{{ repeat 1000000000 "x" }}

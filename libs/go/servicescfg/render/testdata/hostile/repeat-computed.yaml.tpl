@@ -1,0 +1,3 @@
+kind: ConfigMap
+{{ $n := int (mul 100000 100000) }}
+{{ repeat $n "ab" }}

@@ -1,0 +1,2 @@
+kind: ConfigMap
+{{ replace "" (repeat 1000 "y") (repeat 100000 "x") }}

@@ -1,0 +1,4 @@
+kind: ConfigMap
+{{- $d := dict }}
+{{ $_ := set $d "self" $d }}
+{{ $d }}

@@ -1,0 +1,3 @@
+kind: ConfigMap
+{{- $d := dict "t" "{{ tpl .t . }}{{ tpl .t . }}" }}
+{{ tpl $d.t $d }}

@@ -1,0 +1,2 @@
+kind: ConfigMap
+{{ uniq (until 1000000) | len }}
