@@ -361,7 +361,7 @@ func TestValuesMustMatchTheirPatterns(t *testing.T) {
 		"config.env": "# values\nDOMAIN=Secret_Looking_Value\n",
 	})
 	cfg := filepath.Join(root, "services.yaml")
-	env := map[string]string{"PORT": "eighty"}
+	env := map[string]string{"CODEX_VAR_PORT": "eighty"}
 	for _, args := range [][]string{{"validate", "--config", cfg}, {"reconcile", "--config", cfg, "--env", "dev", "--dry-run"}} {
 		var out, errOut bytes.Buffer
 		f := &Factory{
@@ -371,7 +371,7 @@ func TestValuesMustMatchTheirPatterns(t *testing.T) {
 		code, stderr := Run(context.Background(), f, args), errOut.String()
 		if code != ExitFailure ||
 			!strings.Contains(stderr, `config.env:2:8: the value of DOMAIN does not match its pattern "[a-z.]+"`) ||
-			!strings.Contains(stderr, `the value of PORT in the environment does not match its pattern "[0-9]+"`) {
+			!strings.Contains(stderr, `the value of PORT in the environment (CODEX_VAR_PORT) does not match its pattern "[0-9]+"`) {
 			t.Errorf("%v: exit %d\n%s", args, code, stderr)
 		}
 		if strings.Contains(stderr, "Secret_Looking_Value") || strings.Contains(stderr, "eighty") {
