@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Hostile stacks against the input side of validate and reconcile --dry-run
@@ -60,5 +62,182 @@ func TestHostEnvironmentStaysOutOfConfig(t *testing.T) {
 	}
 	if !strings.Contains(string(written), `stolen: "none"`) || !strings.Contains(string(written), `domain: "codex.example"`) {
 		t.Errorf("rendered:\n%s", written)
+	}
+}
+
+// TestConfigErrorsKeepSecrets: a token pasted over two lines and a
+// KEY: value typo in config.env are reported by file:line, without their
+// text; a config.env saved with a byte order mark reads as without it.
+func TestConfigErrorsKeepSecrets(t *testing.T) {
+	const token = "ghp_pastedTokenPart1"
+	spec := hostileStack("  bootstrap:\n    configFile: config.env\n    variables:\n      - {name: DOMAIN}\n      - {name: GITHUB_PAT, secret: true}\n")
+	root := writeTree(t, map[string]string{
+		"services.yaml": spec,
+		"m/a.yaml":      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+		"config.env":    "DOMAIN=example.test\nGITHUB_PAT=\"" + token + "\n" + token + "Tail\"\nGITHUB_PAT: " + token + "\n",
+	})
+	cfg := filepath.Join(root, "services.yaml")
+	for _, args := range [][]string{{"validate", "--config", cfg}, {"reconcile", "--config", cfg, "--env", "dev", "--dry-run"}} {
+		code, out, stderr := run(t, args...)
+		if code != ExitFailure || !strings.Contains(stderr, "config.env:2:12: value of GITHUB_PAT: unterminated double quote") ||
+			!strings.Contains(stderr, "config.env:3:1: line is not KEY=VALUE") ||
+			!strings.Contains(stderr, "config.env:4:1: line is not KEY=VALUE (write KEY=VALUE, with = instead of :)") {
+			t.Errorf("%v: exit %d\n%s", args, code, stderr)
+		}
+		if strings.Contains(out+stderr, "pastedToken") {
+			t.Errorf("%v prints the token:\n%s%s", args, out, stderr)
+		}
+	}
+
+	bom := writeTree(t, map[string]string{
+		"services.yaml": spec,
+		"m/a.yaml":      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {domain: {{ .Config.DOMAIN | quote }}}\n",
+		"config.env":    "\uFEFFDOMAIN=example.test\n",
+	})
+	code, out, stderr := run(t, "reconcile", "--config", filepath.Join(bom, "services.yaml"), "--env", "dev", "--dry-run", "--output-dir", filepath.Join(t.TempDir(), "out"))
+	if code != 0 {
+		t.Errorf("config.env with a byte order mark: exit %d\n%s%s", code, out, stderr)
+	}
+}
+
+// hostileTree is a stack folder beside a folder of another project, whose
+// file must never be read; it returns the stack root.
+func hostileTree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	parent := t.TempDir()
+	root := filepath.Join(parent, "stack")
+	if err := os.MkdirAll(filepath.Join(parent, "other"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(parent, "other", "secret.yaml"), []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: other-project-secret}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range files {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		switch {
+		case strings.HasPrefix(body, "link:"):
+			err = os.Symlink(strings.TrimPrefix(body, "link:"), p)
+		case body == "fifo":
+			err = syscall.Mkfifo(p, 0o644)
+		default:
+			err = os.WriteFile(p, []byte(body), 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// runWithin runs a command line and fails the test when it has not ended
+// within a minute (a read that waits on a named pipe never ends).
+func runWithin(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	type result struct {
+		code        int
+		out, errOut string
+	}
+	done := make(chan result, 1)
+	go func() {
+		var out, errOut bytes.Buffer
+		f := &Factory{IO: IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, LookupEnv: func(string) (string, bool) { return "", false }}
+		code := Run(context.Background(), f, args)
+		done <- result{code, out.String(), errOut.String()}
+	}()
+	select {
+	case r := <-done:
+		return r.code, r.out, r.errOut
+	case <-time.After(time.Minute):
+		t.Fatalf("%v did not end within a minute", args)
+		return 0, "", ""
+	}
+}
+
+// TestStackFilesStayInsideTheRoot: a manifest, partial, step script or
+// config file that is a symbolic link out of the stack folder, or lies under
+// a linked folder, is refused with the link and its target named; the file
+// outside is never read. So are files that are not regular (a named pipe
+// would block the read forever) and links to devices.
+func TestStackFilesStayInsideTheRoot(t *testing.T) {
+	const cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"
+	tests := []struct {
+		name  string
+		extra string // appended to the stack's spec
+		files map[string]string
+		want  []string
+	}{
+		{"manifest linked to /etc/hosts", "", map[string]string{"m/a.yaml": "link:/etc/hosts"},
+			[]string{`manifest "m/a.yaml" leads outside the stack root: m/a.yaml is a symbolic link to /etc/hosts, an absolute path`}},
+		{"manifest linked to another project", "", map[string]string{"m/a.yaml": "link:../../other/secret.yaml"},
+			[]string{`m/a.yaml is a symbolic link to ../../other/secret.yaml, outside the stack root`}},
+		{"manifest under a linked folder", "", map[string]string{"m": "link:../other", "m/../x": ""},
+			[]string{`m/a.yaml: m is a symbolic link to ../other, outside the stack root`}},
+		{"partial linked out", "  templates:\n    partials: [p/*.tpl]\n", map[string]string{"m/a.yaml": cm, "p/x.tpl": "link:../../other/secret.yaml"},
+			[]string{`partial pattern "p/*.tpl" leads outside the stack root: p/x.tpl is a symbolic link to ../../other/secret.yaml`}},
+		{"step script linked out", "  bootstrap:\n    steps: [{name: s, script: b/s.sh}]\n", map[string]string{"m/a.yaml": cm, "b/s.sh": "link:/etc/passwd"},
+			[]string{`b/s.sh is a symbolic link to /etc/passwd`}},
+		{"config file linked to /dev/zero", "  bootstrap:\n    configFile: config.env\n", map[string]string{"m/a.yaml": cm, "config.env": "link:/dev/zero"},
+			[]string{`config.env is a symbolic link to /dev/zero`}},
+		{"config file is a named pipe", "  bootstrap:\n    configFile: config.env\n", map[string]string{"m/a.yaml": cm, "config.env": "fifo"},
+			[]string{`is a named pipe, not a regular file`}},
+		{"manifest is a named pipe", "", map[string]string{"m/a.yaml": "fifo"},
+			[]string{`manifest "m/a.yaml" is a named pipe, not a regular file`}},
+		{"glob matches a named pipe", "", map[string]string{"m/a.yaml": cm, "m/b.yaml": "fifo"},
+			[]string{`manifest pattern "m/*.yaml" matches m/b.yaml, a named pipe, not a regular file`}},
+		{"manifest larger than the limit", "", map[string]string{"m/a.yaml": cm + "data: {x: \"" + strings.Repeat("x", 16<<20) + "\"}\n"},
+			[]string{`m/a.yaml is larger than 16 MiB, the limit for a file of a stack`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			files := map[string]string{"services.yaml": hostileStack(tt.extra)}
+			for k, v := range tt.files {
+				files[k] = v
+			}
+			delete(files, "m/../x")
+			root := hostileTree(t, files)
+			if strings.Contains(tt.name, "glob") {
+				data := strings.Replace(hostileStack(tt.extra), "[m/a.yaml]", "[m/*.yaml]", 1)
+				if err := os.WriteFile(filepath.Join(root, "services.yaml"), []byte(data), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cfg := filepath.Join(root, "services.yaml")
+			for _, args := range [][]string{{"validate", "--config", cfg}, {"reconcile", "--config", cfg, "--env", "dev", "--dry-run", "--output-dir", filepath.Join(t.TempDir(), "out")}} {
+				code, out, stderr := runWithin(t, args...)
+				if code != ExitFailure {
+					t.Errorf("%s: exit %d\n%s%s", args[0], code, out, stderr)
+				}
+				for _, w := range tt.want {
+					if !strings.Contains(stderr, w) {
+						t.Errorf("%s: stderr lacks %q:\n%s", args[0], w, stderr)
+					}
+				}
+				if strings.Contains(out+stderr, "other-project-secret") || strings.Contains(out+stderr, "localhost") {
+					t.Errorf("%s printed a file outside the stack:\n%s%s", args[0], out, stderr)
+				}
+			}
+		})
+	}
+}
+
+// TestStackFileLinksInsideTheRootWork: links that stay inside the stack
+// folder are followed as before.
+func TestStackFileLinksInsideTheRootWork(t *testing.T) {
+	root := hostileTree(t, map[string]string{
+		"services.yaml":   strings.Replace(hostileStack(""), "[m/a.yaml]", "[m/*.yaml]", 1),
+		"shared/a.yaml":   "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+		"m/a.yaml":        "link:../shared/a.yaml",
+		"lib/b.yaml":      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n",
+		"m/b.yaml":        "link:../linked/b.yaml",
+		"linked":          "link:lib",
+		"m/.keep-out.txt": "",
+	})
+	code, out, stderr := run(t, "reconcile", "--config", filepath.Join(root, "services.yaml"), "--env", "dev", "--dry-run", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"name": "a"`) || !strings.Contains(out, `"name": "b"`) {
+		t.Errorf("exit %d\n%s%s", code, out, stderr)
 	}
 }

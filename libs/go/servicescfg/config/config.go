@@ -14,6 +14,10 @@
 package config
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -66,13 +70,22 @@ func Path(s *stack.Stack) string {
 }
 
 // Load reads the stack's config file (a missing file is empty) and resolves
-// every declared variable.
+// every declared variable. The file is read through the stack root like
+// every file of the stack (stack.ReadFile): a link out of the root, a named
+// pipe or a file over the size limit is an error naming it.
 func Load(s *stack.Stack, lookup LookupFunc) (*Values, *envfile.File, error) {
 	f := &envfile.File{}
-	if p := Path(s); p != "" {
-		var err error
-		if f, err = envfile.Read(p); err != nil {
-			return nil, nil, err
+	if Path(s) != "" {
+		name := s.Spec.Bootstrap.ConfigFile
+		data, err := s.ReadFile(name)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return nil, nil, fmt.Errorf("read config: %w", err)
+		default:
+			if f, err = envfile.Parse(name, bytes.NewReader(data)); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	return Resolve(s, f, lookup), f, nil

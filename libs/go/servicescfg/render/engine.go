@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"text/template/parse"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/internal/rootfs"
 )
 
 const (
@@ -43,7 +43,11 @@ const (
 // repeated across nodes) is parsed once. An Engine is safe for concurrent
 // use.
 type Engine struct {
-	root     string
+	root string
+	// dir is root opened as an os.Root: every template is read through
+	// it (dirErr when it could not be opened).
+	dir      *rootfs.FS
+	dirErr   error
 	files    []string
 	partials map[string]partial
 	// unresolved lists, for a partial, the templates it reaches by a constant
@@ -110,6 +114,7 @@ func New(root string, partials []string, opts ...Option) (*Engine, error) {
 		funcs:      sharedFuncs(),
 	}
 	e.cache.seed = maphash.MakeSeed()
+	e.dir, e.dirErr = rootfs.Open(e.root)
 	var errs diag.List
 	var units []*unit
 	for _, file := range e.resolve(partials, &o, &errs) {
@@ -297,10 +302,14 @@ func (e *Engine) rel(p string) (string, error) {
 	return filepath.ToSlash(filepath.Clean(r)), nil
 }
 
-// read reads a file under the root. Like the stack's Glob, the check is
-// lexical (rel): symbolic links inside the root are followed.
+// read reads a file under the root through an os.Root, as the stack's Glob
+// resolves it: symbolic links are followed only while they stay inside the
+// root, and only a regular file of at most rootfs.MaxFileSize is read.
 func (e *Engine) read(name string) (string, error) {
-	b, err := readFile(filepath.Join(e.root, filepath.FromSlash(name)))
+	if e.dirErr != nil {
+		return "", diag.List{{Pos: diag.Pos{File: name}, Msg: fmt.Sprintf("cannot read template: %v", e.dirErr)}}
+	}
+	b, err := e.dir.ReadFile(name)
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
@@ -361,7 +370,8 @@ func (e *Engine) resolve(entries []string, o *options, errs *diag.List) []string
 	return files
 }
 
-// glob is the default resolver: fs.Glob under the root, regular files only.
+// glob is the default resolver: fs.Glob inside the root (an os.Root),
+// regular files only.
 func (e *Engine) glob(entry string) ([]string, error) {
 	pattern := path.Clean(filepath.ToSlash(entry))
 	if _, err := path.Match(pattern, ""); err != nil {
@@ -370,7 +380,10 @@ func (e *Engine) glob(entry string) ([]string, error) {
 	if entry == "" || path.IsAbs(pattern) || pattern == ".." || strings.HasPrefix(pattern, "../") {
 		return nil, fmt.Errorf("pattern %q leaves the stack root", entry)
 	}
-	fsys := os.DirFS(e.root)
+	if e.dirErr != nil {
+		return nil, e.dirErr
+	}
+	fsys := e.dir.FS()
 	matches, err := fs.Glob(fsys, pattern)
 	if err != nil {
 		return nil, fmt.Errorf("pattern %q is not a valid glob: %w", entry, err)

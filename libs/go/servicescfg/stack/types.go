@@ -69,6 +69,8 @@ type Stack struct {
 	doc *yaml.Node
 	// globs caches Glob results for the life of the stack (see Glob).
 	globs *sync.Map
+	// files is the stack root, opened once (see Files).
+	files *rootFiles
 }
 
 // Metadata names the stack.
