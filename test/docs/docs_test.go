@@ -6,8 +6,10 @@ package docs
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -183,5 +185,45 @@ func TestQuotedCommandsRun(t *testing.T) {
 	}
 	if ran < 3 {
 		t.Errorf("only %d commands found in the documents: is the parser still right?", ran)
+	}
+}
+
+// TestDeployStagingScript: deploy/scripts/deploy_staging.sh, as the runbook
+// says, builds codex-bootstrap when none is on PATH (a build, not go run, so
+// exit codes reach the caller unchanged) and passes its arguments to
+// reconcile --env staging.
+func TestDeployStagingScript(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds codex-bootstrap")
+	}
+	root := repoRoot(t)
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go is not on PATH")
+	}
+	// A PATH with go and the usual tools, without any codex-bootstrap.
+	path := filepath.Dir(goBin) + string(os.PathListSeparator) + "/usr/local/bin:/usr/bin:/bin"
+	script := filepath.Join(root, "deploy", "scripts", "deploy_staging.sh")
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--dry-run"}, 0, "codex-k8s-staging"},
+		{[]string{"--dry-run", "--no-such-flag"}, 2, "unknown flag: --no-such-flag"},
+	} {
+		cmd := exec.Command(script, tt.args...)
+		cmd.Env = append(os.Environ(), "PATH="+path)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			code = exit.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != tt.code || !strings.Contains(string(out), tt.want) {
+			t.Errorf("deploy_staging.sh %s: exit %d, want %d with %q\n%s", strings.Join(tt.args, " "), code, tt.code, tt.want, out)
+		}
 	}
 }
