@@ -277,16 +277,28 @@ func TestOutputDirKeepsFilesItDidNotWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A render interrupted before cleaning up leaves its staging folder:
-	// that is the tool's own and goes.
-	if err := os.MkdirAll(filepath.Join(dir, ".render-123", "01-x"), 0o755); err != nil {
+	// A render interrupted before cleaning up leaves its staging folder,
+	// listed in the marker before it was made: that is the tool's own and
+	// goes.
+	m, err := readMarker(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, ".render-123", "01-x", "a.yaml"), nil, 0o644); err != nil {
+	m.staging[stagingPrefix+"123"] = true
+	if err := writeMarker(dir, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, stagingPrefix+"123", "01-x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, stagingPrefix+"123", "01-x", "a.yaml"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if code, stderr := render(); code != 0 {
 		t.Fatalf("exit %d after moving the files out\n%s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, stagingPrefix+"123")); !os.IsNotExist(err) {
+		t.Errorf("the interrupted render's staging folder stayed: %v", err)
 	}
 	marker, err := os.ReadFile(filepath.Join(dir, manifestsMarker))
 	if err != nil {
@@ -402,11 +414,12 @@ func writeTree(t *testing.T, files map[string]string) string {
 func TestMarkerKeepsOddFileNames(t *testing.T) {
 	dir := t.TempDir()
 	files := map[string]bool{"01-a/a b.yaml": true, "01-a/a\nb.yaml": true, "01-a/a.yaml\r": true, "01-a/a.yaml ": true}
-	if err := writeMarker(dir, files); err != nil {
+	staging := map[string]bool{stagingPrefix + "a b": true}
+	if err := writeMarker(dir, marker{files: files, staging: staging}); err != nil {
 		t.Fatal(err)
 	}
-	got, marked, err := readMarker(dir)
-	if err != nil || !marked || !reflect.DeepEqual(got, files) {
-		t.Errorf("read back %v, %v, %v; want %v", got, marked, err, files)
+	got, err := readMarker(dir)
+	if err != nil || !got.present || got.legacy || !reflect.DeepEqual(got.files, files) || !reflect.DeepEqual(got.staging, staging) {
+		t.Errorf("read back %+v, %v; want %v and %v", got, err, files, staging)
 	}
 }

@@ -3,9 +3,11 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -239,5 +241,141 @@ func TestStackFileLinksInsideTheRootWork(t *testing.T) {
 	code, out, stderr := run(t, "reconcile", "--config", filepath.Join(root, "services.yaml"), "--env", "dev", "--dry-run", "-o", "json")
 	if code != 0 || !strings.Contains(out, `"name": "a"`) || !strings.Contains(out, `"name": "b"`) {
 		t.Errorf("exit %d\n%s%s", code, out, stderr)
+	}
+}
+
+// TestOutputDirNameCollision: two manifests of one node that would land on
+// one file (a/03-x.yaml, and c/x.yaml third in the list) are an error
+// naming both, and nothing is written.
+func TestOutputDirNameCollision(t *testing.T) {
+	const cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s}\n"
+	root := writeTree(t, map[string]string{
+		"services.yaml": strings.Replace(hostileStack(""), "[m/a.yaml]", "[a/03-x.yaml, b/x.yaml, c/x.yaml]", 1),
+		"a/03-x.yaml":   fmt.Sprintf(cm, "one"),
+		"b/x.yaml":      fmt.Sprintf(cm, "two"),
+		"c/x.yaml":      fmt.Sprintf(cm, "three"),
+	})
+	dir := filepath.Join(t.TempDir(), "out")
+	code, _, stderr := run(t, "reconcile", "--config", filepath.Join(root, "services.yaml"), "--env", "dev", "--dry-run", "--output-dir", dir)
+	if code != ExitFailure || !strings.Contains(stderr, "node a: manifests a/03-x.yaml and c/x.yaml would both be written to 01-a/03-x.yaml: rename one of them") {
+		t.Errorf("exit %d\n%s", code, stderr)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+		t.Errorf("a failed render wrote %v", entries)
+	}
+}
+
+// outputStack renders node a in dev and nothing in prod.
+func outputStack(t *testing.T) string {
+	return writeTree(t, map[string]string{
+		"services.yaml": "apiVersion: codex-k8s.dev/v1alpha1\nkind: ServiceStack\nmetadata: {name: n}\nspec:\n  project: n\n" +
+			"  environments:\n    dev: {runtime: non-prod, namespaceTemplate: n-dev}\n    prod: {runtime: prod, namespaceTemplate: n-prod}\n" +
+			"  services:\n    - {name: a, when: '{{ ne .Env \"prod\" }}', manifests: [m/a.yaml]}\n    - {name: b, manifests: [m/b.yaml]}\n",
+		"m/a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+		"m/b.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\ndata: {env: {{ .Env }}}\n",
+	})
+}
+
+// TestOutputDirNeverRemovesWhatItDidNotWrite: folders of the user's in the
+// output folder, named like the staging folder or not, empty or not, and a
+// file the user put in a node folder after a render that left it out, all
+// survive later renders: a render refuses or leaves them alone.
+func TestOutputDirNeverRemovesWhatItDidNotWrite(t *testing.T) {
+	cfg := filepath.Join(outputStack(t), "services.yaml")
+	dir := filepath.Join(t.TempDir(), "out")
+	render := func(env string) (int, string) {
+		code, _, stderr := run(t, "reconcile", "--config", cfg, "--env", env, "--dry-run", "--output-dir", dir)
+		return code, stderr
+	}
+	if code, stderr := render("dev"); code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	// Empty folders of the user's: no file of them is foreign, so the
+	// render goes on, and leaves them be.
+	empty := []string{stagingPrefix + "0123456789ab", ".render-1", "mine", "01-a/sub"}
+	for _, d := range empty {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, env := range []string{"prod", "dev", "prod"} {
+		if code, stderr := render(env); code != 0 {
+			t.Fatalf("%s: exit %d\n%s", env, code, stderr)
+		}
+	}
+	for _, d := range empty {
+		if fi, err := os.Stat(filepath.Join(dir, d)); err != nil || !fi.IsDir() {
+			t.Errorf("the user's folder %s went: %v", d, err)
+		}
+	}
+	// After the prod render (node a left out, its folder kept for the
+	// user's sub-folder), a file of the user's there, and in a folder named
+	// like the staging folder: refused, and kept.
+	mine := map[string]string{"01-a/notes.txt": "mine", stagingPrefix + "0123456789ab/keep.yaml": "mine too"}
+	for name, body := range mine {
+		if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(name)), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, env := range []string{"dev", "prod"} {
+		code, stderr := render(env)
+		if code != ExitFailure || !strings.Contains(stderr, "did not write") || !strings.Contains(stderr, "01-a/notes.txt") {
+			t.Errorf("%s over the user's files: exit %d\n%s", env, code, stderr)
+		}
+	}
+	for name, body := range mine {
+		if data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name))); err != nil || string(data) != body {
+			t.Errorf("%s: %q, %v", name, data, err)
+		}
+	}
+}
+
+// TestOutputDirConcurrentRenders: a render into a folder another render
+// holds fails at once and changes nothing; renders racing into one folder
+// each succeed or fail so, and the folder ends as one whole render.
+func TestOutputDirConcurrentRenders(t *testing.T) {
+	cfg := filepath.Join(outputStack(t), "services.yaml")
+	dir := filepath.Join(t.TempDir(), "out")
+	args := func(env string) []string {
+		return []string{"reconcile", "--config", cfg, "--env", env, "--dry-run", "--output-dir", dir}
+	}
+	if code, _, stderr := run(t, args("dev")...); code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	unlock, err := lockFolder(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(t, args("prod")...)
+	unlock()
+	if code != ExitFailure || !strings.Contains(stderr, "another render is writing to "+dir) {
+		t.Errorf("render into a locked folder: exit %d\n%s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "01-a", "a.yaml")); err != nil {
+		t.Errorf("the locked folder changed: %v", err)
+	}
+
+	var wg sync.WaitGroup
+	for i := range 8 {
+		env := []string{"dev", "prod"}[i%2]
+		wg.Go(func() {
+			code, _, stderr := run(t, args(env)...)
+			if code != 0 && !strings.Contains(stderr, "another render is writing to") {
+				t.Errorf("%s: exit %d\n%s", env, code, stderr)
+			}
+		})
+	}
+	wg.Wait()
+	m, err := readMarker(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owned, foreign, err := sortFiles(dir, m)
+	if err != nil || len(foreign) > 0 || len(m.staging) > 0 {
+		t.Fatalf("after racing renders: foreign %v, staging %v, %v", foreign, m.staging, err)
+	}
+	got := strings.Join(owned, " ")
+	if got != "01-a/a.yaml 02-b/b.yaml" && got != "01-b/b.yaml" {
+		t.Errorf("the folder mixes renders: %s", got)
 	}
 }
