@@ -214,8 +214,8 @@ func TestStackFilesStayInsideTheRoot(t *testing.T) {
 					t.Errorf("%s: exit %d\n%s%s", args[0], code, out, stderr)
 				}
 				for _, w := range tt.want {
-					if !strings.Contains(stderr, w) {
-						t.Errorf("%s: stderr lacks %q:\n%s", args[0], w, stderr)
+					if n := strings.Count(stderr, w); n != 1 {
+						t.Errorf("%s: stderr says %q %d times, want once:\n%s", args[0], w, n, stderr)
 					}
 				}
 				if strings.Contains(out+stderr, "other-project-secret") || strings.Contains(out+stderr, "localhost") {
