@@ -176,7 +176,7 @@ func TestStackFilesStayInsideTheRoot(t *testing.T) {
 			[]string{`manifest "m/a.yaml" leads outside the stack root: m/a.yaml is a symbolic link to /etc/hosts, an absolute path`}},
 		{"manifest linked to another project", "", map[string]string{"m/a.yaml": "link:../../other/secret.yaml"},
 			[]string{`m/a.yaml is a symbolic link to ../../other/secret.yaml, outside the stack root`}},
-		{"manifest under a linked folder", "", map[string]string{"m": "link:../other", "m/../x": ""},
+		{"manifest under a linked folder", "", map[string]string{"m": "link:../other"},
 			[]string{`m/a.yaml: m is a symbolic link to ../other, outside the stack root`}},
 		{"partial linked out", "  templates:\n    partials: [p/*.tpl]\n", map[string]string{"m/a.yaml": cm, "p/x.tpl": "link:../../other/secret.yaml"},
 			[]string{`partial pattern "p/*.tpl" leads outside the stack root: p/x.tpl is a symbolic link to ../../other/secret.yaml`}},
@@ -199,7 +199,6 @@ func TestStackFilesStayInsideTheRoot(t *testing.T) {
 			for k, v := range tt.files {
 				files[k] = v
 			}
-			delete(files, "m/../x")
 			root := hostileTree(t, files)
 			if strings.Contains(tt.name, "glob") {
 				data := strings.Replace(hostileStack(tt.extra), "[m/a.yaml]", "[m/*.yaml]", 1)
