@@ -1,5 +1,6 @@
 // Command codex-bootstrap validates, plans and reconciles a services.yaml
-// stack, and installs it on a clean server over SSH.
+// stack. It renders and checks the stack's bootstrap steps for a clean
+// server; running them there is not part of it yet.
 package main
 
 import (

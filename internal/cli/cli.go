@@ -185,14 +185,15 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	var configPath string
 	root := &cobra.Command{
 		Use:   "codex-bootstrap",
-		Short: "Bootstrap a server and deploy whole environments from one services.yaml",
+		Short: "Validate, plan and deploy whole environments from one services.yaml",
 		Long: `codex-bootstrap deploys a whole environment to Kubernetes from one typed
 services.yaml: infrastructure, migrations, internal services, edge and
 frontend, in that order, each waited for before the next starts.
 
 services.yaml is the single source of truth: nodes, deploy groups,
 dependencies, environments (dev, staging, one namespace per task slot, prod),
-runtime parity (hot reload outside prod) and the bootstrap of a clean server.
+runtime parity (hot reload outside prod) and the bootstrap steps of a clean
+server, which validate renders and checks (nothing runs them on a server yet).
 
 Exit codes: 0 success, 1 invalid input or failed operation, 2 usage error,
 130 interrupted.`,

@@ -277,16 +277,28 @@ func TestOutputDirKeepsFilesItDidNotWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A render interrupted before cleaning up leaves its staging folder:
-	// that is the tool's own and goes.
-	if err := os.MkdirAll(filepath.Join(dir, ".render-123", "01-x"), 0o755); err != nil {
+	// A render interrupted before cleaning up leaves its staging folder,
+	// listed in the marker before it was made: that is the tool's own and
+	// goes.
+	m, err := readMarker(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, ".render-123", "01-x", "a.yaml"), nil, 0o644); err != nil {
+	m.staging[stagingPrefix+"123"] = true
+	if err := writeMarker(dir, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, stagingPrefix+"123", "01-x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, stagingPrefix+"123", "01-x", "a.yaml"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if code, stderr := render(); code != 0 {
 		t.Fatalf("exit %d after moving the files out\n%s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, stagingPrefix+"123")); !os.IsNotExist(err) {
+		t.Errorf("the interrupted render's staging folder stayed: %v", err)
 	}
 	marker, err := os.ReadFile(filepath.Join(dir, manifestsMarker))
 	if err != nil {
@@ -361,7 +373,7 @@ func TestValuesMustMatchTheirPatterns(t *testing.T) {
 		"config.env": "# values\nDOMAIN=Secret_Looking_Value\n",
 	})
 	cfg := filepath.Join(root, "services.yaml")
-	env := map[string]string{"PORT": "eighty"}
+	env := map[string]string{"CODEX_VAR_PORT": "eighty"}
 	for _, args := range [][]string{{"validate", "--config", cfg}, {"reconcile", "--config", cfg, "--env", "dev", "--dry-run"}} {
 		var out, errOut bytes.Buffer
 		f := &Factory{
@@ -371,7 +383,7 @@ func TestValuesMustMatchTheirPatterns(t *testing.T) {
 		code, stderr := Run(context.Background(), f, args), errOut.String()
 		if code != ExitFailure ||
 			!strings.Contains(stderr, `config.env:2:8: the value of DOMAIN does not match its pattern "[a-z.]+"`) ||
-			!strings.Contains(stderr, `the value of PORT in the environment does not match its pattern "[0-9]+"`) {
+			!strings.Contains(stderr, `the value of PORT in the environment (CODEX_VAR_PORT) does not match its pattern "[0-9]+"`) {
 			t.Errorf("%v: exit %d\n%s", args, code, stderr)
 		}
 		if strings.Contains(stderr, "Secret_Looking_Value") || strings.Contains(stderr, "eighty") {
@@ -402,11 +414,12 @@ func writeTree(t *testing.T, files map[string]string) string {
 func TestMarkerKeepsOddFileNames(t *testing.T) {
 	dir := t.TempDir()
 	files := map[string]bool{"01-a/a b.yaml": true, "01-a/a\nb.yaml": true, "01-a/a.yaml\r": true, "01-a/a.yaml ": true}
-	if err := writeMarker(dir, files); err != nil {
+	staging := map[string]bool{stagingPrefix + "a b": true}
+	if err := writeMarker(dir, marker{files: files, staging: staging}); err != nil {
 		t.Fatal(err)
 	}
-	got, marked, err := readMarker(dir)
-	if err != nil || !marked || !reflect.DeepEqual(got, files) {
-		t.Errorf("read back %v, %v, %v; want %v", got, marked, err, files)
+	got, err := readMarker(dir)
+	if err != nil || !got.present || got.legacy || !reflect.DeepEqual(got.files, files) || !reflect.DeepEqual(got.staging, staging) {
+		t.Errorf("read back %+v, %v; want %v and %v", got, err, files, staging)
 	}
 }

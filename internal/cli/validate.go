@@ -39,7 +39,8 @@ environment's plan.
 
 Slot environments are rendered with a sample slot (` + SampleSlot + `) unless --slot is given.
 Values for .Config come from the stack's bootstrap config file overlaid by the
-process environment; missing values are not an error here.
+process environment, where variable NAME is read from CODEX_VAR_NAME only;
+missing values are not an error here.
 
 Every problem is listed on stderr as FILE:LINE:COL: message, sorted, all in
 one run. Nothing is contacted and nothing is written.

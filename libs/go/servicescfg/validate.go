@@ -10,6 +10,7 @@ import (
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/bootstrap"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/config"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/internal/rootfs"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/render"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
@@ -53,7 +54,12 @@ func (p *Project) Validate(ctx context.Context, targets ...Target) (*Report, err
 	loaded := len(errs) // the loader's own diagnostics come first
 	values, _, err := config.Load(p.stack, p.lookup)
 	if err != nil {
-		errs.Append(err)
+		// A config file that leads out of the root or is not a regular
+		// file: the loader has said so already, at configFile.
+		var nr *rootfs.NotRegularError
+		if !errors.Is(err, rootfs.ErrOutsideRoot) && !errors.As(err, &nr) {
+			errs.Append(err)
+		}
 		values = config.Resolve(p.stack, nil, p.lookup)
 	}
 	errs.Append(values.Check())

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,7 +70,7 @@ var testValues = map[string]string{
 }
 
 func lookup(m map[string]string) func(string) (string, bool) {
-	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	return func(k string) (string, bool) { v, ok := m[strings.TrimPrefix(k, config.EnvPrefix)]; return v, ok }
 }
 
 // loadPlan loads a stack and plans one environment, its namespaces prefixed

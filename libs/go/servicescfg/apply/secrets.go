@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/config"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
 )
 
@@ -25,7 +26,7 @@ type MissingValueError struct {
 }
 
 func (e *MissingValueError) Error() string {
-	return fmt.Sprintf("secret %s key %s: variable %s has no value: set it in the stack's config file or the environment", e.Secret, e.Key, e.Variable)
+	return fmt.Sprintf("secret %s key %s: variable %s has no value: set it in the stack's config file or export %s", e.Secret, e.Key, e.Variable, config.EnvName(e.Variable))
 }
 
 var secretsGVR = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}

@@ -1,6 +1,12 @@
 // Package config resolves the operator-supplied values a stack declares in
 // spec.bootstrap.variables: from the config file (bootstrap/host/config.env),
-// overlaid by the process environment, falling back to declared defaults.
+// overlaid by the process environment under the tool's own prefix
+// (CODEX_VAR_NAME for a variable NAME), falling back to declared defaults.
+//
+// The prefix is the operator's, not the stack's: a stack written by someone
+// else may declare a variable named after any host variable (AWS_SECRET_ACCESS_KEY,
+// say), and without the prefix it would print that variable's value into a
+// manifest. Only variables the operator exported as CODEX_VAR_* are read.
 //
 // Only non-secret values are ever handed to templates; secret values are used
 // for Kubernetes Secrets (fromConfig) and bootstrap steps, and are never
@@ -8,6 +14,10 @@
 package config
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
 	"path/filepath"
 	"sort"
 
@@ -17,7 +27,17 @@ import (
 )
 
 // LookupFunc reads a process environment variable; os.LookupEnv in production.
+// It is only ever asked for names that start with EnvPrefix.
 type LookupFunc func(string) (string, bool)
+
+// EnvPrefix starts the name of every process environment variable the tool
+// reads a bootstrap variable from: CODEX_VAR_CODEXK8S_DOMAIN sets
+// CODEXK8S_DOMAIN.
+const EnvPrefix = "CODEX_VAR_"
+
+// EnvName is the process environment variable that sets the bootstrap
+// variable name.
+func EnvName(name string) string { return EnvPrefix + name }
 
 // Source says where a value came from.
 type Source string
@@ -49,20 +69,30 @@ func Path(s *stack.Stack) string {
 }
 
 // Load reads the stack's config file (a missing file is empty) and resolves
-// every declared variable.
+// every declared variable. The file is read through the stack root like
+// every file of the stack (stack.ReadFile): a link out of the root, a named
+// pipe or a file over the size limit is an error naming it.
 func Load(s *stack.Stack, lookup LookupFunc) (*Values, *envfile.File, error) {
 	f := &envfile.File{}
-	if p := Path(s); p != "" {
-		var err error
-		if f, err = envfile.Read(p); err != nil {
-			return nil, nil, err
+	if Path(s) != "" {
+		name := s.Spec.Bootstrap.ConfigFile
+		data, err := s.ReadFile(name)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return nil, nil, fmt.Errorf("read config: %w", err)
+		default:
+			if f, err = envfile.Parse(name, bytes.NewReader(data)); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	return Resolve(s, f, lookup), f, nil
 }
 
 // Resolve computes the values of the declared variables: the process
-// environment wins over the file, the file over the declared default.
+// environment (EnvName of each variable, nothing else) wins over the file,
+// the file over the declared default.
 func Resolve(s *stack.Stack, f *envfile.File, lookup LookupFunc) *Values {
 	v := &Values{values: map[string]string{}, source: map[string]Source{}, file: f}
 	if s.Spec.Bootstrap != nil {
@@ -71,7 +101,7 @@ func Resolve(s *stack.Stack, f *envfile.File, lookup LookupFunc) *Values {
 	}
 	for _, d := range v.vars {
 		if lookup != nil {
-			if val, ok := lookup(d.Name); ok && val != "" {
+			if val, ok := lookup(EnvName(d.Name)); ok && val != "" {
 				v.values[d.Name], v.source[d.Name] = val, SourceEnv
 				continue
 			}
@@ -157,7 +187,7 @@ func (v *Values) Check() error {
 			pos.Line, pos.Col = v.file.Position(n)
 			errs.AddHint(pos, "correct it in the config file", "the value of %s does not match its pattern %q", n, d.Pattern)
 		case SourceEnv:
-			errs.AddHint(diag.Pos{}, "correct or unset the environment variable", "the value of %s in the environment does not match its pattern %q", n, d.Pattern)
+			errs.AddHint(diag.Pos{}, "correct or unset the environment variable "+EnvName(n), "the value of %s in the environment (%s) does not match its pattern %q", n, EnvName(n), d.Pattern)
 		}
 	}
 	return errs.Err()

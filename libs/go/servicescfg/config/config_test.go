@@ -27,7 +27,7 @@ func TestResolvePrecedence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"DOMAIN": "env.example"}
+	env := map[string]string{"CODEX_VAR_DOMAIN": "env.example", "TOKEN": "read-without-prefix"}
 	v := Resolve(testStack(), f, func(k string) (string, bool) { s, ok := env[k]; return s, ok })
 
 	for _, tt := range []struct {
@@ -72,5 +72,29 @@ func TestMissingAndCheck(t *testing.T) {
 	var errs diag.List
 	if !errors.As(err, &errs) || len(errs) != 1 || !strings.Contains(errs[0].Error(), "DOMAIN") || strings.Contains(errs[0].Error(), "NOT VALID") {
 		t.Errorf("Check() = %v; want one error naming DOMAIN without its value", err)
+	}
+}
+
+// TestHostEnvironmentNeedsThePrefix: a stack that declares a variable named
+// after a host variable (issue 9, #1) does not read it; only the operator's
+// CODEX_VAR_ name sets it.
+func TestHostEnvironmentNeedsThePrefix(t *testing.T) {
+	s := &stack.Stack{Spec: stack.Spec{Bootstrap: &stack.Bootstrap{Variables: []*stack.Variable{
+		{Name: "AWS_SECRET_ACCESS_KEY"}, {Name: "HOME"}, {Name: "CODEXK8S_DOMAIN"},
+	}}}}
+	env := map[string]string{
+		"AWS_SECRET_ACCESS_KEY":     "host-secret",
+		"HOME":                      "/root",
+		"CODEX_VAR_CODEXK8S_DOMAIN": "codex.example",
+	}
+	var asked []string
+	v := Resolve(s, nil, func(k string) (string, bool) { asked = append(asked, k); s, ok := env[k]; return s, ok })
+	if got := v.NonSecret(); len(got) != 1 || got["CODEXK8S_DOMAIN"] != "codex.example" {
+		t.Errorf("NonSecret() = %v; want only CODEXK8S_DOMAIN", got)
+	}
+	for _, k := range asked {
+		if !strings.HasPrefix(k, EnvPrefix) {
+			t.Errorf("looked up %s, outside %s", k, EnvPrefix)
+		}
 	}
 }

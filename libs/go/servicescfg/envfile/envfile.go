@@ -40,16 +40,27 @@ type File struct {
 	index map[string]int
 }
 
-// Parse reads an env file. name is used in error positions.
+// maxLine is the longest line Parse reads.
+const maxLine = 1 << 20
+
+// Parse reads an env file. name is used in error positions. A UTF-8 byte
+// order mark at the start is skipped, as YAML readers do.
+//
+// An error about a line names its position and the problem, never the
+// line's text: a token pasted over several lines or written as KEY: value
+// must not reach a terminal or a CI log through the error that reports it.
 func Parse(name string, r io.Reader) (*File, error) {
 	f := &File{index: map[string]int{}}
 	var errs diag.List
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	sc.Buffer(make([]byte, 64*1024), maxLine)
 	n := 0
 	for sc.Scan() {
 		n++
 		raw := sc.Text()
+		if n == 1 {
+			raw = strings.TrimPrefix(raw, "\uFEFF")
+		}
 		trimmed := strings.TrimSpace(raw)
 		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
 			f.lines = append(f.lines, line{raw: raw})
@@ -59,16 +70,17 @@ func Parse(name string, r io.Reader) (*File, error) {
 		key, rest, ok := strings.Cut(trimmed, "=")
 		key = strings.TrimSpace(key)
 		if !ok {
-			errs.AddHint(diag.Pos{File: name, Line: n, Col: 1}, "write KEY=VALUE", "line is not KEY=VALUE")
+			errs.AddHint(diag.Pos{File: name, Line: n, Col: 1}, lineHint(trimmed), "line is not KEY=VALUE")
 			continue
 		}
 		if !keyRE.MatchString(key) {
-			errs.Add(diag.Pos{File: name, Line: n, Col: 1}, "invalid variable name %q", key)
+			errs.AddHint(diag.Pos{File: name, Line: n, Col: 1}, lineHint(trimmed),
+				"the text before = is not a variable name (letters, digits and _, not starting with a digit)")
 			continue
 		}
 		value, err := unquote(strings.TrimSpace(rest))
 		if err != nil {
-			errs.Add(diag.Pos{File: name, Line: n, Col: len(key) + 2}, "value of %s: %v", key, err)
+			errs.AddHint(diag.Pos{File: name, Line: n, Col: len(key) + 2}, multiLineHint, "value of %s: %v", key, err)
 			continue
 		}
 		// The value starts after the first = and the spaces after it.
@@ -84,7 +96,9 @@ func Parse(name string, r io.Reader) (*File, error) {
 		f.index[key] = len(f.lines)
 		f.lines = append(f.lines, line{key: key, value: value, raw: raw, at: n, col: col})
 	}
-	if err := sc.Err(); err != nil {
+	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+		errs.Add(diag.Pos{File: name, Line: n + 1, Col: 1}, "line is longer than %d MiB", maxLine>>20)
+	} else if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	if err := errs.Err(); err != nil {
@@ -103,6 +117,22 @@ func Read(path string) (*File, error) {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	return Parse(path, bytes.NewReader(data))
+}
+
+// multiLineHint is the advice for a value that does not end where it
+// should: most often a value pasted over several lines.
+const multiLineHint = `a value pasted over several lines goes on one line: in double quotes, \n stands for a line break`
+
+// keyColonRE is a line written as YAML, KEY: value.
+var keyColonRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*\s*:`)
+
+// lineHint is the advice for a line that is not KEY=VALUE; it looks at the
+// line but never repeats it.
+func lineHint(line string) string {
+	if keyColonRE.MatchString(line) {
+		return "write KEY=VALUE, with = instead of :"
+	}
+	return "write KEY=VALUE; " + multiLineHint
 }
 
 func unquote(v string) (string, error) {

@@ -46,10 +46,11 @@ func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name, in, want string
 	}{
-		{"no equals", "A=1\nJUSTTEXT\n", "config.env:2:1: line is not KEY=VALUE (write KEY=VALUE)"},
-		{"bad name", "1A=x\n", `config.env:1:1: invalid variable name "1A"`},
-		{"unterminated", "A=\"x\n", "config.env:1:3: value of A: unterminated double quote"},
-		{"unterminated single", "AB='x\n", "config.env:1:4: value of AB: unterminated single quote"},
+		{"no equals", "A=1\nJUSTTEXT\n", "config.env:2:1: line is not KEY=VALUE (write KEY=VALUE; " + multiLineHint + ")"},
+		{"bad name", "1A=x\n", "config.env:1:1: the text before = is not a variable name (letters, digits and _, not starting with a digit) (write KEY=VALUE; " + multiLineHint + ")"},
+		{"unterminated", "A=\"x\n", "config.env:1:3: value of A: unterminated double quote (" + multiLineHint + ")"},
+		{"unterminated single", "AB='x\n", "config.env:1:4: value of AB: unterminated single quote (" + multiLineHint + ")"},
+		{"long line", "A=1\nB=" + strings.Repeat("x", maxLine) + "\n", "config.env:2:1: line is longer than 1 MiB"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,5 +174,53 @@ func TestPosition(t *testing.T) {
 	}
 	if line, col := f.Position("B"); line != 0 || col != 0 {
 		t.Errorf("B after Set at %d:%d, want 0:0: the file no longer says it", line, col)
+	}
+}
+
+// TestParseErrorsNeverQuoteTheLine: a secret pasted over several lines or
+// written as KEY: value (issue 9, #4) is reported by position and problem;
+// no part of its text reaches the error.
+func TestParseErrorsNeverQuoteTheLine(t *testing.T) {
+	const secret = "ghp_Z9xQ7secretPART"
+	tests := []struct {
+		name, in, want string
+	}{
+		{"token over two lines", "TOKEN=\"" + secret + "\n" + secret + "2\"\n",
+			"config.env:1:7: value of TOKEN: unterminated double quote (" + multiLineHint + ")\n" +
+				"config.env:2:1: line is not KEY=VALUE (write KEY=VALUE; " + multiLineHint + ")"},
+		{"token with = over two lines", "TOKEN=" + secret + "\n9" + secret + "==\n",
+			"config.env:2:1: the text before = is not a variable name (letters, digits and _, not starting with a digit) (write KEY=VALUE; " + multiLineHint + ")"},
+		{"KEY: value", "GITHUB_PAT: " + secret + "\n", "config.env:1:1: line is not KEY=VALUE (write KEY=VALUE, with = instead of :)"},
+		{"KEY: value with =", "GITHUB_PAT: " + secret + "=x\n", "config.env:1:1: the text before = is not a variable name (letters, digits and _, not starting with a digit) (write KEY=VALUE, with = instead of :)"},
+		{"quoted KEY: value", "GITHUB_PAT: '" + secret + "'\n", "config.env:1:1: line is not KEY=VALUE (write KEY=VALUE, with = instead of :)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("config.env", strings.NewReader(tt.in))
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("error =\n%v\nwant\n%s", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "secretPART") || strings.Contains(err.Error(), "Z9xQ7") {
+				t.Errorf("the error quotes the secret: %v", err)
+			}
+		})
+	}
+}
+
+// TestParseByteOrderMark: a config file saved with a UTF-8 byte order mark
+// reads as without it, positions included.
+func TestParseByteOrderMark(t *testing.T) {
+	f, err := Parse("config.env", strings.NewReader("\uFEFFDOMAIN=example.test\nUSER=root\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := f.Get("DOMAIN"); !ok || v != "example.test" {
+		t.Errorf("DOMAIN = %q, %v", v, ok)
+	}
+	if line, col := f.Position("DOMAIN"); line != 1 || col != 8 {
+		t.Errorf("DOMAIN at %d:%d; want 1:8", line, col)
+	}
+	if _, err := Parse("config.env", strings.NewReader("\uFEFF1A=x\n")); err == nil || strings.Contains(err.Error(), "\uFEFF") {
+		t.Errorf("error for a bad line after the mark: %v", err)
 	}
 }

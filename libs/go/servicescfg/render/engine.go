@@ -17,6 +17,7 @@ import (
 	"text/template/parse"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/internal/rootfs"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
 )
 
@@ -44,7 +45,11 @@ const (
 // repeated across nodes) is parsed once. An Engine is safe for concurrent
 // use.
 type Engine struct {
-	root     string
+	root string
+	// dir is root opened as an os.Root: every template is read through
+	// it (dirErr when it could not be opened).
+	dir      *rootfs.FS
+	dirErr   error
 	files    []string
 	partials map[string]partial
 	// unresolved lists, for a partial, the templates it reaches by a constant
@@ -116,6 +121,7 @@ func New(root string, partials []string, opts ...Option) (*Engine, error) {
 		lim:        o.limits.orDefault(),
 	}
 	e.cache.seed = maphash.MakeSeed()
+	e.dir, e.dirErr = rootfs.Open(e.root)
 	var errs diag.List
 	var units []*unit
 	for _, file := range e.resolve(partials, &o, &errs) {
@@ -345,10 +351,14 @@ func (e *Engine) rel(p string) (string, error) {
 	return filepath.ToSlash(filepath.Clean(r)), nil
 }
 
-// read reads a file under the root. Like the stack's Glob, the check is
-// lexical (rel): symbolic links inside the root are followed.
+// read reads a file under the root through an os.Root, as the stack's Glob
+// resolves it: symbolic links are followed only while they stay inside the
+// root, and only a regular file of at most rootfs.MaxFileSize is read.
 func (e *Engine) read(name string) (string, error) {
-	b, err := readFile(filepath.Join(e.root, filepath.FromSlash(name)))
+	if e.dirErr != nil {
+		return "", diag.List{{Pos: diag.Pos{File: name}, Msg: fmt.Sprintf("cannot read template: %v", e.dirErr)}}
+	}
+	b, err := e.dir.ReadFile(name)
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {

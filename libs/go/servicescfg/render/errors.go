@@ -83,7 +83,7 @@ func missingKeyHint(node, msg string) string {
 	}
 	switch {
 	case strings.HasPrefix(node, ".Config."):
-		return "a bootstrap variable without a value: declare it in spec.bootstrap.variables and set it in the config file or the environment, " +
+		return "a bootstrap variable without a value: declare it in spec.bootstrap.variables and set it in the config file or as CODEX_VAR_NAME in the environment, " +
 			"or read it with index .Config \"NAME\" | default ...; secret variables never reach .Config"
 	case strings.HasPrefix(node, ".Vars."):
 		return "declare it under spec.vars or the environment's vars"

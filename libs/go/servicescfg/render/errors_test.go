@@ -192,7 +192,7 @@ func TestRenderErrors(t *testing.T) {
 	}, {
 		name: "bootstrap variable without a value",
 		text: "a: 1\nb: {{ .Config.DOMAIN }}",
-		want: `m.yaml:2: at <.Config.DOMAIN>: map has no entry for key "DOMAIN" (a bootstrap variable without a value: declare it in spec.bootstrap.variables and set it in the config file or the environment, or read it with index .Config "NAME" | default ...; secret variables never reach .Config)`,
+		want: `m.yaml:2: at <.Config.DOMAIN>: map has no entry for key "DOMAIN" (a bootstrap variable without a value: declare it in spec.bootstrap.variables and set it in the config file or as CODEX_VAR_NAME in the environment, or read it with index .Config "NAME" | default ...; secret variables never reach .Config)`,
 	}, {
 		name: "missing map key in a partial",
 		text: "a: 1\nb: {{ include \"vars\" . }}",

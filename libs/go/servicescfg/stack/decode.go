@@ -165,8 +165,36 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path []any) {
 			}
 			continue
 		}
+		if isNull(p.value) && isRecord(v.Type().Field(i).Type) && !optional(v.Type().Field(i)) {
+			// spec: null would otherwise pass as a stack with nothing in
+			// it: the validator reads a null parent as a type error the
+			// decoder reported.
+			d.mismatch(deref(p.value), "a mapping", at(path, name))
+			continue
+		}
 		d.decode(p.value, v.Field(i), at(path, name))
 	}
+}
+
+// isNull reports whether n is a YAML null (~, null or nothing).
+func isNull(n *yaml.Node) bool {
+	n = deref(n)
+	return n != nil && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// isRecord reports whether t (or what it points to) is a struct of the
+// model read from a mapping, as opposed to a scalar such as Duration.
+func isRecord(t reflect.Type) bool {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Kind() == reflect.Struct && t != durationType
+}
+
+// optional reports whether a field may be left out (its tag has omitempty).
+func optional(sf reflect.StructField) bool {
+	_, opts, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+	return strings.Contains(","+opts+",", ",omitempty,")
 }
 
 func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path []any) {
@@ -198,8 +226,14 @@ func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path []any) {
 		return
 	}
 	out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	record := isRecord(v.Type().Elem())
 	for i, c := range n.Content {
 		elem := out.Index(i)
+		if record && isNull(c) {
+			// `- ~` among services, secrets or steps: an entry without a
+			// name would otherwise become a step or a Secret named "".
+			d.errs.AddHint(d.pos(deref(c)), "remove the empty entry or fill it in", "%s must be a mapping, not null", pathString(at(path, i)))
+		}
 		if elem.Kind() == reflect.Pointer {
 			// Never leave nil entries: `- ~` is an empty item, reported by
 			// the validator for what it lacks.

@@ -4,17 +4,19 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/internal/rootfs"
 )
 
 // ErrOutsideRoot is wrapped by Glob's errors for patterns that are absolute
-// or climb out of the stack root with "..".
-var ErrOutsideRoot = errors.New("path leaves the stack root")
+// or climb out of the stack root with "..", and for symbolic links that
+// lead outside it.
+var ErrOutsideRoot = rootfs.ErrOutsideRoot
 
 // ErrTooManyFolders is wrapped by Glob's errors for patterns whose wildcard
 // segments reach more than maxGlobFolders folders.
@@ -26,7 +28,8 @@ var ErrTooManyFolders = errors.New("pattern reaches too many folders")
 const maxGlobFolders = 20000
 
 // PatternError is a path or glob of services.yaml that cannot be resolved.
-// It wraps filepath.ErrBadPattern or ErrOutsideRoot.
+// It wraps filepath.ErrBadPattern or ErrOutsideRoot, or describes a file it
+// matches that cannot be read (a link to nothing, a named pipe).
 type PatternError struct {
 	// Pattern is the entry exactly as written.
 	Pattern string
@@ -54,8 +57,13 @@ func (e *PatternError) Unwrap() error { return e.Err }
 // A pattern that matches nothing returns an empty list and no error. An
 // invalid pattern returns a *PatternError wrapping filepath.ErrBadPattern; an
 // absolute pattern, or one whose ".." climbs out of the root, returns a
-// *PatternError wrapping ErrOutsideRoot. The check is lexical: symbolic links
-// inside the root are followed wherever they point.
+// *PatternError wrapping ErrOutsideRoot. Every file system access goes
+// through an os.Root opened at the stack root (see Files), so symbolic links
+// are followed only while they stay inside it: a pattern that reaches a link
+// leading outside the root (or by an absolute path) returns a *PatternError
+// wrapping ErrOutsideRoot that names the link and its target, and so does
+// one that matches a link leading nowhere or a file that is not a regular
+// one (a named pipe, a device), instead of leaving the file out.
 //
 // Results are cached for the life of a loaded stack: validation and every
 // environment's render resolve the same patterns, and directories are read
@@ -77,11 +85,22 @@ func (s *Stack) Glob(pattern string) ([]string, error) {
 	return files, err
 }
 
-func (s *Stack) glob(pattern string) ([]string, error) { return GlobRoot(s.Root, pattern) }
+func (s *Stack) glob(pattern string) ([]string, error) {
+	clean, err := checkPattern(pattern)
+	if err != nil {
+		return nil, err
+	}
+	fsys, err := s.Files()
+	if err != nil {
+		return nil, fmt.Errorf("resolve pattern %q: %w", pattern, err)
+	}
+	return globIn(fsys, pattern, clean)
+}
 
 // GlobRoot is Glob for the stack rooted at root ("" for the working
 // directory), without a cache: what the renderer uses for a root of
-// templates given without a stack.
+// templates given without a stack. It reads through an os.Root opened at
+// root, as Glob does.
 func GlobRoot(root, pattern string) ([]string, error) {
 	clean, err := checkPattern(pattern)
 	if err != nil {
@@ -90,6 +109,16 @@ func GlobRoot(root, pattern string) ([]string, error) {
 	if root == "" {
 		root = "."
 	}
+	fsys, err := rootfs.Open(root)
+	if err != nil {
+		return nil, fmt.Errorf("resolve pattern %q: %w", pattern, err)
+	}
+	defer fsys.Close()
+	return globIn(fsys, pattern, clean)
+}
+
+// globIn resolves pattern (checked and cleaned as clean) inside fsys.
+func globIn(fsys *rootfs.FS, pattern, clean string) ([]string, error) {
 	segs := strings.Split(clean, "/")
 	// Collapse runs of "**": "**/**" matches what "**" does, at a far
 	// higher cost.
@@ -114,12 +143,8 @@ func GlobRoot(root, pattern string) ([]string, error) {
 				return nil, &PatternError{Pattern: pattern, Err: ErrTooManyFolders,
 					Problem: fmt.Sprintf("reaches more than %d folders (symbolic links that lead back up?): make it narrower", maxGlobFolders)}
 			}
-			if err := expand(root, dir, seg, last, next); err != nil {
-				var bl *brokenLinkError
-				if errors.As(err, &bl) {
-					return nil, &PatternError{Pattern: pattern, Problem: "matches " + bl.path + ", a symbolic link that leads nowhere", Err: err}
-				}
-				return nil, fmt.Errorf("resolve pattern %q: %w", pattern, err)
+			if err := expand(fsys, dir, seg, last, next); err != nil {
+				return nil, patternError(pattern, err)
 			}
 		}
 		if last {
@@ -138,53 +163,39 @@ func GlobRoot(root, pattern string) ([]string, error) {
 	return files, nil
 }
 
+// patternError words an error met while resolving pattern.
+func patternError(pattern string, err error) error {
+	var bl *brokenLinkError
+	var esc *rootfs.EscapeError
+	var nr *rootfs.NotRegularError
+	switch {
+	case errors.As(err, &bl):
+		return &PatternError{Pattern: pattern, Problem: "matches " + bl.path + ", a symbolic link that leads nowhere", Err: err}
+	case errors.As(err, &esc):
+		return &PatternError{Pattern: pattern, Problem: "leads outside the stack root: " + esc.Error(), Err: err}
+	case errors.As(err, &nr) && !hasMeta(pattern):
+		return &PatternError{Pattern: pattern, Problem: "is " + rootfs.Describe(nr.Mode) + ", not a regular file", Err: err}
+	case errors.As(err, &nr):
+		return &PatternError{Pattern: pattern, Problem: "matches " + nr.Name + ", " + rootfs.Describe(nr.Mode) + ", not a regular file", Err: err}
+	}
+	return fmt.Errorf("resolve pattern %q: %w", pattern, err)
+}
+
 // expand adds to out what segment seg matches under dir (root-relative): files
 // when seg is the last segment, directories otherwise.
-func expand(root, dir, seg string, last bool, out map[string]bool) error {
-	abs := filepath.Join(root, filepath.FromSlash(dir))
+func expand(fsys *rootfs.FS, dir, seg string, last bool, out map[string]bool) error {
 	switch {
 	case seg == "**":
-		// The trailing separator makes WalkDir follow a root that is a
-		// symbolic link to a directory.
-		start := abs + string(filepath.Separator)
-		return filepath.WalkDir(start, func(p string, e fs.DirEntry, err error) error {
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || isNotDir(err) {
-					return nil
-				}
-				return err
-			}
-			rel, _ := filepath.Rel(root, p)
-			rel = filepath.ToSlash(rel)
-			if rel == "." {
-				rel = ""
-			}
-			if e.IsDir() {
-				if p != start && strings.HasPrefix(e.Name(), ".") {
-					return filepath.SkipDir
-				}
-				if !last {
-					out[rel] = true
-				}
-				return nil
-			}
-			if last {
-				if err := checkLink(p, rel, e); err != nil {
-					return err
-				}
-				if isFile(p, e) {
-					out[rel] = true
-				}
-			}
-			return nil
-		})
+		return walk(fsys, dir, last, out)
 	case !hasMeta(seg):
 		p := path.Join(dir, seg)
-		full := filepath.Join(root, filepath.FromSlash(p))
-		fi, err := os.Stat(full)
+		fi, err := fsys.Stat(p)
 		if err != nil {
+			if errors.Is(err, ErrOutsideRoot) {
+				return err
+			}
 			if last && !errors.Is(err, fs.ErrPermission) {
-				if li, lerr := os.Lstat(full); lerr == nil && li.Mode()&fs.ModeSymlink != 0 {
+				if li, lerr := fsys.Lstat(p); lerr == nil && li.Mode()&fs.ModeSymlink != 0 {
 					return &brokenLinkError{path: p}
 				}
 			}
@@ -193,45 +204,129 @@ func expand(root, dir, seg string, last bool, out map[string]bool) error {
 			}
 			return err
 		}
-		if last && fi.Mode().IsRegular() || !last && fi.IsDir() {
+		if last {
+			return addFile(p, fi.Mode(), out)
+		}
+		if fi.IsDir() {
 			out[p] = true
 		}
 		return nil
 	default:
-		entries, err := os.ReadDir(abs)
+		entries, err := readDir(fsys, dir)
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) || isNotDir(err) {
-				return nil
-			}
-			if errors.Is(err, fs.ErrPermission) {
-				// A folder on the way that may not be entered means no
-				// match, as when each plain segment was looked up; a
-				// folder that is there but may not be listed is an error.
-				if _, serr := os.Stat(abs); serr != nil && errors.Is(serr, fs.ErrPermission) {
-					return nil
-				}
-			}
 			return err
 		}
 		for _, e := range entries {
 			if ok, _ := path.Match(seg, e.Name()); !ok {
 				continue
 			}
-			p := path.Join(dir, e.Name())
-			full := filepath.Join(abs, e.Name())
-			if last {
-				if err := checkLink(full, p, e); err != nil {
-					return err
-				}
-				if isFile(full, e) {
-					out[p] = true
-				}
-			} else if isDir(full, e) {
-				out[p] = true
+			if err := match(fsys, path.Join(dir, e.Name()), e, last, out); err != nil {
+				return err
 			}
 		}
 		return nil
 	}
+}
+
+// walk adds what "**" matches under dir: every file below it when it is the
+// last segment, else every directory (dir included).
+func walk(fsys *rootfs.FS, dir string, last bool, out map[string]bool) error {
+	start := dir
+	if start == "" {
+		start = "."
+	}
+	return fsys.WalkDir(start, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || isNotDir(err) {
+				return nil
+			}
+			return err
+		}
+		rel := p
+		if rel == "." {
+			rel = ""
+		}
+		if e.IsDir() {
+			if p != start && strings.HasPrefix(e.Name(), ".") {
+				return fs.SkipDir
+			}
+			if !last {
+				out[rel] = true
+			}
+			return nil
+		}
+		if last {
+			return match(fsys, rel, e, true, out)
+		}
+		return nil
+	})
+}
+
+// readDir lists dir for a wildcard segment: a folder that is missing, not a
+// folder or may not be entered matches nothing; one that is there but may
+// not be listed is an error.
+func readDir(fsys *rootfs.FS, dir string) ([]fs.DirEntry, error) {
+	name := dir
+	if name == "" {
+		name = "."
+	}
+	entries, err := fsys.ReadDir(name)
+	if err == nil {
+		return entries, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) || isNotDir(err) {
+		return nil, nil
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		// A folder on the way that may not be entered means no match, as
+		// when each plain segment was looked up; a folder that is there but
+		// may not be listed is an error.
+		if _, serr := fsys.Stat(name); serr != nil && errors.Is(serr, fs.ErrPermission) {
+			return nil, nil
+		}
+	}
+	return nil, err
+}
+
+// match adds the entry e at p (root-relative) to out when it is what the
+// segment looks for: a file for the last segment, else a folder. Links are
+// followed inside the root only.
+func match(fsys *rootfs.FS, p string, e fs.DirEntry, last bool, out map[string]bool) error {
+	mode := e.Type()
+	if mode&fs.ModeSymlink != 0 {
+		fi, err := fsys.Stat(p)
+		switch {
+		case errors.Is(err, ErrOutsideRoot):
+			return err
+		case err != nil && last && !errors.Is(err, fs.ErrPermission):
+			// A missing target, a loop or a path through a file: it
+			// leads nowhere.
+			return &brokenLinkError{path: p}
+		case err != nil:
+			return nil
+		}
+		mode = fi.Mode()
+	}
+	if !last {
+		if mode.IsDir() {
+			out[p] = true
+		}
+		return nil
+	}
+	return addFile(p, mode, out)
+}
+
+// addFile adds p, matched by a last segment, when it is a regular file. A
+// folder is no match; anything else (a named pipe, a device, a socket) is
+// an error, not a file quietly left out.
+func addFile(p string, mode fs.FileMode, out map[string]bool) error {
+	switch {
+	case mode.IsRegular():
+		out[p] = true
+	case !mode.IsDir():
+		return &rootfs.NotRegularError{Name: p, Mode: mode}
+	}
+	return nil
 }
 
 func isNotDir(err error) bool { return errors.Is(err, syscall.ENOTDIR) }
@@ -242,35 +337,6 @@ func isNotDir(err error) bool { return errors.Is(err, syscall.ENOTDIR) }
 type brokenLinkError struct{ path string }
 
 func (e *brokenLinkError) Error() string { return e.path + ": symbolic link that leads nowhere" }
-
-// checkLink returns a brokenLinkError for a matched entry that is a
-// symbolic link to nothing; rel is its root-relative path.
-func checkLink(full, rel string, e fs.DirEntry) error {
-	if e.Type()&fs.ModeSymlink == 0 {
-		return nil
-	}
-	// A missing target, a loop or a path through a file: it leads nowhere.
-	if _, err := os.Stat(full); err != nil && !errors.Is(err, fs.ErrPermission) {
-		return &brokenLinkError{path: rel}
-	}
-	return nil
-}
-
-func isFile(p string, e fs.DirEntry) bool {
-	if e.Type()&fs.ModeSymlink != 0 {
-		fi, err := os.Stat(p)
-		return err == nil && fi.Mode().IsRegular()
-	}
-	return e.Type().IsRegular()
-}
-
-func isDir(p string, e fs.DirEntry) bool {
-	if e.Type()&fs.ModeSymlink != 0 {
-		fi, err := os.Stat(p)
-		return err == nil && fi.IsDir()
-	}
-	return e.IsDir()
-}
 
 // hasMeta reports whether a pattern holds glob syntax.
 func hasMeta(p string) bool { return strings.ContainsAny(p, `*?[\`) }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -17,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/internal/rootfs"
 )
 
 // DefaultSecretLength is the length of a generated secret value whose
@@ -45,15 +47,27 @@ func Load(path string) (*Stack, error) {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		path = filepath.Join(path, DefaultFile)
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read stack: %w", err)
-	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("read stack: %w", err)
 	}
-	return load(displayPath(path, abs), abs, data)
+	// The file is read through its root, like every file of the stack: a
+	// services.yaml that is a named pipe or a link out of its folder is
+	// refused, not followed.
+	files := &rootFiles{}
+	files.once.Do(func() { files.fs, files.err = rootfs.Open(filepath.Dir(abs)) })
+	var data []byte
+	err = files.err
+	if err == nil {
+		data, err = files.fs.ReadFile(filepath.Base(abs))
+	}
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		err = &fs.PathError{Op: "open", Path: path, Err: pe.Err} // as given, not as the root saw it
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read stack: %w", err)
+	}
+	return load(displayPath(path, abs), abs, data, files)
 }
 
 // LoadBytes is Load for data already in memory. file names the file in
@@ -67,7 +81,7 @@ func LoadBytes(file, root string, data []byte) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stack root %q: %w", root, err)
 	}
-	return load(file, filepath.Join(abs, filepath.Base(file)), data)
+	return load(file, filepath.Join(abs, filepath.Base(file)), data, &rootFiles{})
 }
 
 // displayPath is how a file is named in messages: as given when relative,
@@ -84,8 +98,8 @@ func displayPath(given, abs string) string {
 	return abs
 }
 
-func load(file, abs string, data []byte) (*Stack, error) {
-	s := &Stack{Path: abs, Root: filepath.Dir(abs), File: file, globs: &sync.Map{}}
+func load(file, abs string, data []byte, files *rootFiles) (*Stack, error) {
+	s := &Stack{Path: abs, Root: filepath.Dir(abs), File: file, globs: &sync.Map{}, files: files}
 	var errs diag.List
 
 	dec := yaml.NewDecoder(bytes.NewReader(data))

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -121,8 +122,18 @@ func (s *Stack) chain(name string) ([]named, error) {
 }
 
 // merge folds a chain (nearest first) into one Environment, nearest winning.
+// The result is built in place, each entry of the chain copied once: the
+// cost is linear in the chain and what it declares (a chain of a thousand
+// environments each adding a key took minutes when every step copied what
+// the steps before had gathered).
 func merge(chain []named) *Environment {
 	eff := &Environment{}
+	into := func(dst *map[string]string, src map[string]string) {
+		if *dst == nil {
+			*dst = map[string]string{}
+		}
+		maps.Copy(*dst, src)
+	}
 	for i := len(chain) - 1; i >= 0; i-- {
 		e := chain[i].env
 		if e.Runtime != "" {
@@ -134,18 +145,76 @@ func merge(chain []named) *Environment {
 		if e.Slots != nil {
 			eff.Slots = e.Slots
 		}
-		eff.Vars = overlay(eff.Vars, e.Vars)
-		eff.Versions = overlay(eff.Versions, e.Versions)
-		eff.Labels = overlay(eff.Labels, e.Labels)
-		eff.Annotations = overlay(eff.Annotations, e.Annotations)
+		into(&eff.Vars, e.Vars)
+		into(&eff.Versions, e.Versions)
+		into(&eff.Labels, e.Labels)
+		into(&eff.Annotations, e.Annotations)
 		for node, ov := range e.Overlays {
 			if eff.Overlays == nil {
 				eff.Overlays = map[string]*Overlay{}
 			}
-			eff.Overlays[node] = mergeOverlay(eff.Overlays[node], ov)
+			if eff.Overlays[node] == nil {
+				eff.Overlays[node] = &Overlay{}
+			}
+			mergeOverlayInto(eff.Overlays[node], ov)
 		}
 	}
 	return eff
+}
+
+// envSummary is what the validator needs of an environment's chain.
+type envSummary struct {
+	runtime, namespaceTemplate string
+	// broken: the chain runs into a cycle or an unknown environment.
+	broken bool
+}
+
+// summarize walks the from chains of every environment once, each
+// environment visited once whatever the length of the chains: the
+// effective runtime and namespaceTemplate of each, and the cycles (each
+// once, starting from its smallest name and ending where it starts).
+func (s *Stack) summarize() (map[string]envSummary, [][]string) {
+	envs := s.Spec.Environments
+	out := make(map[string]envSummary, len(envs))
+	var cycles [][]string
+	for _, start := range s.EnvironmentNames() {
+		var path []string // this walk, nearest first
+		at := map[string]int{}
+		var base envSummary
+		for name := start; ; {
+			if sum, done := out[name]; done {
+				base = sum
+				break
+			}
+			if i, seen := at[name]; seen {
+				loop := slices.Clone(path[i:])
+				m := slices.Index(loop, slices.Min(loop))
+				loop = append(loop[m:], loop[:m]...)
+				cycles = append(cycles, append(loop, loop[0]))
+				base = envSummary{broken: true}
+				break
+			}
+			e, ok := envs[name]
+			if !ok {
+				base = envSummary{broken: true}
+				break
+			}
+			at[name] = len(path)
+			path = append(path, name)
+			if e == nil || e.From == "" {
+				break
+			}
+			name = e.From
+		}
+		for i := len(path) - 1; i >= 0; i-- {
+			if e := envs[path[i]]; e != nil && !base.broken {
+				base.runtime = cmp.Or(e.Runtime, base.runtime)
+				base.namespaceTemplate = cmp.Or(e.NamespaceTemplate, base.namespaceTemplate)
+			}
+			out[path[i]] = base
+		}
+	}
+	return out, cycles
 }
 
 // overlay returns a new map: base with top's entries over it.
@@ -156,27 +225,27 @@ func overlay(base, top map[string]string) map[string]string {
 	return out
 }
 
-func mergeOverlay(parent, child *Overlay) *Overlay {
-	out := &Overlay{}
-	for _, o := range []*Overlay{parent, child} {
-		if o == nil {
-			continue
-		}
-		if o.Enabled != nil {
-			b := *o.Enabled
-			out.Enabled = &b
-		}
-		if o.Image != "" {
-			out.Image = o.Image
-		}
-		if o.Manifests != nil {
-			out.Manifests = slices.Clone(o.Manifests)
-		}
-		if o.Vars != nil {
-			out.Vars = overlay(out.Vars, o.Vars)
-		}
+// mergeOverlayInto applies a child's overlay over out, in place.
+func mergeOverlayInto(out, o *Overlay) {
+	if o == nil {
+		return
 	}
-	return out
+	if o.Enabled != nil {
+		b := *o.Enabled
+		out.Enabled = &b
+	}
+	if o.Image != "" {
+		out.Image = o.Image
+	}
+	if o.Manifests != nil {
+		out.Manifests = slices.Clone(o.Manifests)
+	}
+	if o.Vars != nil {
+		if out.Vars == nil {
+			out.Vars = map[string]string{}
+		}
+		maps.Copy(out.Vars, o.Vars)
+	}
 }
 
 func cloneRuntime(rt *Runtime) *Runtime {

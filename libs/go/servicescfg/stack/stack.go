@@ -4,6 +4,9 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"sync"
+
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/internal/rootfs"
 )
 
 // Nodes returns every node: infrastructure first, then services, each in
@@ -59,4 +62,42 @@ func (s *Stack) Variable(name string) *Variable {
 		}
 	}
 	return nil
+}
+
+// rootFiles is a stack root opened on first use.
+type rootFiles struct {
+	once sync.Once
+	fs   *rootfs.FS
+	err  error
+}
+
+// Files returns the stack root, opened as an os.Root: every file of the
+// stack is read through it (see ReadFile), so no path or symbolic link
+// reaches outside the root.
+func (s *Stack) Files() (*rootfs.FS, error) {
+	open := func() (*rootfs.FS, error) {
+		root := s.Root
+		if root == "" {
+			root = "."
+		}
+		return rootfs.Open(root)
+	}
+	if s.files == nil { // a Stack built by hand rather than loaded
+		return open()
+	}
+	s.files.once.Do(func() { s.files.fs, s.files.err = open() })
+	return s.files.fs, s.files.err
+}
+
+// ReadFile reads a file of the stack by its root-relative slash path: a
+// regular file inside the root (links followed only while they stay
+// inside), of at most rootfs.MaxFileSize bytes. Errors name the file, the
+// link and its target that leads outside, the kind of file that is not a
+// regular one, or the size limit.
+func (s *Stack) ReadFile(rel string) ([]byte, error) {
+	fsys, err := s.Files()
+	if err != nil {
+		return nil, err
+	}
+	return fsys.ReadFile(rel)
 }

@@ -69,6 +69,8 @@ type Stack struct {
 	doc *yaml.Node
 	// globs caches Glob results for the life of the stack (see Glob).
 	globs *sync.Map
+	// files is the stack root, opened once (see Files).
+	files *rootFiles
 }
 
 // Metadata names the stack.
@@ -223,7 +225,7 @@ type Secret struct {
 // SecretValue says where one key's value comes from. Exactly one is set.
 type SecretValue struct {
 	// FromConfig names a bootstrap variable (resolved from config.env and the
-	// process environment).
+	// process environment's CODEX_VAR_NAME).
 	FromConfig string `yaml:"fromConfig,omitempty" json:"fromConfig,omitempty"`
 	// Generate creates a random value once and keeps it in the cluster.
 	Generate *Generate `yaml:"generate,omitempty" json:"generate,omitempty"`

@@ -452,7 +452,10 @@ func (v *validator) environments() {
 		return
 	}
 	names := v.s.EnvironmentNames()
-	reported := map[string]bool{}
+	summary, cycles := v.s.summarize()
+	for _, c := range cycles {
+		v.errs.Add(v.pos("spec", "environments", c[0], "from"), "environment cycle: %s", strings.Join(c, " -> "))
+	}
 	for _, name := range names {
 		e := envs[name]
 		if e == nil {
@@ -483,24 +486,14 @@ func (v *validator) environments() {
 			}
 		}
 
-		chain, err := v.s.chain(name)
-		var ce *cycleError
-		switch {
-		case errors.As(err, &ce):
-			if key := strings.Join(slices.Sorted(slices.Values(ce.cycle[1:])), " "); !reported[key] {
-				reported[key] = true
-				v.errs.Add(v.pos("spec", "environments", ce.cycle[0], "from"), "environment cycle: %s", strings.Join(ce.cycle, " -> "))
-			}
-			continue
-		case err != nil:
-			// An unknown from, reported above.
-			continue
+		eff := summary[name]
+		if eff.broken {
+			continue // a cycle or an unknown from, reported above
 		}
-		eff := merge(chain)
-		if eff.NamespaceTemplate == "" {
+		if eff.namespaceTemplate == "" {
 			v.errs.AddHint(v.keyPos(p...), "set namespaceTemplate or inherit one with from", "%s has no namespaceTemplate", label)
 		}
-		if eff.Runtime == "" {
+		if eff.runtime == "" {
 			v.errs.AddHint(v.keyPos(p...), "set runtime (e.g. non-prod or prod) or inherit one with from", "%s has no runtime", label)
 		}
 	}
