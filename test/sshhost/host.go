@@ -283,6 +283,8 @@ mknod -m 666 "$m/dev/tty" c 5 0
 mkdir "$m/dev/pts" "$m/dev/shm"
 mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts "$m/dev/pts"
 ln -s pts/ptmx "$m/dev/ptmx"
+ln -s /proc/self/fd "$m/dev/fd"
+for i in 0:stdin 1:stdout 2:stderr; do ln -s "/proc/self/fd/${i%%:*}" "$m/dev/${i#*:}"; done
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$m/dev/shm"
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs "$m/run"
 mkdir -p "$m/run/sshd" "$m/run/lock"
