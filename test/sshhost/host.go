@@ -105,7 +105,14 @@ func Start(t testing.TB, opts ...Option) *Host {
 	if err != nil {
 		t.Fatalf("sshhost: %v", err)
 	}
-	h := &Host{dir: t.TempDir(), done: make(chan struct{})}
+	// Not t.TempDir: overlayfs options are comma-separated, and test
+	// names may hold commas.
+	dir, err := os.MkdirTemp("", "sshhost-")
+	if err != nil {
+		t.Fatalf("sshhost: %v", err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	h := &Host{dir: dir, done: make(chan struct{})}
 	if err := h.allocate(ctx, t); err != nil {
 		t.Fatalf("sshhost: %v", err)
 	}
@@ -395,6 +402,10 @@ func (h *Host) Exec(ctx context.Context, script string) (string, error) {
 	}
 	return out.String(), nil
 }
+
+// Upper is the folder that holds every file the host created or changed
+// since it started (the overlay's upper layer), as seen from here.
+func (h *Host) Upper() string { return h.upper }
 
 // Path returns where a file of the host is seen from here.
 func (h *Host) Path(p string) string {

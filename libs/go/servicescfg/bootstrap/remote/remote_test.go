@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -404,4 +405,9 @@ func TestNonRootUser(t *testing.T) {
 	if _, err := os.Stat(e.h.Path(remote.StateDir + "/" + project + "/steps/whoami")); err != nil {
 		t.Errorf("marker: %v", err)
 	}
+}
+
+func runLocal(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return string(out), err
 }
