@@ -44,8 +44,11 @@ type ReconcileOptions struct {
 	Recreate       bool
 	NoPrune        bool
 	EventsFile     string
-	Yes            bool
-	LockWait       time.Duration
+	// Events receives the progress events too (install's, whose file
+	// already holds the bootstrap steps).
+	Events   apply.Observer
+	Yes      bool
+	LockWait time.Duration
 
 	// RESTConfig replaces kubeconfig loading in tests.
 	RESTConfig func() (*rest.Config, error)

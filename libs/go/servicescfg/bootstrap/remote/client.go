@@ -344,3 +344,12 @@ func (c *Client) wrap(err error) error {
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+// ReadFile reads a file on the server as root.
+func (c *Client) ReadFile(ctx context.Context, path string) ([]byte, error) {
+	out, err := c.Command(ctx, "cat -- "+shellQuote(path), nil)
+	if err != nil {
+		return nil, fmt.Errorf("read %s on %s: %w", path, c.target.Host, err)
+	}
+	return out, nil
+}
