@@ -115,7 +115,7 @@ func TestInstallRunsTheStepsOnARealHost(t *testing.T) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
 		}
 	}
-	if got := strings.Join(eventStatuses(t, events), " "); got != "prepare-host:started prepare-host:ready use-token:started use-token:ready" {
+	if got := strings.Join(eventStatuses(t, events), " "); got != "prepare-host:started prepare-host:ready use-token:started use-token:ready cluster:started cluster:ready" {
 		t.Errorf("events: %s", got)
 	}
 	for _, out := range []string{stdout, stderr} {
@@ -131,11 +131,11 @@ func TestInstallRunsTheStepsOnARealHost(t *testing.T) {
 	if code != 0 || !strings.Contains(stderr, "skipped  prepare-host (finished, unchanged)") {
 		t.Errorf("second install: exit %d\n%s", code, stderr)
 	}
-	if got := strings.Join(eventStatuses(t, events), " "); got != "prepare-host:skipped use-token:skipped" {
+	if got := strings.Join(eventStatuses(t, events), " "); got != "prepare-host:skipped use-token:skipped cluster:skipped" {
 		t.Errorf("events of the second install: %s", got)
 	}
 	code, _, _ = r.run(context.Background(), "install", "--config", stack, "--no-deploy", "--only", "use-token", "--events", events)
-	if got := strings.Join(eventStatuses(t, events), " "); code != 0 || got != "prepare-host:skipped use-token:started use-token:ready" {
+	if got := strings.Join(eventStatuses(t, events), " "); code != 0 || got != "prepare-host:skipped use-token:started use-token:ready cluster:skipped" {
 		t.Errorf("--only: exit %d, events %s", code, got)
 	}
 }
@@ -277,6 +277,7 @@ func TestInstallDryRunContactsNothing(t *testing.T) {
 bootstrap steps, in order:
   1. prepare-host  vars: DEMO_DOMAIN  files: tool.sh
   2. use-token (timeout 1m0s)  vars: DEMO_TOKEN
+  3. cluster  files: kubeconfig
 then deploy environment dev into namespace demo-dev (1 nodes) through the SSH connection
 `
 	// DEMO_SSH_USER's declared default (root) comes after ~/.ssh/config,

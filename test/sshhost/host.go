@@ -57,9 +57,11 @@ const (
 type Host struct {
 	// Name is the host name inside it (and the network namespace's name).
 	Name string
-	// IP is the host's address; Addr is IP:22.
+	// IP is the host's address; Addr is IP:22. Peer is this machine's end
+	// of the veth pair: the host reaches a listener of the test there.
 	IP   string
 	Addr string
+	Peer string
 	// ClientKey is authorized for root, UserSudo and UserNoSudo;
 	// ClientKeyFile holds it in OpenSSH format (mode 0600).
 	ClientKey     ssh.Signer
@@ -145,6 +147,7 @@ func (h *Host) allocate(ctx context.Context, t testing.TB) error {
 	}
 	h.Name = fmt.Sprintf("cbsh-%d", h.slot)
 	h.IP = fmt.Sprintf("10.213.%d.2", h.slot)
+	h.Peer = fmt.Sprintf("10.213.%d.1", h.slot)
 	h.Addr = net.JoinHostPort(h.IP, "22")
 	h.removeNetwork(ctx)
 	t.Cleanup(func() {
@@ -157,7 +160,7 @@ func (h *Host) allocate(ctx context.Context, t testing.TB) error {
 		{"netns", "add", h.Name},
 		{"link", "add", hostIf, "type", "veth", "peer", "name", nsIf},
 		{"link", "set", nsIf, "netns", h.Name},
-		{"addr", "add", fmt.Sprintf("10.213.%d.1/30", h.slot), "dev", hostIf},
+		{"addr", "add", h.Peer + "/30", "dev", hostIf},
 		{"link", "set", hostIf, "up"},
 		{"-n", h.Name, "addr", "add", h.IP + "/30", "dev", nsIf},
 		{"-n", h.Name, "link", "set", nsIf, "up"},
