@@ -29,24 +29,28 @@ type InstallOptions struct {
 	Factory    *Factory
 	ConfigPath string
 
-	Host     string
-	Port     int
-	User     string
-	Identity string
-	HostKey  string
+	sshFlags
 
-	Env            string
-	Slot           string
-	NoDeploy       bool
-	From           string
-	Only           []string
-	DryRun         bool
+	Env           string
+	Slot          string
+	NoDeploy      bool
+	From          string
+	Only          []string
+	DryRun        bool
+	EventsFile    string
+	KubeconfigOut string
+	Yes           bool
+}
+
+// sshFlags say how to reach the server: install's, and reconcile --ssh's.
+type sshFlags struct {
+	Host           string
+	Port           int
+	User           string
+	Identity       string
+	HostKey        string
 	NonInteractive bool
-	EventsFile     string
-	KubeconfigOut  string
-	Yes            bool
-
-	// DialContext replaces the TCP dialer (tests count connections with it).
+	// DialContext replaces the TCP dialer (benchmarks count connections).
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
@@ -162,7 +166,7 @@ func runInstall(ctx context.Context, opts *InstallOptions) error {
 	defer closeEvents()
 
 	fmt.Fprintf(opts.IO.ErrOut, "connecting to %s@%s\n", ip.target.User, ip.target.Addr())
-	client, err := remote.Dial(ctx, dialConfig(opts, ip.target))
+	client, err := remote.Dial(ctx, opts.sshFlags.dialConfig(opts.IO, opts.Prompter, opts.LookupEnv, ip.target))
 	if err != nil {
 		return wordInstallError(err)
 	}
@@ -229,7 +233,7 @@ func prepareInstall(ctx context.Context, opts *InstallOptions) (*installPlan, er
 	if err != nil {
 		return nil, err
 	}
-	target, err := resolveTarget(opts, s, values)
+	target, err := opts.sshFlags.resolveTarget(opts.LookupEnv, s, values)
 	if err != nil {
 		return nil, err
 	}
@@ -253,17 +257,17 @@ func renderEnvironment(s *stack.Stack) string {
 }
 
 // resolveTarget merges flags, config values, ~/.ssh/config and defaults.
-func resolveTarget(opts *InstallOptions, s *stack.Stack, values *config.Values) (remote.Target, error) {
+func (fl sshFlags) resolveTarget(env func(string) (string, bool), s *stack.Stack, values *config.Values) (remote.Target, error) {
 	set, defaults, err := remote.TargetValues(s, values)
 	if err != nil {
 		return remote.Target{}, err
 	}
-	flags := remote.Target{Host: opts.Host, Port: opts.Port, User: opts.User}
-	if opts.Identity != "" {
-		flags.IdentityFiles = []string{opts.Identity}
+	flags := remote.Target{Host: fl.Host, Port: fl.Port, User: fl.User}
+	if fl.Identity != "" {
+		flags.IdentityFiles = []string{fl.Identity}
 	}
-	home := lookup(opts.LookupEnv, "HOME")
-	src := remote.TargetSources{Flags: flags, Config: set, Defaults: defaults, Home: home, CurrentUser: lookup(opts.LookupEnv, "USER")}
+	home := lookup(env, "HOME")
+	src := remote.TargetSources{Flags: flags, Config: set, Defaults: defaults, Home: home, CurrentUser: lookup(env, "USER")}
 	if home != "" {
 		src.SSHConfigPath = filepath.Join(home, ".ssh", "config")
 		data, err := os.ReadFile(src.SSHConfigPath)
@@ -274,11 +278,7 @@ func resolveTarget(opts *InstallOptions, s *stack.Stack, values *config.Values) 
 			return remote.Target{}, fmt.Errorf("read %s: %w", src.SSHConfigPath, err)
 		}
 	}
-	t, err := remote.ResolveTarget(src)
-	if err != nil {
-		return remote.Target{}, err
-	}
-	return t, nil
+	return remote.ResolveTarget(src)
 }
 
 func lookup(f func(string) (string, bool), name string) string {
@@ -289,18 +289,18 @@ func lookup(f func(string) (string, bool), name string) string {
 	return v
 }
 
-func dialConfig(opts *InstallOptions, t remote.Target) remote.Config {
-	home := lookup(opts.LookupEnv, "HOME")
+func (fl sshFlags) dialConfig(ios IOStreams, p Prompter, env func(string) (string, bool), t remote.Target) remote.Config {
+	home := lookup(env, "HOME")
 	cfg := remote.Config{
 		Target:      t,
 		KnownHosts:  filepath.Join(home, ".ssh", "known_hosts"),
-		HostKeyPin:  opts.HostKey,
-		AgentSocket: lookup(opts.LookupEnv, "SSH_AUTH_SOCK"),
+		HostKeyPin:  fl.HostKey,
+		AgentSocket: lookup(env, "SSH_AUTH_SOCK"),
 		Home:        home,
-		DialContext: opts.DialContext,
+		DialContext: fl.DialContext,
 	}
-	if opts.IO.CanPrompt() && !opts.NonInteractive {
-		cfg.Prompter = sshPrompter{p: opts.Prompter}
+	if ios.CanPrompt() && !fl.NonInteractive {
+		cfg.Prompter = sshPrompter{p: p}
 	}
 	return cfg
 }

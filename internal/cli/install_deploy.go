@@ -13,6 +13,8 @@ import (
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/apply"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/bootstrap/remote"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/config"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
 )
 
 // deployOverSSH reads the cluster's kubeconfig from the server and
@@ -35,6 +37,29 @@ func deployOverSSH(ctx context.Context, opts *InstallOptions, ip *installPlan, c
 		RESTConfig: func() (*rest.Config, error) { return cfg, nil },
 	}
 	return runApply(ctx, ropts, ip.plan, ip.values)
+}
+
+// reconcileOverSSH connects to the server of --ssh and points the
+// reconcile at its cluster through that connection; closeSSH ends it.
+func reconcileOverSSH(ctx context.Context, opts *ReconcileOptions, s *stack.Stack, values *config.Values) (closeSSH func(), err error) {
+	if opts.Kubeconfig != "" || opts.Context != "" {
+		return nil, UsageErrorf("--ssh reads the kubeconfig on the server: drop --kubeconfig and --context")
+	}
+	t, err := opts.SSH.resolveTarget(opts.LookupEnv, s, values)
+	if err != nil {
+		return nil, err
+	}
+	client, err := remote.Dial(ctx, opts.SSH.dialConfig(opts.IO, opts.Prompter, opts.LookupEnv, t))
+	if err != nil {
+		return nil, wordInstallError(err)
+	}
+	cfg, _, err := sshRESTConfig(ctx, client, remote.KubeconfigOf(s))
+	if err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	opts.RESTConfig = func() (*rest.Config, error) { return cfg, nil }
+	return func() { _ = client.Close() }, nil
 }
 
 // sshRESTConfig reads the kubeconfig at path on the server and makes a

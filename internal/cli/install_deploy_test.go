@@ -117,4 +117,20 @@ func TestInstallDeploysThroughTheSSHConnection(t *testing.T) {
 	if !strings.Contains(stdout, "ssh -N -L "+port+":127.0.0.1:"+port+" root@"+h.IP) {
 		t.Errorf("stdout lacks the ssh -L line:\n%s", stdout)
 	}
+
+	// reconcile --ssh deploys to the installed server again, the same way.
+	if err := env.Client.CoreV1().ConfigMaps(env.Namespace).Delete(context.Background(), "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before := relayed.Load()
+	code, stdout, stderr = r.run(context.Background(), "reconcile", "--config", stack, "--env", "dev", "--ssh", h.IP)
+	if code != 0 {
+		t.Fatalf("reconcile --ssh: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if _, err := env.Client.CoreV1().ConfigMaps(env.Namespace).Get(context.Background(), "web", metav1.GetOptions{}); err != nil {
+		t.Errorf("reconcile --ssh did not deploy: %v", err)
+	}
+	if relayed.Load() == before {
+		t.Error("reconcile --ssh did not reach the API from the server's side")
+	}
 }

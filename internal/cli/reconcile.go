@@ -50,6 +50,10 @@ type ReconcileOptions struct {
 	Yes      bool
 	LockWait time.Duration
 
+	// SSH reaches the cluster of a server install prepared through SSH
+	// (--ssh HOST): the kubeconfig is read there and the API dialled from
+	// the server's side.
+	SSH sshFlags
 	// RESTConfig replaces kubeconfig loading in tests.
 	RESTConfig func() (*rest.Config, error)
 }
@@ -155,6 +159,8 @@ Exit codes: 0 success, 1 invalid input or failed operation, 2 usage error,
 	fl.BoolVar(&opts.NoPrune, "no-prune", false, "keep objects that left services.yaml")
 	fl.StringVar(&opts.EventsFile, "events", "", "write progress events to this file as JSON lines")
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation (required for prod without a terminal)")
+	fl.StringVar(&opts.SSH.Host, "ssh", "", "deploy to the cluster of a server prepared by install, through SSH to this host (port, user and key as for install)")
+	fl.StringVar(&opts.SSH.HostKey, "host-key", "", "with --ssh, accept the server's host key only if its fingerprint is this SHA256:...")
 	fl.DurationVar(&opts.LockWait, "lock-wait", 0, "wait this long for another reconcile of the namespace to finish (default: fail at once)")
 	return cmd
 }
@@ -184,6 +190,13 @@ func runReconcile(ctx context.Context, opts *ReconcileOptions) error {
 		values, err := prj.Config()
 		if err != nil {
 			return reportDiagnostics(opts.IO, err)
+		}
+		if opts.SSH.Host != "" {
+			closeSSH, err := reconcileOverSSH(ctx, opts, prj.Stack(), values)
+			if err != nil {
+				return err
+			}
+			defer closeSSH()
 		}
 		return runApply(ctx, opts, p, values)
 	}
