@@ -44,8 +44,8 @@ func benchStack(b *testing.B, h *sshhost.Host) string {
 		}
 	}
 	files := map[string]string{
-		"blob.bin": string(blob),
-		"m.yaml":   "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: '{{ .Namespace }}'}\n",
+		"blob.bin":   string(blob),
+		"m.yaml":     "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: '{{ .Namespace }}'}\n",
 		"config.env": fmt.Sprintf("B_HOST=%s\nB_KEY=%s\nB_TOKEN=secret-value\n", h.IP, h.ClientKeyFile),
 		"services.yaml": `apiVersion: codex-k8s.dev/v1alpha1
 kind: ServiceStack
