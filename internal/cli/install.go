@@ -322,7 +322,7 @@ func (s sshPrompter) Passphrase(ctx context.Context, file string) ([]byte, error
 func wordInstallError(err error) error {
 	var ue *remote.UnknownHostKeyError
 	if errors.As(err, &ue) && !ue.Declined {
-		return fmt.Errorf("%w: pass --host-key %s once you have checked it, or run install on a terminal to confirm it", err, ue.Fingerprint)
+		return fmt.Errorf("%w, then pass --host-key %s, or run install on a terminal to confirm it", err, ue.Fingerprint)
 	}
 	return err
 }

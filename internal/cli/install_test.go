@@ -150,7 +150,7 @@ func TestInstallRefusesBeforeAnyStep(t *testing.T) {
 			t.Fatalf("exit %d\n%s", code, stderr)
 		}
 		// Pinned, it is accepted and recorded.
-		pin := strings.Fields(stderr[strings.Index(stderr, "--host-key SHA256:"):])[1]
+		pin := strings.TrimRight(strings.Fields(stderr[strings.Index(stderr, "--host-key SHA256:"):])[1], ",")
 		code, _, stderr = r.run(context.Background(), "install", "--config", stack, "--no-deploy", "--host-key", pin)
 		if code != 0 {
 			t.Fatalf("pinned: exit %d\n%s", code, stderr)

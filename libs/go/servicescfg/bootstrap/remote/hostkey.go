@@ -28,7 +28,7 @@ func (e *UnknownHostKeyError) Error() string {
 	if e.Declined {
 		return fmt.Sprintf("host key of %s (%s %s) was not accepted", e.Host, e.KeyType, e.Fingerprint)
 	}
-	return fmt.Sprintf("host key of %s is unknown (%s %s) and was neither confirmed nor pinned: check it on the server (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub) and pin it", e.Host, e.KeyType, e.Fingerprint)
+	return fmt.Sprintf("host key of %s is unknown (%s %s) and was neither confirmed nor pinned; check it on the server (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub)", e.Host, e.KeyType, e.Fingerprint)
 }
 
 // ChangedHostKeyError: known_hosts records other keys for the server. It
