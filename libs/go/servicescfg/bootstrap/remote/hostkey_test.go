@@ -32,40 +32,46 @@ func (a *answer) Passphrase(context.Context, string) ([]byte, error) {
 	return nil, errors.New("no passphrase here")
 }
 
-func TestHostKeys(t *testing.T) {
-	h := sshhost.Start(t)
-	fp := func(i int) string { return ssh.FingerprintSHA256(h.HostKeys[i].PublicKey()) }
-	dial := func(kh, pin string, p remote.Prompter) error {
-		cfg := remote.Config{
-			Target:     remote.Target{Host: h.IP, Port: 22, User: "root", IdentityFiles: []string{h.ClientKeyFile}},
-			KnownHosts: kh, HostKeyPin: pin, Prompter: p,
-		}
-		c, err := remote.Dial(context.Background(), cfg)
-		if err == nil {
-			_ = c.Close()
-		}
-		return err
+// hostKeyDial dials h as root with a known_hosts file, a pin and a prompter.
+func hostKeyDial(h *sshhost.Host, kh, pin string, p remote.Prompter) error {
+	cfg := remote.Config{
+		Target:     remote.Target{Host: h.IP, Port: 22, User: "root", IdentityFiles: []string{h.ClientKeyFile}},
+		KnownHosts: kh, HostKeyPin: pin, Prompter: p,
 	}
-	newKnownHosts := func(t *testing.T, content string) string {
-		p := filepath.Join(t.TempDir(), "ssh", "known_hosts")
-		if content != "" {
-			if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return p
+	c, err := remote.Dial(context.Background(), cfg)
+	if err == nil {
+		_ = c.Close()
 	}
-	read := func(t *testing.T, p string) string {
-		b, err := os.ReadFile(p)
-		if err != nil {
+	return err
+}
+
+// newKnownHosts writes a known_hosts file (in a folder not made yet when
+// content is empty).
+func newKnownHosts(t *testing.T, content string) string {
+	p := filepath.Join(t.TempDir(), "ssh", "known_hosts")
+	if content != "" {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 			t.Fatal(err)
 		}
-		return string(b)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
+	return p
+}
 
+func readFile(t *testing.T, p string) string {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestHostKeys(t *testing.T) {
+	h := sshhost.Start(t)
+	dial := func(kh, pin string, p remote.Prompter) error { return hostKeyDial(h, kh, pin, p) }
+	read := readFile
 	t.Run("unknown key without a terminal or pin is refused", func(t *testing.T) {
 		kh := newKnownHosts(t, "")
 		err := dial(kh, "", nil)
@@ -107,6 +113,13 @@ func TestHostKeys(t *testing.T) {
 			t.Fatalf("second dial: %v, asked %v", err, a.asked)
 		}
 	})
+}
+
+func TestHostKeysPinnedAndChanged(t *testing.T) {
+	h := sshhost.Start(t)
+	fp := func(i int) string { return ssh.FingerprintSHA256(h.HostKeys[i].PublicKey()) }
+	dial := func(kh, pin string, p remote.Prompter) error { return hostKeyDial(h, kh, pin, p) }
+	read := readFile
 	t.Run("pinned key is accepted and recorded, another pin refused", func(t *testing.T) {
 		kh := newKnownHosts(t, "# keep this comment\n")
 		// Unknown host: x/crypto negotiates ecdsa first (index 1).
