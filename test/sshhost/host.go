@@ -101,12 +101,16 @@ func Start(t testing.TB, opts ...Option) *Host {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	root, err := Root(ctx)
+	// A cold cache builds the root first (a minute, more on a busy
+	// machine), or waits for another test binary building it.
+	rootCtx, cancelRoot := context.WithTimeout(context.Background(), buildTimeout+time.Minute)
+	root, err := Root(rootCtx)
+	cancelRoot()
 	if err != nil {
 		t.Fatalf("sshhost: %v", err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
 	// Not t.TempDir: overlayfs options are comma-separated, and test
 	// names may hold commas.
 	dir, err := os.MkdirTemp("", "sshhost-")
