@@ -519,8 +519,13 @@ func (h *Host) ReplaceHostKeys(ctx context.Context) error {
 		signers = append(signers, signer)
 	}
 	h.HostKeys = signers
-	// sshd re-executes itself on SIGHUP, reading its keys again. Wait until
-	// a connection is greeted with a new key.
+	// OpenSSH 9.2 (bookworm) re-executes itself for each connection and
+	// reads the keys then: the next connection already has them. A sshd
+	// whose listener holds its keys needs SIGHUP (it re-executes itself);
+	// sending it anyway would close the listener for a moment.
+	if h.offers(signers[0].PublicKey()) {
+		return nil
+	}
 	if err := syscall.Kill(h.listener, syscall.SIGHUP); err != nil {
 		return err
 	}
