@@ -83,7 +83,9 @@ func loadKey(ctx context.Context, file string, p Prompter) (ssh.Signer, error) {
 	}
 }
 
-// encryptedKey is a passphrase-protected key decrypted on first use.
+// encryptedKey is a passphrase-protected key decrypted on first use. It
+// keeps the context of the Dial it belongs to because ssh.Signer's methods
+// take none, and the passphrase question must end with the dial.
 type encryptedKey struct {
 	ctx      context.Context
 	file     string
