@@ -219,6 +219,7 @@ Exit codes: 0 success, 1 invalid input or failed operation, 2 usage error,
 	root.AddCommand(
 		NewCmdValidate(f, cfg, nil),
 		NewCmdReconcile(f, cfg, nil),
+		NewCmdInstall(f, cfg, nil),
 		NewCmdVersion(f),
 	)
 	return root

@@ -33,9 +33,16 @@ type ReconcileOptions struct {
 	Recreate       bool
 	NoPrune        bool
 	EventsFile     string
-	Yes            bool
-	LockWait       time.Duration
+	// Events receives the progress events too (install's, whose file
+	// already holds the bootstrap steps).
+	Events   apply.Observer
+	Yes      bool
+	LockWait time.Duration
 
+	// SSH reaches the cluster of a server install prepared through SSH
+	// (--ssh HOST): the kubeconfig is read there and the API dialled from
+	// the server's side.
+	SSH sshFlags
 	// RESTConfig replaces kubeconfig loading in tests.
 	RESTConfig func() (*rest.Config, error)
 }
@@ -159,6 +166,13 @@ func runReconcile(ctx context.Context, opts *ReconcileOptions) error {
 		if err != nil {
 			return reportDiagnostics(opts.IO, err)
 		}
+		if opts.SSH.Host != "" {
+			closeSSH, err := reconcileOverSSH(ctx, opts, prj.Stack(), values)
+			if err != nil {
+				return err
+			}
+			defer closeSSH()
+		}
 		return runApply(ctx, opts, p, values)
 	}
 	if opts.OutputDir != "" {
@@ -189,5 +203,7 @@ func addReconcileFlags(cmd *cobra.Command, opts *ReconcileOptions) {
 	fl.BoolVar(&opts.NoPrune, "no-prune", false, "keep objects that left services.yaml")
 	fl.StringVar(&opts.EventsFile, "events", "", "write progress events to this file as JSON lines")
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation (required for prod without a terminal)")
+	fl.StringVar(&opts.SSH.Host, "ssh", "", "deploy to the cluster of a server prepared by install, through SSH to this host (port, user and key as for install)")
+	fl.StringVar(&opts.SSH.HostKey, "host-key", "", "with --ssh, accept the server's host key only if its fingerprint is this SHA256:...")
 	fl.DurationVar(&opts.LockWait, "lock-wait", 0, "wait this long for another reconcile of the namespace to finish (default: fail at once)")
 }

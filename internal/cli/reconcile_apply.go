@@ -43,6 +43,9 @@ func runApply(ctx context.Context, opts *ReconcileOptions, p *plan.Plan, values 
 	cfg.WarningHandler = slogWarnings{logger}
 
 	observers := apply.Observers{prog}
+	if opts.Events != nil {
+		observers = append(observers, opts.Events)
+	}
 	var events *apply.JSONLines
 	if opts.EventsFile != "" {
 		f, err := os.Create(opts.EventsFile)

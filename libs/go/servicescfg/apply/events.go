@@ -14,6 +14,9 @@ const (
 	PhaseApply Phase = "apply"
 	PhaseWait  Phase = "wait"
 	PhasePrune Phase = "prune"
+	// PhaseBootstrap is a bootstrap step of install run on the server
+	// (its group is "bootstrap" too).
+	PhaseBootstrap Phase = "bootstrap"
 )
 
 // Status is what happened.

@@ -557,4 +557,14 @@ spec:
 	{"step env entry", minimal + `  bootstrap:
     steps: [{name: prepare, script: bootstrap/remote/00_prepare_host.sh, env: [domain]}]
 `, []string{`services.yaml:12:80: env entry "domain" of bootstrap step "prepare" is not an environment variable name (upper case letters, digits and '_', not starting with a digit)`}},
+	{"target naming an undeclared variable", minimal + `  bootstrap:
+    variables: [{name: HOST}]
+    target: {host: HOST, user: SSH_USER}
+`, []string{`services.yaml:13:32: bootstrap target user names "SSH_USER", which is not a bootstrap variable (declare it under spec.bootstrap.variables)`}},
+	{"step files", minimal + `  bootstrap:
+    steps:
+      - name: prepare
+        script: bootstrap/remote/00_prepare_host.sh
+        files: [bootstrap/remote/missing.bin, bootstrap/remote/00_prepare_host.sh, other/00_prepare_host.sh]
+`, []string{`services.yaml:15:17: step file "bootstrap/remote/missing.bin" does not exist`, `services.yaml:15:84: bootstrap step "prepare" uploads two files named "00_prepare_host.sh"`, `services.yaml:15:84: step file "other/00_prepare_host.sh" does not exist`}},
 }

@@ -243,7 +243,22 @@ type Bootstrap struct {
 	// ConfigFile is where operator-supplied values are kept, relative to the root.
 	ConfigFile string      `yaml:"configFile,omitempty" json:"configFile,omitempty"`
 	Variables  []*Variable `yaml:"variables,omitempty" json:"variables,omitempty"`
-	Steps      []*Step     `yaml:"steps,omitempty" json:"steps,omitempty"`
+	// Target names the variables that hold the server to install on.
+	Target *BootstrapTarget `yaml:"target,omitempty" json:"target,omitempty"`
+	Steps  []*Step          `yaml:"steps,omitempty" json:"steps,omitempty"`
+	// Kubeconfig is where the cluster's kubeconfig is on the server once
+	// the steps ran (default /etc/rancher/k3s/k3s.yaml): install reads it
+	// to deploy through the SSH connection.
+	Kubeconfig string `yaml:"kubeconfig,omitempty" json:"kubeconfig,omitempty"`
+}
+
+// BootstrapTarget names the bootstrap variables that hold the SSH target;
+// install's --host, --port, --user and -i override their values.
+type BootstrapTarget struct {
+	Host         string `yaml:"host,omitempty" json:"host,omitempty"`
+	Port         string `yaml:"port,omitempty" json:"port,omitempty"`
+	User         string `yaml:"user,omitempty" json:"user,omitempty"`
+	IdentityFile string `yaml:"identityFile,omitempty" json:"identityFile,omitempty"`
 }
 
 // Variable is one operator-supplied value.
@@ -266,6 +281,9 @@ type Step struct {
 	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 	// Env lists the variables passed to the script.
 	Env []string `yaml:"env,omitempty" json:"env,omitempty"`
+	// Files are uploaded before the script runs, to files/NAME in its
+	// working directory (paths relative to the root; NAME is the base name).
+	Files []string `yaml:"files,omitempty" json:"files,omitempty"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("90s", "5m").

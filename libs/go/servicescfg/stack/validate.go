@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path"
 	"regexp"
 	"runtime"
 	"slices"
@@ -761,6 +762,35 @@ func (v *validator) bootstrap() {
 			if !envNameRE.MatchString(e) {
 				v.errs.AddHint(v.pos(field("env", j)...), envNameHint, "env entry %q of %s is not an environment variable name", e, label)
 			}
+		}
+		names := map[string]bool{}
+		for j, f := range st.Files {
+			v.path("step file", f, field("files", j), pathFile)
+			if base := path.Base(f); names[base] {
+				v.errs.Add(v.pos(field("files", j)...), "%s uploads two files named %q", label, base)
+			} else {
+				names[base] = true
+			}
+		}
+	}
+	v.bootstrapTarget(b)
+}
+
+// bootstrapTarget checks that spec.bootstrap.target names declared variables.
+func (v *validator) bootstrapTarget(b *Bootstrap) {
+	if b.Target == nil {
+		return
+	}
+	declared := map[string]bool{}
+	for _, x := range b.Variables {
+		declared[x.Name] = true
+	}
+	for _, f := range []struct{ key, name string }{
+		{"host", b.Target.Host}, {"port", b.Target.Port}, {"user", b.Target.User}, {"identityFile", b.Target.IdentityFile},
+	} {
+		if f.name != "" && !declared[f.name] {
+			v.errs.AddHint(v.pos("spec", "bootstrap", "target", f.key), "declare it under spec.bootstrap.variables",
+				"bootstrap target %s names %q, which is not a bootstrap variable", f.key, f.name)
 		}
 	}
 }

@@ -1,0 +1,142 @@
+//go:build linux
+
+package cli
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+
+	"github.com/codex-k8s/codex-bootstrap/test/sshhost"
+)
+
+// terminal is a pseudo-terminal an install runs on, and what it showed.
+type terminal struct {
+	ptmx, tty *os.File
+	mu        sync.Mutex
+	screen    strings.Builder
+}
+
+func newTerminal(t *testing.T) *terminal {
+	t.Helper()
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	term := &terminal{ptmx: ptmx, tty: tty}
+	t.Cleanup(func() { _ = ptmx.Close(); _ = tty.Close() })
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := ptmx.Read(buf)
+			term.mu.Lock()
+			term.screen.Write(buf[:n])
+			term.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return term
+}
+
+func (term *terminal) shown() string {
+	term.mu.Lock()
+	defer term.mu.Unlock()
+	return term.screen.String()
+}
+
+func (term *terminal) echo(t *testing.T) bool {
+	tio, err := unix.IoctlGetTermios(int(term.tty.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tio.Lflag&unix.ECHO != 0
+}
+
+// answer waits for a question and types the answer.
+func (term *terminal) answer(t *testing.T, question, answer string) {
+	t.Helper()
+	waitFor(t, func() bool { return strings.Contains(term.shown(), question) }, "the question "+question)
+	if _, err := term.ptmx.Write([]byte(answer + "\n")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (term *terminal) run(ctx context.Context, r *installRun, args ...string) int {
+	ios := IOStreams{In: term.tty, Out: term.tty, ErrOut: term.tty}
+	f := &Factory{IO: ios, LookupEnv: func(k string) (string, bool) { v, ok := r.env[k]; return v, ok }}
+	return Run(ctx, f, args)
+}
+
+// TestInstallOnARealTerminal: an install with an incomplete config.env on a
+// real pty asks the missing values (the secret without echo), saves them
+// with the file's comments, confirms the unknown host key, and runs the
+// steps; Ctrl-C at the secret question leaves the file as it was.
+func TestInstallOnARealTerminal(t *testing.T) {
+	h := sshhost.Start(t)
+	content := "# the server\nDEMO_SSH_HOST=" + h.IP + "\nDEMO_SSH_KEY=" + h.ClientKeyFile + "\n# keep this comment\n"
+	stack := installStack(t, content)
+	cfg := filepath.Join(filepath.Dir(stack), "bootstrap/host/config.env")
+	r := newInstallRun(t)
+
+	term := newTerminal(t)
+	code := make(chan int, 1)
+	go func() { code <- term.run(context.Background(), r, "install", "--config", stack, "--no-deploy") }()
+	term.answer(t, "DEMO_DOMAIN", "demo.example")
+	waitFor(t, func() bool { return strings.Contains(term.shown(), "DEMO_TOKEN") && !term.echo(t) }, "the hidden secret question")
+	term.answer(t, "DEMO_TOKEN", "pty-canary-secret")
+	term.answer(t, "Trust it and continue?", "y")
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Fatalf("exit %d\n%s", c, term.shown())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("install did not finish:\n%s", term.shown())
+	}
+	screen := term.shown()
+	if strings.Contains(screen, "pty-canary-secret") {
+		t.Errorf("the secret was shown:\n%s", screen)
+	}
+	if !strings.Contains(screen, "[use-token] token stored") {
+		t.Errorf("the steps did not run:\n%s", screen)
+	}
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := content + "DEMO_DOMAIN=demo.example\nDEMO_TOKEN=pty-canary-secret\n"; string(b) != want {
+		t.Errorf("config.env:\n%s\nwant:\n%s", b, want)
+	}
+	if st, _ := os.Stat(cfg); st.Mode().Perm() != 0o600 {
+		t.Errorf("config.env mode %v", st.Mode())
+	}
+
+	// Ctrl-C (the context ends, as on SIGINT) at the secret question.
+	stack = installStack(t, content)
+	cfg = filepath.Join(filepath.Dir(stack), "bootstrap/host/config.env")
+	term = newTerminal(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { code <- term.run(ctx, r, "install", "--config", stack, "--no-deploy") }()
+	term.answer(t, "DEMO_DOMAIN", "demo.example")
+	waitFor(t, func() bool { return strings.Contains(term.shown(), "DEMO_TOKEN") && !term.echo(t) }, "the hidden secret question")
+	cancel()
+	if c := <-code; c != ExitInterrupt {
+		t.Errorf("exit %d, want %d", c, ExitInterrupt)
+	}
+	if !term.echo(t) {
+		t.Error("echo is off after the interrupted install")
+	}
+	if b, _ := os.ReadFile(cfg); string(b) != content {
+		t.Errorf("config.env changed by an interrupted install: %q", b)
+	}
+}

@@ -1,0 +1,151 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+)
+
+// Prompter asks the operator. The library never prompts itself: the CLI
+// gives one on a terminal and nil otherwise.
+type Prompter interface {
+	// ConfirmHostKey asks whether to trust an unknown host key.
+	ConfirmHostKey(ctx context.Context, host, keyType, fingerprint string) (bool, error)
+	// Passphrase asks for the passphrase of an encrypted key file.
+	Passphrase(ctx context.Context, keyFile string) ([]byte, error)
+}
+
+const passphraseTries = 3
+
+// signers collects the keys to offer: the agent's, then the key files'.
+// Encrypted key files are offered by their public half and decrypted (the
+// passphrase asked) only when the server accepts that key.
+func signers(ctx context.Context, cfg Config) (list []ssh.Signer, closeAgent func(), err error) {
+	closeAgent = func() {}
+	if cfg.AgentSocket != "" {
+		conn, err := net.Dial("unix", cfg.AgentSocket)
+		if err == nil {
+			closeAgent = func() { _ = conn.Close() }
+			if s, err := agent.NewClient(conn).Signers(); err == nil {
+				list = append(list, s...)
+			}
+		}
+		// An agent that cannot be reached is not an error: the key
+		// files may do, and an authentication failure says what was tried.
+	}
+	files := cfg.Target.IdentityFiles
+	explicit := len(files) > 0
+	if !explicit {
+		files = DefaultIdentityFiles(cfg.Home)
+	}
+	for _, f := range files {
+		s, err := loadKey(ctx, f, cfg.Prompter)
+		if err != nil {
+			if !explicit && errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			closeAgent()
+			return nil, nil, err
+		}
+		list = append(list, s)
+	}
+	return list, closeAgent, nil
+}
+
+func loadKey(ctx context.Context, file string, p Prompter) (ssh.Signer, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("identity file: %w", err)
+	}
+	s, err := ssh.ParsePrivateKey(data)
+	var missing *ssh.PassphraseMissingError
+	switch {
+	case err == nil:
+		return s, nil
+	case errors.As(err, &missing) && missing.PublicKey != nil:
+		return &encryptedKey{ctx: ctx, file: file, data: data, pub: missing.PublicKey, prompter: p}, nil
+	case errors.As(err, &missing):
+		// An old PEM key hides its public half: decrypt it now.
+		k := &encryptedKey{ctx: ctx, file: file, data: data, prompter: p}
+		if err := k.decrypt(); err != nil {
+			return nil, err
+		}
+		return k.signer, nil
+	default:
+		return nil, fmt.Errorf("identity file %s: %w", file, err)
+	}
+}
+
+// encryptedKey is a passphrase-protected key decrypted on first use. It
+// keeps the context of the Dial it belongs to because ssh.Signer's methods
+// take none, and the passphrase question must end with the dial.
+type encryptedKey struct {
+	ctx      context.Context
+	file     string
+	data     []byte
+	pub      ssh.PublicKey
+	prompter Prompter
+
+	once   sync.Once
+	signer ssh.Signer
+	err    error
+}
+
+func (k *encryptedKey) PublicKey() ssh.PublicKey { return k.pub }
+
+func (k *encryptedKey) Sign(r io.Reader, data []byte) (*ssh.Signature, error) {
+	if err := k.load(); err != nil {
+		return nil, err
+	}
+	return k.signer.Sign(r, data)
+}
+
+// SignWithAlgorithm lets RSA keys sign with rsa-sha2-*.
+func (k *encryptedKey) SignWithAlgorithm(r io.Reader, data []byte, algorithm string) (*ssh.Signature, error) {
+	if err := k.load(); err != nil {
+		return nil, err
+	}
+	if as, ok := k.signer.(ssh.AlgorithmSigner); ok {
+		return as.SignWithAlgorithm(r, data, algorithm)
+	}
+	return k.signer.Sign(r, data)
+}
+
+func (k *encryptedKey) Algorithms() []string {
+	return algorithmsFor(k.pub.Type())
+}
+
+func (k *encryptedKey) load() error {
+	k.once.Do(func() { k.err = k.decrypt() })
+	return k.err
+}
+
+func (k *encryptedKey) decrypt() error {
+	if k.prompter == nil {
+		return fmt.Errorf("identity file %s is encrypted and there is no terminal to ask its passphrase: add it to ssh-agent (ssh-add %s) or run on a terminal", k.file, k.file)
+	}
+	var err error
+	for i := 0; i < passphraseTries; i++ {
+		var pass []byte
+		pass, err = k.prompter.Passphrase(k.ctx, k.file)
+		if err != nil {
+			return err
+		}
+		k.signer, err = ssh.ParsePrivateKeyWithPassphrase(k.data, pass)
+		clear(pass)
+		if err == nil {
+			if k.pub == nil {
+				k.pub = k.signer.PublicKey()
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("identity file %s: wrong passphrase %d times: %w", k.file, passphraseTries, err)
+}

@@ -1,0 +1,189 @@
+package remote
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/kevinburke/ssh_config"
+)
+
+// Target is the server install connects to.
+type Target struct {
+	Host string
+	Port int
+	User string
+	// IdentityFiles are private key files to try (after the keys of the
+	// ssh-agent). When none is given, the usual ~/.ssh/id_* files that
+	// exist are tried.
+	IdentityFiles []string
+	// ProxyJump is the jump host ~/.ssh/config names for Host, if any.
+	ProxyJump string
+}
+
+// Addr is host:port.
+func (t Target) Addr() string {
+	return joinHostPort(t.Host, t.Port)
+}
+
+func joinHostPort(host string, port int) string {
+	if strings.Contains(host, ":") {
+		return "[" + host + "]:" + strconv.Itoa(port)
+	}
+	return host + ":" + strconv.Itoa(port)
+}
+
+// TargetSources are the places a target is read from, strongest first:
+// Flags, then Config (values the operator set: config.env or the process
+// environment, never a declared default), then the SSH client configuration
+// for the host, then Defaults (the declared defaults of the stack's
+// variables), then port 22 and CurrentUser. A weaker source never overrides
+// a field a stronger one set, so a declared default never overrides what
+// ~/.ssh/config says.
+type TargetSources struct {
+	Flags    Target
+	Config   Target
+	Defaults Target
+	// SSHConfig is the text of ~/.ssh/config (nil when there is none);
+	// SSHConfigPath names it in errors.
+	SSHConfig     []byte
+	SSHConfigPath string
+	// Home expands "~" in identity files; CurrentUser is the last resort
+	// for the user name.
+	Home        string
+	CurrentUser string
+}
+
+// ResolveTarget merges the sources into one target. The host alias the
+// stronger sources give is looked up in the SSH configuration (HostName,
+// Port, User, IdentityFile, ProxyJump), as ssh(1) would.
+func ResolveTarget(src TargetSources) (Target, error) {
+	var t Target
+	merge(&t, src.Flags)
+	merge(&t, src.Config)
+	if t.Host == "" {
+		return Target{}, errors.New("no server to install on: give its address (the host variable of spec.bootstrap.target, or --host)")
+	}
+	if src.SSHConfig != nil {
+		fromFile, err := sshConfigTarget(src, t.Host)
+		if err != nil {
+			return Target{}, err
+		}
+		alias := t.Host
+		merge(&t, fromFile)
+		if fromFile.Host != "" {
+			t.Host = fromFile.Host
+		} else {
+			t.Host = alias
+		}
+	}
+	merge(&t, src.Defaults)
+	merge(&t, Target{Port: 22, User: src.CurrentUser})
+	if t.User == "" {
+		return Target{}, errors.New("no SSH user: give one (the user variable of spec.bootstrap.target, or --user)")
+	}
+	if t.Port < 1 || t.Port > 65535 {
+		return Target{}, fmt.Errorf("SSH port %d is out of range 1-65535", t.Port)
+	}
+	for i, f := range t.IdentityFiles {
+		t.IdentityFiles[i] = expandHome(f, src.Home)
+	}
+	return t, nil
+}
+
+// merge fills the fields of t that are still empty from s.
+func merge(t *Target, s Target) {
+	if t.Host == "" {
+		t.Host = s.Host
+	}
+	if t.Port == 0 {
+		t.Port = s.Port
+	}
+	if t.User == "" {
+		t.User = s.User
+	}
+	if len(t.IdentityFiles) == 0 && len(s.IdentityFiles) > 0 {
+		t.IdentityFiles = append([]string(nil), s.IdentityFiles...)
+	}
+	if t.ProxyJump == "" {
+		t.ProxyJump = s.ProxyJump
+	}
+}
+
+// sshConfigTarget reads what the SSH configuration says about alias. Its
+// Host field is the HostName, when one is given.
+func sshConfigTarget(src TargetSources, alias string) (Target, error) {
+	cfg, err := ssh_config.Decode(bytes.NewReader(src.SSHConfig))
+	if err != nil {
+		return Target{}, fmt.Errorf("read %s: %w", src.SSHConfigPath, err)
+	}
+	get := func(key string) (string, error) {
+		v, err := cfg.Get(alias, key)
+		if err != nil {
+			return "", fmt.Errorf("read %s for host %s: %w", src.SSHConfigPath, alias, err)
+		}
+		return v, nil
+	}
+	var t Target
+	var port string
+	for _, kv := range []struct {
+		key string
+		dst *string
+	}{{"HostName", &t.Host}, {"Port", &port}, {"User", &t.User}, {"ProxyJump", &t.ProxyJump}} {
+		v, err := get(kv.key)
+		if err != nil {
+			return Target{}, err
+		}
+		*kv.dst = v
+	}
+	if strings.EqualFold(t.ProxyJump, "none") {
+		t.ProxyJump = ""
+	}
+	t.Host = strings.ReplaceAll(t.Host, "%h", alias)
+	if port != "" {
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return Target{}, fmt.Errorf("%s: host %s: Port %q is not a number", src.SSHConfigPath, alias, port)
+		}
+		t.Port = p
+	}
+	files, err := cfg.GetAll(alias, "IdentityFile")
+	if err != nil {
+		return Target{}, fmt.Errorf("read %s for host %s: %w", src.SSHConfigPath, alias, err)
+	}
+	for _, f := range files {
+		f = strings.NewReplacer("%d", src.Home, "%h", alias, "%%", "%").Replace(f)
+		t.IdentityFiles = append(t.IdentityFiles, f)
+	}
+	return t, nil
+}
+
+func expandHome(p, home string) string {
+	if home == "" {
+		return p
+	}
+	if p == "~" {
+		return home
+	}
+	if strings.HasPrefix(p, "~/") {
+		return filepath.Join(home, p[2:])
+	}
+	return p
+}
+
+// DefaultIdentityFiles are the key files ssh(1) tries when none is named,
+// those of them that exist under home.
+func DefaultIdentityFiles(home string) []string {
+	var out []string
+	for _, name := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
+		p := filepath.Join(home, ".ssh", name)
+		if _, err := os.Stat(p); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,130 @@
+package sshhost
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+func dial(t *testing.T, h *Host, user string) *ssh.Client {
+	t.Helper()
+	c, err := ssh.Dial("tcp", h.Addr, &ssh.ClientConfig{
+		User:            user,
+		Auth:            []ssh.AuthMethod{ssh.PublicKeys(h.ClientKey)},
+		HostKeyCallback: ssh.FixedHostKey(h.HostKeys[0].PublicKey()),
+		// x/crypto prefers ecdsa; the fixed key is ed25519.
+		HostKeyAlgorithms: []string{h.HostKeys[0].PublicKey().Type()},
+		Timeout:           5 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("dial %s as %s: %v", h.Addr, user, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func output(t *testing.T, c *ssh.Client, cmd string) (string, error) {
+	t.Helper()
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out, err := s.CombinedOutput(cmd)
+	return string(out), err
+}
+
+func TestSmokeHost(t *testing.T) {
+	h := Start(t)
+	ctx := context.Background()
+
+	root := dial(t, h, "root")
+	if out, err := output(t, root, "id -u; hostname; cat /etc/debian_version"); err != nil || !strings.HasPrefix(out, "0\n"+h.Name+"\n12.") {
+		t.Fatalf("root session: %q, %v", out, err)
+	}
+	if out, err := output(t, dial(t, h, UserSudo), "sudo -n id -u"); err != nil || out != "0\n" {
+		t.Fatalf("%s with passwordless sudo: %q, %v", UserSudo, out, err)
+	}
+	if out, err := output(t, dial(t, h, UserNoSudo), "sudo -n true"); err == nil || !strings.Contains(out, "password is required") {
+		t.Fatalf("%s without passwordless sudo: %q, %v", UserNoSudo, out, err)
+	}
+
+	// The host is its own PID namespace: sshd is PID 1 there.
+	if out, err := h.Exec(ctx, "cat /proc/1/comm"); err != nil || out != "sshd\n" {
+		t.Fatalf("PID 1 of the host: %q, %v", out, err)
+	}
+	if _, err := os.Stat(h.Path("/etc/ssh/sshd_config")); err != nil {
+		t.Fatal(err)
+	}
+
+	// A cut connection: the client sees its connection end.
+	s, err := root.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start("sleep 60"); err != nil {
+		t.Fatal(err)
+	}
+	n, err := h.KillConnections()
+	if err != nil || n == 0 {
+		t.Fatalf("KillConnections: %d, %v", n, err)
+	}
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- s.Wait() }()
+	select {
+	case err := <-waitErr:
+		var exit *ssh.ExitError
+		if errors.As(err, &exit) {
+			t.Fatalf("the session ended with an exit status after the cut: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session did not end after the cut")
+	}
+	if err := root.Wait(); err == nil || errors.Is(err, io.EOF) {
+		t.Logf("connection ended: %v", err)
+	}
+}
+
+func TestSmokeReplaceHostKeys(t *testing.T) {
+	h := Start(t, WithHostKeyTypes("ed25519"))
+	old := h.HostKeys[0].PublicKey()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.ReplaceHostKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h.offers(old) {
+		t.Fatal("the host still offers its old key")
+	}
+	dial(t, h, "root")
+}
+
+// TestSmokeCleanup checks that a stopped host leaves no network namespace,
+// link or process behind.
+func TestSmokeCleanup(t *testing.T) {
+	var h *Host
+	t.Run("host", func(t *testing.T) { h = Start(t) })
+	if h == nil || t.Failed() {
+		return
+	}
+	if out, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(out), h.Name+" ") || strings.Contains(string(out), h.Name+"\n") {
+		t.Errorf("network namespace %s left behind", h.Name)
+	}
+	hostIf, _ := h.links()
+	if err := exec.Command("ip", "link", "show", hostIf).Run(); err == nil {
+		t.Errorf("link %s left behind", hostIf)
+	}
+	if _, err := os.Stat("/proc/" + itoa(h.listener)); err == nil {
+		t.Errorf("sshd (pid %d) left behind", h.listener)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
