@@ -24,6 +24,8 @@ REAL_NODE_IP=10.248.0.1
 CLUSTER_DNS_IP=10.96.0.10
 REAL_TAINT=codex-k8s.dev/real-node
 REAL_CHAIN=CODEX-REAL-NODE
+# The made-up registry of the images built by test/images.
+IMAGE_REGISTRY=codex.local
 # The images every up builds and imports; CLUSTER_DEV_IMAGES=0 leaves out
 # the (large) dev images.
 REAL_IMAGES=(pause testbox)
@@ -133,7 +135,7 @@ realnode_network_up() {
 		iptables -w -C "$c" -j "$REAL_CHAIN" 2>/dev/null || iptables -w -I "$c" 1 -j "$REAL_CHAIN"
 	done
 	mkdir -p "$CNI_DIR/net.d" "$CNI_DIR/networks"
-	cat >"$CNI_DIR/net.d/10-codex.conflist" <<EOF
+	write_if_changed "$CNI_DIR/net.d/10-codex.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
   "name": "codex-real-node",
@@ -271,6 +273,10 @@ realnode_build_images() {
 realnode_import_images() {
 	local have ref file logf="$LOG_DIR/images.log"
 	have="$(ctr_ images ls -q 2>/dev/null)" || die "containerd does not answer on $CONTAINERD_SOCK; log: $LOG_DIR/containerd.log"
+	# Other versions of our images (older builds) go.
+	for ref in $(grep "^$IMAGE_REGISTRY/" <<<"$have"); do
+		grep -q "^$ref " "$STATE_DIR/images.list" || ctr_ images rm "$ref" >/dev/null 2>&1 || true
+	done
 	while read -r ref file; do
 		grep -qxF "$ref" <<<"$have" && continue
 		log "real node: importing $ref"
@@ -297,10 +303,10 @@ realnode_write_configs() {
 	write_kubeconfig "$NODE_DIR/kube-proxy.kubeconfig" kube-proxy
 	write_kubeconfig "$NODE_DIR/coredns.kubeconfig" coredns
 	write_kubeconfig "$NODE_DIR/localpv.kubeconfig" localpv
-	realnode_containerd_config >"$NODE_DIR/containerd.toml"
-	realnode_kubelet_config >"$NODE_DIR/kubelet.yaml"
-	realnode_kube_proxy_config >"$NODE_DIR/kube-proxy.yaml"
-	cat >"$NODE_DIR/Corefile" <<EOF
+	realnode_containerd_config | write_if_changed "$NODE_DIR/containerd.toml"
+	realnode_kubelet_config | write_if_changed "$NODE_DIR/kubelet.yaml"
+	realnode_kube_proxy_config | write_if_changed "$NODE_DIR/kube-proxy.yaml"
+	write_if_changed "$NODE_DIR/Corefile" <<EOF
 .:53 {
     bind $REAL_NODE_IP
     errors
@@ -314,6 +320,18 @@ realnode_write_configs() {
     cache 5
 }
 EOF
+}
+
+# write_if_changed FILE: stdin into FILE, unless FILE holds it already
+# (kube-proxy exits when its config file is written to).
+write_if_changed() {
+	local tmp="$1.tmp"
+	cat >"$tmp"
+	if cmp -s "$tmp" "$1"; then
+		rm -f "$tmp"
+	else
+		mv -f "$tmp" "$1"
+	fi
 }
 
 realnode_containerd_config() {
@@ -417,6 +435,9 @@ clusterCIDR: $REAL_POD_CIDR
 iptables:
   # No route_localnet: NodePorts are not served on 127.0.0.1.
   localhostNodePorts: false
+# NodePorts only on the node's own address, never on this machine's
+# other interfaces.
+nodePortAddresses: [$REAL_NODE_IP/32]
 # Leave the conntrack sysctls as they are.
 conntrack:
   maxPerCore: 0

@@ -20,6 +20,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -54,8 +56,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if res.Cached {
 			state = "cached"
 		}
+		if err := removeOthers(res.Path); err != nil {
+			return err
+		}
 		fmt.Fprintf(stderr, "images: %s %s (%s)\n", n, state, res.Ref)
 		fmt.Fprintf(stdout, "%s %s %s\n", n, res.Ref, res.Path)
+	}
+	return nil
+}
+
+// removeOthers deletes older tarballs of the same image (NAME-KEY.tar with
+// another KEY), so the cache holds one of each.
+func removeOthers(keep string) error {
+	base := filepath.Base(keep)
+	prefix := base[:strings.LastIndex(base, "-")+1]
+	old, err := filepath.Glob(filepath.Join(filepath.Dir(keep), prefix+"*.tar"))
+	if err != nil {
+		return err
+	}
+	for _, p := range old {
+		rest := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), prefix), ".tar")
+		if p != keep && !strings.Contains(rest, "-") {
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

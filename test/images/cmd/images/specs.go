@@ -141,6 +141,12 @@ func (b *builder) nodeDev(ctx context.Context) (imagebuild.Spec, error) {
 		}
 		files = append(files, f...)
 	}
+	// Native addons (Vite's bundler is one) need libraries of their own.
+	libs, err := addonLibraries(ctx, modules)
+	if err != nil {
+		return imagebuild.Spec{}, err
+	}
+	files = append(files, libs...)
 	return imagebuild.Spec{
 		Repository: Registry + "/node-dev",
 		Files:      dedupe(files),
@@ -228,6 +234,24 @@ func hostProgram(ctx context.Context, src, dst string) ([]imagebuild.File, error
 		}
 	}
 	return files, nil
+}
+
+// addonLibraries lists the shared libraries of every native Node.js addon
+// (*.node) under dir.
+func addonLibraries(ctx context.Context, dir string) ([]imagebuild.File, error) {
+	var libs []imagebuild.File
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".node") {
+			return err
+		}
+		f, err := hostProgram(ctx, p, "/unused")
+		if err != nil {
+			return err
+		}
+		libs = append(libs, f[1:]...)
+		return nil
+	})
+	return libs, err
 }
 
 func dedupe(files []imagebuild.File) []imagebuild.File {
