@@ -2,9 +2,11 @@ package clustertest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -119,4 +121,34 @@ func readImages(path string) (map[string]string, error) {
 		images[strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(k, "IMAGE_")), "_", "-")] = v
 	}
 	return images, sc.Err()
+}
+
+// Kubectl runs the kubectl built with the cluster against it and returns
+// its standard output; an error carries its standard error.
+func (c *Cluster) Kubectl(ctx context.Context, args ...string) (string, error) {
+	bin, err := c.kubectlPath()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// kubectlPath: cluster.sh keeps the binaries in bin/ of its cache folder,
+// which holds the state folder of every cluster (shared or named).
+func (c *Cluster) kubectlPath() (string, error) {
+	dir := filepath.Dir(c.Kubeconfig)
+	for i := 0; i < 5; i++ {
+		p := filepath.Join(dir, "bin", "kubectl")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		dir = filepath.Dir(dir)
+	}
+	return "", fmt.Errorf("no bin/kubectl above %s", c.Kubeconfig)
 }
