@@ -38,7 +38,7 @@ import (
 const Provisioner = "codex-k8s.dev/real-node-local"
 
 const (
-	selectedNodeAnnotation = "volume.kubernetes.io/selected-node"
+	selectedNodeAnnotation  = "volume.kubernetes.io/selected-node"
 	provisionedByAnnotation = "pv.kubernetes.io/provisioned-by"
 )
 
