@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -15,7 +14,6 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 )
 
 // Exit codes, the same for every command.
@@ -26,27 +24,24 @@ const (
 	ExitInterrupt = 130
 )
 
-// IOStreams are the standard streams of a command.
-type IOStreams struct {
-	In     io.Reader
-	Out    io.Writer
-	ErrOut io.Writer
-}
-
-// IsTerminal reports whether w is an interactive terminal.
-func IsTerminal(w any) bool {
-	f, ok := w.(interface{ Fd() uintptr })
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
 // Factory carries what commands need from the process: streams, the
-// environment and the logger. Tests build one with buffers.
+// environment, the prompter and the logger. Tests build one with buffers.
 type Factory struct {
 	IO        IOStreams
 	LookupEnv func(string) (string, bool)
+	// Prompter asks the operator; nil asks on IO's terminal.
+	Prompter Prompter
 	// Verbosity is raised by -v.
 	Verbosity int
 	logger    *slog.Logger
+}
+
+// prompter returns the factory's prompter.
+func (f *Factory) prompter() Prompter {
+	if f.Prompter == nil {
+		f.Prompter = newPrompter(f.IO)
+	}
+	return f.Prompter
 }
 
 // Logger returns the logger writing to the error stream.

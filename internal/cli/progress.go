@@ -216,7 +216,7 @@ func writeSummary(w io.Writer, res *apply.Result, err error) {
 		if errors.Is(n.Err, context.Canceled) && !errors.Is(n.Err, apply.ErrLeaseLost) {
 			label = "INTERRUPTED" // stopped by the interrupt, not by a fault of its own
 		}
-		fmt.Fprintf(w, "%s %s: %v\n", label, n.Name, n.Err)
+		fmt.Fprintf(w, "%s %s: %s\n", label, n.Name, withFlags(n.Err))
 	}
 	for _, n := range res.Skipped() {
 		fmt.Fprintf(w, "skipped %s: %s\n", n.Name, n.Cause)

@@ -17,15 +17,15 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/apply"
-	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/config"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
-	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
 )
 
 // ReconcileOptions are the inputs of `reconcile`.
 type ReconcileOptions struct {
 	IO         IOStreams
+	Prompter   Prompter
 	LookupEnv  func(string) (string, bool)
 	Factory    *Factory
 	ConfigPath string
@@ -110,6 +110,7 @@ Exit codes: 0 success, 1 invalid input or failed operation, 2 usage error,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.IO = f.IO
+			opts.Prompter = f.prompter()
 			opts.LookupEnv = f.LookupEnv
 			opts.Factory = f
 			opts.ConfigPath = configPath()
@@ -156,12 +157,32 @@ Exit codes: 0 success, 1 invalid input or failed operation, 2 usage error,
 }
 
 func runReconcile(ctx context.Context, opts *ReconcileOptions) error {
-	p, s, values, err := buildPlan(ctx, opts)
+	prj, err := servicescfg.Open(opts.ConfigPath, servicescfg.Options{LookupEnv: opts.LookupEnv})
 	if err != nil {
-		return err
+		return reportDiagnostics(opts.IO, err)
+	}
+	var planOpts []servicescfg.PlanOption
+	if opts.DryRun {
+		// A dry run prints the plan and writes the rendered text: it needs
+		// the objects' names, not their content.
+		planOpts = append(planOpts, servicescfg.IdentityOnly())
+	}
+	p, err := prj.Plan(ctx, servicescfg.Target{Env: opts.Env, Slot: opts.Slot}, planOpts...)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if uerr := targetUsage(err); uerr != nil {
+			return uerr
+		}
+		return reportDiagnostics(opts.IO, err)
 	}
 	if !opts.DryRun {
-		return runApply(ctx, opts, p, s, values)
+		values, err := prj.Config()
+		if err != nil {
+			return reportDiagnostics(opts.IO, err)
+		}
+		return runApply(ctx, opts, p, values)
 	}
 	if opts.OutputDir != "" {
 		if err := writeManifests(opts.OutputDir, p); err != nil {
@@ -172,37 +193,6 @@ func runReconcile(ctx context.Context, opts *ReconcileOptions) error {
 		return p.WriteJSON(opts.IO.Out)
 	}
 	return p.WriteText(opts.IO.Out)
-}
-
-// buildPlan loads the stack and its config and builds the plan, reporting
-// load and render problems all together.
-func buildPlan(ctx context.Context, opts *ReconcileOptions) (*plan.Plan, *stack.Stack, *config.Values, error) {
-	s, errs := loadStack(opts.ConfigPath)
-	if len(errs) > 0 {
-		return nil, nil, nil, reportDiagnostics(opts.IO, errs)
-	}
-	values, _, err := config.Load(s, opts.LookupEnv)
-	if err == nil {
-		err = values.Check()
-	}
-	if err != nil {
-		errs.Append(err)
-		return nil, nil, nil, reportDiagnostics(opts.IO, errs)
-	}
-	// A dry run prints the plan and writes the rendered text: it needs the
-	// objects' names, not their content.
-	p, err := plan.Build(ctx, s, plan.Options{Env: opts.Env, Slot: opts.Slot, Config: values.NonSecret(), IdentityOnly: opts.DryRun})
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, nil, nil, ctx.Err()
-		}
-		if isPlanUsage(err) {
-			return nil, nil, nil, AsUsage(err)
-		}
-		errs.Append(err)
-		return nil, nil, nil, reportDiagnostics(opts.IO, errs)
-	}
-	return p, s, values, nil
 }
 
 // manifestsMarker marks a folder written by --output-dir and lists every

@@ -1,14 +1,12 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -21,14 +19,14 @@ import (
 )
 
 // runApply applies the plan to the cluster and reports progress.
-func runApply(ctx context.Context, opts *ReconcileOptions, p *plan.Plan, s *stack.Stack, values *config.Values) error {
-	if err := confirmProd(opts, p); err != nil {
+func runApply(ctx context.Context, opts *ReconcileOptions, p *plan.Plan, values *config.Values) error {
+	if err := confirmProd(ctx, opts, p); err != nil {
 		return err
 	}
-	interactive := IsTerminal(opts.IO.Out)
+	interactive := opts.IO.IsStdoutTTY()
 	prog := newProgress(opts.IO.Out, p, interactive)
 	logger := opts.Factory.Logger()
-	if interactive && IsTerminal(opts.IO.ErrOut) {
+	if interactive && opts.IO.IsStderrTTY() {
 		// Logs on the terminal of the live table go above it, or its next
 		// redraw would overwrite them.
 		logger = slog.New(slog.NewTextHandler(prog.Writer(opts.IO.ErrOut), &slog.HandlerOptions{Level: minLevel(ctx, logger)}))
@@ -43,11 +41,6 @@ func runApply(ctx context.Context, opts *ReconcileOptions, p *plan.Plan, s *stac
 	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.WarningHandler = slogWarnings{logger}
-
-	timeout := opts.Timeout
-	if timeout == 0 {
-		timeout = s.Spec.Deploy.Timeout.Duration
-	}
 
 	observers := apply.Observers{prog}
 	var events *apply.JSONLines
@@ -65,7 +58,7 @@ func runApply(ctx context.Context, opts *ReconcileOptions, p *plan.Plan, s *stac
 	stopProg := prog.start(ctx)
 	res, err := apply.Reconcile(ctx, cfg, p, apply.Options{
 		Parallel:       opts.Parallel,
-		Timeout:        timeout,
+		Timeout:        opts.Timeout,
 		ForceConflicts: opts.ForceConflicts,
 		Recreate:       opts.Recreate,
 		NoPrune:        opts.NoPrune,
@@ -89,7 +82,7 @@ func runApply(ctx context.Context, opts *ReconcileOptions, p *plan.Plan, s *stac
 		// The summary has listed each failure with its reason.
 		return &silentError{err: err}
 	}
-	return err
+	return wordFlags(err)
 }
 
 func envLabel(p *plan.Plan) string {
@@ -101,20 +94,23 @@ func envLabel(p *plan.Plan) string {
 
 // confirmProd asks before touching a prod-runtime environment: on a
 // terminal the operator types the namespace; without one, --yes is needed.
-func confirmProd(opts *ReconcileOptions, p *plan.Plan) error {
+func confirmProd(ctx context.Context, opts *ReconcileOptions, p *plan.Plan) error {
 	if p.Runtime != stack.RuntimeProd || opts.Yes {
 		return nil
 	}
-	if !IsTerminal(opts.IO.In) || !IsTerminal(opts.IO.ErrOut) {
+	if !opts.IO.CanPrompt() {
 		return UsageErrorf("environment %s runs the prod runtime: pass --yes to reconcile it without a terminal", p.Environment)
 	}
-	fmt.Fprintf(opts.IO.ErrOut, "Environment %s runs the prod runtime. Type the namespace (%s) to reconcile it: ", p.Environment, p.Namespace)
-	line, err := bufio.NewReader(opts.IO.In).ReadString('\n')
-	if err != nil && line == "" {
+	answer, err := opts.Prompter.Input(ctx, fmt.Sprintf("Environment %s runs the prod runtime. Type the namespace (%s) to reconcile it:", p.Environment, p.Namespace), "")
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, ErrNoAnswer):
 		return UsageErrorf("no confirmation given")
-	}
-	if strings.TrimSpace(line) != p.Namespace {
-		return UsageErrorf("confirmation %q does not match namespace %s: nothing done", strings.TrimSpace(line), p.Namespace)
+	case err != nil:
+		return UsageErrorf("no confirmation given: %w", err)
+	case answer != p.Namespace:
+		return UsageErrorf("confirmation %q does not match namespace %s: nothing done", answer, p.Namespace)
 	}
 	return nil
 }

@@ -61,8 +61,8 @@ const (
 	PruneAllow = "allow"
 )
 
-// DefaultTimeout is a node's readiness timeout when neither the stack nor
-// the caller sets one.
+// DefaultTimeout is a node's readiness timeout when neither the caller, nor
+// the plan (spec.deploy.timeout), nor the node sets one.
 const DefaultTimeout = 5 * time.Minute
 
 // DefaultParallel bounds the nodes applied at once. A node spends most of
@@ -81,7 +81,8 @@ type Options struct {
 	// Parallel bounds the nodes in flight; DefaultParallel when zero.
 	Parallel int
 	// Timeout is a node's readiness timeout unless the node sets its own;
-	// DefaultTimeout when zero.
+	// the plan's Timeout (spec.deploy.timeout) when zero, then
+	// DefaultTimeout.
 	Timeout time.Duration
 	// ForceConflicts takes over fields owned by other managers.
 	ForceConflicts bool
@@ -292,6 +293,9 @@ type engine struct {
 func newEngine(c *Clients, p *plan.Plan, opts Options) *engine {
 	if opts.Parallel <= 0 {
 		opts.Parallel = DefaultParallel
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = p.Timeout
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout

@@ -502,8 +502,8 @@ func TestReconcileConflictsAndImmutableFields(t *testing.T) {
 	if len(ce.Conflicts) != 1 || ce.Conflicts[0].Field != ".spec.replicas" || ce.Conflicts[0].Manager != "ops-by-hand" {
 		t.Errorf("conflicts %+v, want .spec.replicas owned by ops-by-hand", ce.Conflicts)
 	}
-	if !strings.Contains(ce.Error(), "--force-conflicts") {
-		t.Errorf("conflict message does not say how to force: %v", ce)
+	if !strings.Contains(ce.Error(), "force the apply") || strings.Contains(ce.Error(), "--") {
+		t.Errorf("conflict message should say how to force, naming no flag: %v", ce)
 	}
 	if _, _, err := run(t, f.ctx, f.cfg, p, apply.Options{Values: values, ForceConflicts: true}); err != nil {
 		t.Fatalf("with ForceConflicts: %v", err)
@@ -517,8 +517,8 @@ func TestReconcileConflictsAndImmutableFields(t *testing.T) {
 	if !errors.As(err, &ie) {
 		t.Fatalf("error %v, want an ImmutableError", err)
 	}
-	if !strings.Contains(ie.Error(), "--recreate") || !strings.Contains(strings.Join(ie.Fields, ","), "spec.selector") {
-		t.Errorf("immutable error %v (fields %v) should name spec.selector and --recreate", ie, ie.Fields)
+	if !strings.Contains(ie.Error(), "re-created") || strings.Contains(ie.Error(), "--") || !strings.Contains(strings.Join(ie.Fields, ","), "spec.selector") {
+		t.Errorf("immutable error %v (fields %v) should name spec.selector and re-creating, and no flag", ie, ie.Fields)
 	}
 	before, err := f.c.Dynamic.Resource(deployGVR).Namespace(p.Namespace).Get(f.ctx, "app", metav1.GetOptions{})
 	if err != nil {

@@ -32,7 +32,13 @@ type LockedError struct {
 }
 
 func (e *LockedError) Error() string {
-	return fmt.Sprintf("namespace %s is being reconciled by %s (for %s; the lease is taken over if not renewed within %s): wait for it to finish or pass --lock-wait",
+	return e.Problem() + ": wait for it to finish, or wait for the lease longer"
+}
+
+// Problem says what is wrong without saying what to do about it, for a
+// caller that words the remedy itself.
+func (e *LockedError) Problem() string {
+	return fmt.Sprintf("namespace %s is being reconciled by %s (for %s; the lease is taken over if not renewed within %s)",
 		e.Namespace, e.Holder, e.Age.Round(time.Second), e.Expires.Round(time.Second))
 }
 

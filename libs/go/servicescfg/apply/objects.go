@@ -32,7 +32,8 @@ import (
 var csaManagers = sets.New("kubectl-client-side-apply", "kubectl")
 
 // ConflictError is a server-side apply conflict: fields of the object are
-// owned by another manager.
+// owned by another manager. Options.ForceConflicts takes them over; a
+// caller words that in its own terms (the CLI with its flag).
 type ConflictError struct {
 	Object    ObjectRef
 	Conflicts []FieldConflict
@@ -45,15 +46,22 @@ type FieldConflict struct {
 }
 
 func (e *ConflictError) Error() string {
+	return e.Problem() + "; force the apply to take them over, or drop them from the manifest"
+}
+
+// Problem says what is wrong without saying what to do about it, for a
+// caller that words the remedy itself.
+func (e *ConflictError) Problem() string {
 	var parts []string
 	for _, c := range e.Conflicts {
 		parts = append(parts, fmt.Sprintf("%s (owned by %q)", c.Field, c.Manager))
 	}
-	return fmt.Sprintf("%s: fields changed by another manager: %s; re-run with --force-conflicts to take them over, or drop them from the manifest",
-		e.Object, strings.Join(parts, ", "))
+	return fmt.Sprintf("%s: fields changed by another manager: %s", e.Object, strings.Join(parts, ", "))
 }
 
 // ImmutableError is an update refused because an immutable field changed.
+// Options.Recreate deletes and re-creates the object instead; a caller
+// words that in its own terms (the CLI with its flag).
 type ImmutableError struct {
 	Object ObjectRef
 	Fields []string
@@ -61,12 +69,17 @@ type ImmutableError struct {
 }
 
 func (e *ImmutableError) Error() string {
+	return e.Problem() + "; it must be deleted and re-created to change it (its data and pods go with it)"
+}
+
+// Problem says what is wrong without saying what to do about it, for a
+// caller that words the remedy itself.
+func (e *ImmutableError) Problem() string {
 	fields := "an immutable field"
 	if len(e.Fields) > 0 {
 		fields = strings.Join(e.Fields, ", ")
 	}
-	return fmt.Sprintf("%s: cannot change %s of an existing object; re-run with --recreate to delete and re-create it (its data and pods go with it)",
-		e.Object, fields)
+	return fmt.Sprintf("%s: cannot change %s of an existing object", e.Object, fields)
 }
 
 func (e *ImmutableError) Unwrap() error { return e.Err }

@@ -86,7 +86,7 @@ func TestConflictErrorNamesFieldsAndManagers(t *testing.T) {
 	if ce == nil {
 		t.Fatal("not recognised as a conflict")
 	}
-	want := `Deployment ns/web: fields changed by another manager: .spec.replicas (owned by "kubectl-edit"), .spec.template.spec.containers[name="web"].image (owned by "helm"); re-run with --force-conflicts to take them over, or drop them from the manifest`
+	want := `Deployment ns/web: fields changed by another manager: .spec.replicas (owned by "kubectl-edit"), .spec.template.spec.containers[name="web"].image (owned by "helm"); force the apply to take them over, or drop them from the manifest`
 	if ce.Error() != want {
 		t.Errorf("message\n%s\nwant\n%s", ce.Error(), want)
 	}

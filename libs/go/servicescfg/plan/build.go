@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"regexp"
 	"runtime"
 	"slices"
@@ -25,14 +24,45 @@ import (
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
 )
 
-// Usage errors: the request names no valid target. Callers (the CLI) map them
-// to a usage exit code; errors.Is works on the returned error.
+// What is wrong with a target: a *TargetError wraps one of these, so
+// errors.Is works on it.
 var (
 	ErrUnknownEnvironment = errors.New("unknown environment")
 	ErrSlotRequired       = errors.New("slot required")
 	ErrSlotNotAllowed     = errors.New("slot not allowed")
 	ErrInvalidSlot        = errors.New("invalid slot")
 )
+
+// TargetError says that a request names no valid target: an environment
+// that is not declared, or a slot where the environment has none, none
+// where it needs one, or one that is not a DNS label. It is the caller's
+// mistake, not the stack's: a CLI maps it to a usage error and words it
+// with its own flags.
+type TargetError struct {
+	// Err is ErrUnknownEnvironment, ErrSlotRequired, ErrSlotNotAllowed or
+	// ErrInvalidSlot.
+	Err  error
+	Env  string
+	Slot string
+	// Declared are the declared environments, for ErrUnknownEnvironment.
+	Declared []string
+}
+
+func (e *TargetError) Error() string {
+	switch e.Err {
+	case ErrUnknownEnvironment:
+		return fmt.Sprintf("%v %q (declared: %s)", e.Err, e.Env, strings.Join(e.Declared, ", "))
+	case ErrSlotRequired:
+		return fmt.Sprintf("%v: environment %q is a slot environment", e.Err, e.Env)
+	case ErrSlotNotAllowed:
+		return fmt.Sprintf("%v: environment %q has no slots", e.Err, e.Env)
+	case ErrInvalidSlot:
+		return fmt.Sprintf("%v %q: a slot is a DNS label (lowercase letters, digits, '-')", e.Err, e.Slot)
+	}
+	return fmt.Sprintf("%v: environment %q, slot %q", e.Err, e.Env, e.Slot)
+}
+
+func (e *TargetError) Unwrap() error { return e.Err }
 
 // Options select what to plan.
 type Options struct {
@@ -78,7 +108,7 @@ func NewEngine(s *stack.Stack) (*render.Engine, error) {
 func Build(ctx context.Context, s *stack.Stack, opts Options) (*Plan, error) {
 	env, ok := s.Spec.Environments[opts.Env]
 	if !ok || env == nil {
-		return nil, fmt.Errorf("%w %q (declared: %s)", ErrUnknownEnvironment, opts.Env, strings.Join(s.EnvironmentNames(), ", "))
+		return nil, &TargetError{Err: ErrUnknownEnvironment, Env: opts.Env, Declared: s.EnvironmentNames()}
 	}
 	renv, err := s.ResolveEnvironment(opts.Env)
 	if err != nil {
@@ -86,11 +116,11 @@ func Build(ctx context.Context, s *stack.Stack, opts Options) (*Plan, error) {
 	}
 	switch {
 	case renv.Slots && opts.Slot == "":
-		return nil, fmt.Errorf("%w: environment %q is a slot environment: pass --slot", ErrSlotRequired, opts.Env)
+		return nil, &TargetError{Err: ErrSlotRequired, Env: opts.Env}
 	case !renv.Slots && opts.Slot != "":
-		return nil, fmt.Errorf("%w: environment %q has no slots: drop --slot", ErrSlotNotAllowed, opts.Env)
+		return nil, &TargetError{Err: ErrSlotNotAllowed, Env: opts.Env, Slot: opts.Slot}
 	case opts.Slot != "" && len(validation.IsDNS1123Label(opts.Slot)) > 0:
-		return nil, fmt.Errorf("%w %q: a slot is a DNS label (lowercase letters, digits, '-')", ErrInvalidSlot, opts.Slot)
+		return nil, &TargetError{Err: ErrInvalidSlot, Env: opts.Env, Slot: opts.Slot}
 	}
 	engine := opts.Engine
 	if engine == nil {
@@ -135,6 +165,7 @@ func Build(ctx context.Context, s *stack.Stack, opts Options) (*Plan, error) {
 		Runtime:              renv.RuntimeName,
 		HotReload:            rt.HotReload,
 		Order:                slices.Clone(s.Spec.Deploy.Order),
+		Timeout:              s.Spec.Deploy.Timeout.Duration,
 		NamespaceLabels:      renv.Labels,
 		NamespaceAnnotations: renv.Annotations,
 		Context:              tctx,
@@ -320,14 +351,14 @@ func renderNode(s *stack.Stack, e *render.Engine, tctx render.Context, n *stack.
 	}
 	seen := map[string]bool{}
 	for _, pat := range patterns {
-		files, err := s.Glob(pat)
+		files, err := s.Manifests(pat)
 		if err != nil {
 			// The loader reports bad patterns at their position.
 			continue
 		}
 		for _, f := range files {
-			if seen[f] || f == filepath.Base(s.Path) {
-				continue // services.yaml itself is never a manifest ("**/*.yaml")
+			if seen[f] {
+				continue
 			}
 			seen[f] = true
 			out, err := e.RenderFile(f, tctx)

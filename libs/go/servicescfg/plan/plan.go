@@ -9,6 +9,8 @@
 package plan
 
 import (
+	"time"
+
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/render"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
@@ -27,6 +29,9 @@ type Plan struct {
 	HotReload bool   `json:"hotReload"`
 	// Order is the group order.
 	Order []string `json:"order"`
+	// Timeout is spec.deploy.timeout: the readiness timeout of a node that
+	// sets none of its own (zero: the applier's default).
+	Timeout time.Duration `json:"-"`
 	// NamespaceLabels and NamespaceAnnotations go on the namespace.
 	NamespaceLabels      map[string]string `json:"namespaceLabels,omitempty"`
 	NamespaceAnnotations map[string]string `json:"namespaceAnnotations,omitempty"`

@@ -455,37 +455,6 @@ func TestSecretsCarryNoValues(t *testing.T) {
 	}
 }
 
-func TestRenderScripts(t *testing.T) {
-	s := writeStack(t, map[string]string{
-		"services.yaml": header + `  services:
-    - {name: api, manifests: [m/a.yaml]}
-  bootstrap:
-    steps:
-      - {name: one, script: steps/one.sh}
-      - {name: two, script: steps/two.sh}
-`,
-		"partials/l.tpl": `{{ define "sh.prelude" }}set -euo pipefail{{ end }}`,
-		"m/a.yaml":       "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
-		"steps/one.sh":   "#!/bin/sh\n{{ include \"sh.prelude\" . }}\necho {{ .Project }} {{ .Namespace }}\n",
-		"steps/two.sh":   "#!/bin/sh\n{{ .Service.Name }}\n",
-	})
-	p, err := Build(context.Background(), s, Options{Env: "dev"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := NewEngine(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scripts, err := RenderScripts(s, e, p.Context)
-	if err == nil || !strings.Contains(err.Error(), "steps/two.sh:2: at <.Service.Name>: .Service is not set") {
-		t.Fatalf("error = %v", err)
-	}
-	if len(scripts) != 1 || string(scripts[0].Data) != "#!/bin/sh\nset -euo pipefail\necho demo demo-dev\n" {
-		t.Errorf("scripts = %+v", scripts)
-	}
-}
-
 func TestSplitDocuments(t *testing.T) {
 	tests := []struct {
 		in   string
