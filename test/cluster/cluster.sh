@@ -719,6 +719,7 @@ wait_default_sa() {
 cmd_up() {
 	local t0=$SECONDS
 	lock
+	((REAL_NODE == 0)) || realnode_check
 	build
 	local fresh=0
 	if [[ -f "$STATE_DIR/ports.env" ]]; then

@@ -56,9 +56,36 @@ realnode_check_host() {
 	done
 	[[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] ||
 		missing+=(containernetworking-plugins)
-	((${#missing[@]} == 0)) ||
-		die "the real node needs packages that are missing: ${missing[*]} (apt-get install ${missing[*]}; .ci/run installs them), or set CLUSTER_REAL_NODE=0 for a cluster of simulated nodes only"
 	[[ "$(id -u)" == 0 ]] || die "the real node runs containerd and a kubelet: run as root, or set CLUSTER_REAL_NODE=0"
+	((${#missing[@]} == 0)) && return 0
+	realnode_install "${missing[@]}" ||
+		die "the real node needs packages that are missing: ${missing[*]} (apt-get install ${missing[*]}; log: $LOG_DIR/apt.log), or set CLUSTER_REAL_NODE=0 for a cluster of simulated nodes only"
+}
+
+# realnode_install PACKAGE...: Debian's packages, as on a fresh machine. apt
+# gets a world-writable TMPDIR of its own: /tmp may not be one here.
+realnode_install() {
+	command -v apt-get >/dev/null || return 1
+	local tmp=/var/tmp/apt-tmp
+	mkdir -p "$tmp" "$LOG_DIR" && chmod 1777 "$tmp" || return 1
+	log "real node: installing $* (log: $LOG_DIR/apt.log)"
+	{
+		TMPDIR="$tmp" apt-get update -qq &&
+			TMPDIR="$tmp" DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+	} >"$LOG_DIR/apt.log" 2>&1
+}
+
+# realnode_check_alone: no real node of another cluster folder (another
+# CODEX_CACHE_DIR) runs here: two kubelets would share the kubepods cgroups,
+# the bridge and the iptables chains.
+realnode_check_alone() {
+	local p cmdline
+	for p in /proc/[0-9]*; do
+		cmdline="$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")" || continue
+		[[ "$cmdline" == *"--hostname-override=$REAL_NODE_NAME"* || "$cmdline" == *containerd*" --config "*/node/containerd.toml* ]] || continue
+		[[ "$cmdline" == *"$NODE_DIR/"* ]] && continue
+		die "another real node runs on this machine (pid ${p#/proc/}: ${cmdline:0:160}...); stop it with the cluster.sh down of its CODEX_CACHE_DIR, or set CLUSTER_REAL_NODE=0"
+	done
 }
 
 # --- host state: record before, restore at down -----------------------------
@@ -475,8 +502,14 @@ realnode_wait_ready() {
 	done
 }
 
-realnode_up() {
+# realnode_check: before anything starts (a failed up cleans up after
+# itself, and must not touch another node's state).
+realnode_check() {
 	realnode_check_host
+	realnode_check_alone
+}
+
+realnode_up() {
 	realnode_gen_pki
 	realnode_build_tools
 	realnode_build_images
@@ -535,8 +568,15 @@ realnode_stop() {
 }
 
 # realnode_clean: after every process is stopped, whatever the node left on
-# the host: processes, mounts, network, cgroups, sysctls, folders.
+# the host: processes, mounts, network, cgroups, sysctls, folders. The
+# machine-wide part only when this cluster's node set it up (its record of
+# the sysctls exists): never another cluster folder's node.
 realnode_clean() {
+	if [[ ! -f "$SYSCTL_RECORD" ]]; then
+		realnode_unmount_under "$NODE_DIR"
+		rm -rf -- "$NODE_DIR"
+		return 0
+	fi
 	realnode_kill_leftovers
 	realnode_unmount_under "$NODE_DIR"
 	realnode_unmount_under "$CONTAINERD_ROOT"

@@ -4,7 +4,9 @@
 // client and a few file and identity commands for exec.
 //
 //	testbox serve [-addr :8080] [-ready=false] [-text TEXT]
-//	testbox exit CODE [MESSAGE...]      message to stdout and /dev/termination-log
+//	testbox exit [-log LINE]... CODE [MESSAGE...]
+//	                                    LINEs, then the message, to stdout; the
+//	                                    message to /dev/termination-log
 //	testbox sleep [DURATION]            until SIGTERM (or DURATION)
 //	testbox alloc MIB                   touch MIB mebibytes, then sleep
 //	testbox get [-tries N] URL          print the body; exit 1 when it fails
@@ -126,9 +128,25 @@ func serve(args []string, out io.Writer) error {
 	return nil
 }
 
+// lines is a flag that may be given many times.
+type lines []string
+
+func (l *lines) String() string     { return strings.Join(*l, "\n") }
+func (l *lines) Set(v string) error { *l = append(*l, v); return nil }
+
 func exit(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("exit", flag.ContinueOnError)
+	var logLines lines
+	fs.Var(&logLines, "log", "a line to print first (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	args = fs.Args()
 	if len(args) == 0 {
-		return errors.New("usage: exit CODE [MESSAGE...]")
+		return errors.New("usage: exit [-log LINE]... CODE [MESSAGE...]")
+	}
+	for _, l := range logLines {
+		fmt.Fprintln(out, l)
 	}
 	code, err := strconv.Atoi(args[0])
 	if err != nil || code < 0 || code > 255 {
