@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,9 +50,17 @@ func (c *Cluster) RealNode(t testing.TB) *RealNode {
 		t.Skip("clustertest: the shared cluster runs without its real node (CLUSTER_REAL_NODE=0)")
 	}
 	envFile := filepath.Join(filepath.Dir(c.Kubeconfig), "images.env")
+	if _, err := os.Stat(envFile); err != nil {
+		// A cluster started without its real node (by an older
+		// cluster.sh): `up` adds it to the running cluster.
+		realNodeUp.Do(func() { realNodeUp.err = c.upUnderLock(t) })
+		if realNodeUp.err != nil {
+			t.Fatalf("clustertest: adding the real node: %v", realNodeUp.err)
+		}
+	}
 	images, err := readImages(envFile)
 	if err != nil {
-		t.Fatalf("clustertest: the real node's images: %v (is the cluster from an older %s? run it with down, then up)", err, ScriptPath)
+		t.Fatalf("clustertest: the real node's images: %v (see %s status)", err, ScriptPath)
 	}
 	WaitFor(t, realNodeReadyTimeout, "node "+RealNodeName+" Ready", func(ctx context.Context) (bool, error) {
 		n, err := c.Client.CoreV1().Nodes().Get(ctx, RealNodeName, metav1.GetOptions{})
@@ -66,6 +75,29 @@ func (c *Cluster) RealNode(t testing.TB) *RealNode {
 		return false, nil
 	})
 	return &RealNode{Name: RealNodeName, images: images}
+}
+
+var realNodeUp struct {
+	sync.Once
+	err error
+}
+
+// upUnderLock runs `cluster.sh up` on the running shared cluster, under the
+// lock that test binaries take to start it.
+func (c *Cluster) upUnderLock(t testing.TB) error {
+	ctx, cancel := context.WithTimeout(context.Background(), upTimeout)
+	defer cancel()
+	lockPath := filepath.Join(filepath.Dir(filepath.Dir(c.Kubeconfig)), "clustertest.lock")
+	unlock, err := lockFile(ctx, lockPath)
+	if err != nil {
+		return fmt.Errorf("locking %s: %w", lockPath, err)
+	}
+	defer unlock()
+	t.Logf("clustertest: the shared cluster has no real node; running %s up", ScriptPath)
+	if out, err := c.run(ctx, "up"); err != nil {
+		return fmt.Errorf("%s up failed: %w\n%s", ScriptPath, err, lastLines(out, 40))
+	}
+	return nil
 }
 
 // Image returns the reference of an image imported into the real node:
