@@ -264,8 +264,17 @@ realnode_cgroups_clean() {
 # the image builder (test/images) and the volume provisioner
 # (test/cluster/localpv). Quick when the Go build cache is warm.
 realnode_build_tools() {
-	local logf="$LOG_DIR/build-node-tools.log"
+	local logf="$LOG_DIR/build-node-tools.log" stamp
 	mkdir -p "$LOG_DIR"
+	# Rebuilt only when a source, a module file or Go changed.
+	stamp="$({
+		go version
+		cd "$REPO_ROOT" && find test/images test/cluster/localpv go.mod go.sum -type f \
+			! -path '*/node_modules/*' -print0 | sort -z | xargs -0 sha256sum
+	} | sha256sum | cut -d' ' -f1)"
+	if [[ -x "$BIN_DIR/codex-images" && -x "$BIN_DIR/localpv" && "$(cat "$BIN_DIR/.node-tools.stamp" 2>/dev/null)" == "$stamp" ]]; then
+		return 0
+	fi
 	{
 		(cd "$REPO_ROOT/test/images" && GOWORK=off CGO_ENABLED=0 go build -o "$BIN_DIR/codex-images.tmp" ./cmd/images) &&
 			(cd "$REPO_ROOT" && CGO_ENABLED=0 go build -o "$BIN_DIR/localpv.tmp" ./test/cluster/localpv)
@@ -275,6 +284,7 @@ realnode_build_tools() {
 	}
 	mv -f "$BIN_DIR/codex-images.tmp" "$BIN_DIR/codex-images"
 	mv -f "$BIN_DIR/localpv.tmp" "$BIN_DIR/localpv"
+	echo "$stamp" >"$BIN_DIR/.node-tools.stamp"
 }
 
 # realnode_build_images: builds (or finds cached) the node's images and
