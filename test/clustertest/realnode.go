@@ -158,17 +158,26 @@ func readImages(path string) (map[string]string, error) {
 // Kubectl runs the kubectl built with the cluster against it and returns
 // its standard output; an error carries its standard error.
 func (c *Cluster) Kubectl(ctx context.Context, args ...string) (string, error) {
-	bin, err := c.kubectlPath()
+	cmd, err := c.KubectlCommand(ctx, args...)
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		return stdout.String(), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return stdout.String(), nil
+}
+
+// KubectlCommand is the cluster's kubectl with args, against it, not
+// started: for commands that keep running (port-forward).
+func (c *Cluster) KubectlCommand(ctx context.Context, args ...string) (*exec.Cmd, error) {
+	bin, err := c.kubectlPath()
+	if err != nil {
+		return nil, err
+	}
+	return exec.CommandContext(ctx, bin, append([]string{"--kubeconfig", c.Kubeconfig}, args...)...), nil
 }
 
 // kubectlPath: cluster.sh keeps the binaries in bin/ of its cache folder,

@@ -7,8 +7,11 @@ package clustertest_test
 //	go test ./test/clustertest -run RealNode -v
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -259,7 +262,7 @@ func TestRealNodeCrashLoopFromRealRestarts(t *testing.T) {
 	}
 }
 
-func TestRealNodeLogsAndExec(t *testing.T) {
+func TestRealNodeLogsExecPortForward(t *testing.T) {
 	t.Parallel()
 	e := newRealEnv(t)
 	ctx := t.Context()
@@ -278,6 +281,49 @@ func TestRealNodeLogsAndExec(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "exit code 7") {
 		t.Fatalf("kubectl exec ... exit 7: %v; want exit code 7", err)
 	}
+	if got := e.portForwardGet(t, "talker", 8080); got != "hello from a real container" {
+		t.Fatalf("through kubectl port-forward: %q", got)
+	}
+}
+
+// portForwardGet runs kubectl port-forward to the pod's port on a free
+// loopback port and returns the body of GET / through it.
+func (e *realEnv) portForwardGet(t *testing.T, pod string, port int) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), realTimeout)
+	defer cancel()
+	cmd, err := e.KubectlCommand(ctx, "-n", e.Namespace, "port-forward", "--address", "127.0.0.1", "pod/"+pod, fmt.Sprintf(":%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	// "Forwarding from 127.0.0.1:PORT -> 8080"
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	local, ok := strings.CutPrefix(strings.Fields(line + " x x")[2], "127.0.0.1:")
+	if err != nil || !ok {
+		t.Fatalf("kubectl port-forward said %q (%v)", line, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+local+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET through port-forward: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(body))
 }
 
 func TestRealNodeMemoryLimitKills(t *testing.T) {
