@@ -164,9 +164,11 @@ func (b *builder) nodeDev(ctx context.Context) (imagebuild.Spec, error) {
 }
 
 // goBuild builds a static program of this module into the build folder.
+// (Its Go build ID, a hash of the inputs, stays: go skips the link when the
+// program there is current.)
 func (b *builder) goBuild(ctx context.Context, pkg, name string) (string, error) {
 	bin := filepath.Join(b.out, "bin", name)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", bin, pkg)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, pkg)
 	cmd.Dir = b.src
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-buildvcs=false")
 	if out, err := cmd.CombinedOutput(); err != nil {
