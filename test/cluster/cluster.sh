@@ -596,11 +596,15 @@ stop_component() {
 # that other users of the same binaries are left alone. Stopped by pid.
 stop_strays() {
 	local p pid arg0 name cmdline
+	local -A bin=()
+	for name in "${COMPONENTS[@]}"; do
+		bin[$name]="$(component_bin "$name")"
+	done
 	for p in /proc/[0-9]*; do
 		pid="${p#/proc/}"
 		arg0="$(proc_arg0 "$pid")" || continue
 		for name in "${COMPONENTS[@]}"; do
-			[[ "$arg0" == "$(component_bin "$name")" ]] || continue
+			[[ "$arg0" == "${bin[$name]}" ]] || continue
 			cmdline="$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")" || continue
 			[[ "$cmdline" == *"$STATE_DIR/"* ]] || continue
 			log "$name: stopping stray process $pid"

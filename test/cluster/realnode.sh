@@ -79,8 +79,10 @@ realnode_install() {
 # CODEX_CACHE_DIR) runs here: two kubelets would share the kubepods cgroups,
 # the bridge and the iptables chains.
 realnode_check_alone() {
-	local p cmdline
+	local p cmdline arg0
 	for p in /proc/[0-9]*; do
+		arg0="$(proc_arg0 "${p#/proc/}")" || continue
+		[[ "$arg0" == */kubelet || "$arg0" == */containerd ]] || continue
 		cmdline="$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")" || continue
 		[[ "$cmdline" == *"--hostname-override=$REAL_NODE_NAME"* || "$cmdline" == *containerd*" --config "*/node/containerd.toml* ]] || continue
 		[[ "$cmdline" == *"$NODE_DIR/"* ]] && continue
@@ -109,14 +111,19 @@ realnode_record_host() {
 # such as those of removed interfaces, are skipped).
 realnode_restore_sysctls() {
 	[[ -f "$SYSCTL_RECORD" ]] || return 0
-	local key value now file n=0
+	local key value now file n=0 line
+	local -A current=()
+	while IFS= read -r line; do
+		current["${line%% = *}"]="${line#* = }"
+	done < <(sysctl -a 2>/dev/null)
 	while IFS= read -r line; do
 		key="${line%% = *}"
 		value="${line#* = }"
+		[[ -n "${current[$key]+set}" ]] || continue
+		now="${current[$key]}"
+		[[ "$now" == "$value" ]] && continue
 		file="/proc/sys/${key//.//}"
 		[[ -w "$file" ]] || continue
-		now="$(sysctl -n "$key" 2>/dev/null)" || continue
-		[[ "$now" == "$value" ]] && continue
 		if printf '%s\n' "$value" >"$file" 2>/dev/null; then
 			log "real node: restored $key = $value (was $now)"
 			n=$((n + 1))
@@ -231,9 +238,11 @@ realnode_unmount_under() {
 # Processes started by containerd for the node: shims (their command line
 # names our socket) and everything in the kubelet's cgroups.
 realnode_kill_leftovers() {
-	local p pid cmdline n=0 f
+	local p pid cmdline n=0 f arg0
 	for p in /proc/[0-9]*; do
 		pid="${p#/proc/}"
+		arg0="$(proc_arg0 "$pid")" || continue
+		[[ "$arg0" == *containerd-shim* ]] || continue
 		cmdline="$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")" || continue
 		if [[ "$cmdline" == *containerd-shim*"$CONTAINERD_SOCK"* ]]; then
 			kill -KILL "$pid" 2>/dev/null && n=$((n + 1))
