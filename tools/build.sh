@@ -2,7 +2,7 @@
 # Builds the local control-plane binaries from the tools modules under tools/
 # into a cache directory outside git. Nothing built here is committed.
 #
-#   tools/build.sh [GROUP...]      GROUP: kubernetes, etcd, kwok (default: all)
+#   tools/build.sh [GROUP...]      GROUP: kubernetes, etcd, kwok, coredns (default: all)
 #
 # Environment:
 #   CODEX_CACHE_DIR   cache root (default: $HOME/.cache/codex-bootstrap)
@@ -61,8 +61,10 @@ group_spec() {
 		PKGS=(k8s.io/kubernetes/cmd/kube-apiserver
 			k8s.io/kubernetes/cmd/kube-controller-manager
 			k8s.io/kubernetes/cmd/kube-scheduler
-			k8s.io/kubernetes/cmd/kubectl)
-		BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+			k8s.io/kubernetes/cmd/kubectl
+			k8s.io/kubernetes/cmd/kubelet
+			k8s.io/kubernetes/cmd/kube-proxy)
+		BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
 		LDFLAGS="$(kube_ldflags)"
 		;;
 	etcd)
@@ -83,8 +85,15 @@ group_spec() {
 		ASSET_MODULE=sigs.k8s.io/kwok
 		ASSETS=(kustomize/crd/bases/kwok.x-k8s.io_stages.yaml)
 		;;
+	coredns)
+		# The real node's cluster DNS (test/cluster/realnode.sh).
+		MODULE_DIR="$TOOLS_DIR/coredns"
+		PKGS=(github.com/coredns/coredns)
+		BINS=(coredns)
+		LDFLAGS="-s -w"
+		;;
 	*)
-		echo "build: unknown group '$1' (want kubernetes, etcd or kwok)" >&2
+		echo "build: unknown group '$1' (want kubernetes, etcd, kwok or coredns)" >&2
 		return 2
 		;;
 	esac
@@ -151,7 +160,7 @@ build_group() {
 
 main() {
 	local groups=("$@")
-	[[ ${#groups[@]} -gt 0 ]] || groups=(etcd kwok kubernetes)
+	[[ ${#groups[@]} -gt 0 ]] || groups=(etcd kwok kubernetes coredns)
 	local g
 	for g in "${groups[@]}"; do
 		build_group "$g"

@@ -2,6 +2,8 @@
 # A real Kubernetes control plane on 127.0.0.1 for tests and demos, built here
 # from upstream sources (see tools/build.sh): etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler and kwok (simulated nodes and pods).
+# The shared cluster also has one real node (containerd, kubelet, kube-proxy,
+# CoreDNS; see realnode.sh) that runs real containers of images built here.
 #
 #   test/cluster/cluster.sh up                 build what is missing, start, wait until ready
 #   test/cluster/cluster.sh down [--purge]     stop everything this script started, remove
@@ -29,6 +31,9 @@
 #                          `up`; default: 16440, or the first free range from
 #                          16500 up for a named cluster)
 #   CLUSTER_START_TIMEOUT  seconds to wait for each component (default: 120)
+#   CLUSTER_REAL_NODE      0: the shared cluster without its real node
+#                          (simulated nodes only; no root needed)
+#   CLUSTER_DEV_IMAGES     0: the real node without the (large) dev images
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -54,6 +59,17 @@ LOCK_FILE="$INSTANCE_DIR/cluster.lock"
 
 # Start order; stopped in reverse.
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+# Only the shared cluster has the real node: two kubelets on one machine
+# would fight over the kubepods cgroups.
+REAL_NODE=0
+if [[ -z "$CLUSTER_NAME" && "${CLUSTER_REAL_NODE:-1}" != 0 ]]; then
+	REAL_NODE=1
+	COMPONENTS+=(containerd kubelet kube-proxy coredns localpv)
+fi
+# Loopback ports of a cluster: 6 for the control plane and kwok, 7 more for
+# the real node.
+PORT_COUNT=6
+((REAL_NODE == 0)) || PORT_COUNT=13
 
 START_TIMEOUT="${CLUSTER_START_TIMEOUT:-120}"
 # Simulated pods get IPs from this range. They are data only: nothing ever
@@ -61,6 +77,8 @@ START_TIMEOUT="${CLUSTER_START_TIMEOUT:-120}"
 POD_CIDR=10.244.0.1/16
 SERVICE_CIDR=10.96.0.0/16
 SERVICE_IP=10.96.0.1
+# shellcheck source=realnode.sh
+source "$CLUSTER_DIR/realnode.sh"
 
 log() { printf 'cluster: %s\n' "$*" >&2; }
 die() {
@@ -76,6 +94,13 @@ load_ports() {
 	if [[ -f "$STATE_DIR/ports.env" ]]; then
 		# shellcheck source=/dev/null
 		source "$STATE_DIR/ports.env"
+		# A cluster made before it had a real node gets the node's ports now.
+		if ((REAL_NODE)) && [[ -z "${KUBELET_PORT:-}" ]]; then
+			[[ "$(free_port_base "$((ETCD_PORT + 6))" 1 7)" == "$((ETCD_PORT + 6))" ]] ||
+				die "ports $((ETCD_PORT + 6))-$((ETCD_PORT + 12)) for the real node are taken; run: $0 down, then up"
+			node_ports "$ETCD_PORT"
+			save_ports
+		fi
 		return
 	fi
 	local base="${CLUSTER_PORT_BASE:-}"
@@ -87,7 +112,7 @@ load_ports() {
 		base="$(free_port_base 16500)"
 		[[ "$base" != none ]] || die "no 6 free loopback ports from 16500 to 17500"
 	elif [[ "$(free_port_base "$base" 1)" != "$base" ]]; then
-		die "ports $base-$((base + 5)) are taken (by another cluster here, or in use); choose another CLUSTER_PORT_BASE"
+		die "ports $base-$((base + PORT_COUNT - 1)) are taken (by another cluster here, or in use); choose another CLUSTER_PORT_BASE"
 	fi
 	ETCD_PORT=$((base + 0))
 	ETCD_PEER_PORT=$((base + 1))
@@ -95,6 +120,17 @@ load_ports() {
 	KCM_PORT=$((base + 3))
 	SCHEDULER_PORT=$((base + 4))
 	KWOK_PORT=$((base + 5))
+	((REAL_NODE == 0)) || node_ports "$base"
+}
+
+node_ports() {
+	KUBELET_PORT=$(($1 + 6))
+	KUBELET_HEALTHZ_PORT=$(($1 + 7))
+	KUBE_PROXY_PORT=$(($1 + 8))
+	KUBE_PROXY_METRICS_PORT=$(($1 + 9))
+	COREDNS_PORT=$(($1 + 10))
+	COREDNS_READY_PORT=$(($1 + 11))
+	LOCALPV_PORT=$(($1 + 12))
 }
 
 port_in_use() {
@@ -102,16 +138,17 @@ port_in_use() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# free_port_base FROM [TRIES]: the first base (FROM, FROM+10, ...; 100
-# tries) whose 6 ports are free: nothing listens on them and no other
-# cluster here has them.
+# free_port_base FROM [TRIES [COUNT]]: the first base (FROM, FROM+10, ...;
+# 100 tries) whose COUNT (default: PORT_COUNT) ports are free: nothing
+# listens on them and no other cluster here has them.
 free_port_base() {
-	local base p busy taken
+	local base p busy taken count="${3:-$PORT_COUNT}" step=10
+	((count <= 10)) || step=20
 	taken=" $(cat "$CACHE_ROOT"/state/ports.env "$CACHE_ROOT"/instances/*/state/ports.env 2>/dev/null |
 		sed -n 's/^[A-Z_]*_PORT=//p' | tr '\n' ' ') "
-	for ((base = $1; base < $1 + 10 * ${2:-100}; base += 10)); do
+	for ((base = $1; base < $1 + step * ${2:-100}; base += step)); do
 		busy=0
-		for ((p = base; p < base + 6; p++)); do
+		for ((p = base; p < base + count; p++)); do
 			if [[ "$taken" == *" $p "* ]] || port_in_use "$p"; then
 				busy=1
 				break
@@ -134,9 +171,20 @@ KCM_PORT=$KCM_PORT
 SCHEDULER_PORT=$SCHEDULER_PORT
 KWOK_PORT=$KWOK_PORT
 EOF
+	((REAL_NODE == 0)) || cat >>"$STATE_DIR/ports.env" <<EOF
+KUBELET_PORT=$KUBELET_PORT
+KUBELET_HEALTHZ_PORT=$KUBELET_HEALTHZ_PORT
+KUBE_PROXY_PORT=$KUBE_PROXY_PORT
+KUBE_PROXY_METRICS_PORT=$KUBE_PROXY_METRICS_PORT
+COREDNS_PORT=$COREDNS_PORT
+COREDNS_READY_PORT=$COREDNS_READY_PORT
+LOCALPV_PORT=$LOCALPV_PORT
+EOF
 }
 
 # gen_cert NAME SUBJECT EXTENDED_KEY_USAGE [SUBJECT_ALT_NAMES]
+# (P-256 keys: an RSA key takes up to seconds to make on a loaded machine,
+# and a cluster has sixteen.)
 gen_cert() {
 	local name="$1" subj="$2" eku="$3" san="${4:-}"
 	{
@@ -145,7 +193,7 @@ gen_cert() {
 		echo "extendedKeyUsage=$eku"
 		[[ -z "$san" ]] || echo "subjectAltName=$san"
 	} >"$PKI/$name.ext"
-	openssl req -new -newkey rsa:2048 -nodes -subj "$subj" \
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "$subj" \
 		-keyout "$PKI/$name.key" -out "$PKI/$name.csr" 2>/dev/null
 	openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" \
 		-CAcreateserial -days 3650 -extfile "$PKI/$name.ext" -out "$PKI/$name.crt" 2>/dev/null
@@ -159,7 +207,7 @@ gen_pki() {
 	mkdir -p "$PKI"
 	(
 		umask 077
-		openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=codex-bootstrap-test-ca" \
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 -subj "/CN=codex-bootstrap-test-ca" \
 			-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
 			-keyout "$PKI/ca.key" -out "$PKI/ca.crt" 2>/dev/null
 		gen_cert kube-apiserver "/CN=kube-apiserver" serverAuth \
@@ -176,6 +224,18 @@ gen_pki() {
 		openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
 	)
 	touch "$PKI/done"
+}
+
+# Certificates added since a cluster's PKI was made: created when missing.
+gen_more_pki() {
+	(
+		umask 077
+		# The API server's identity towards kubelets (kwok's and the real
+		# node's): logs, exec, port-forward.
+		[[ -f "$PKI/kube-apiserver-kubelet-client.crt" ]] ||
+			gen_cert kube-apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" clientAuth
+		((REAL_NODE == 0)) || realnode_gen_pki
+	)
 }
 
 # write_kubeconfig FILE USER (certificates are embedded: the file stands alone)
@@ -286,14 +346,17 @@ component_args() {
 			--service-account-key-file="$PKI/sa.pub"
 			--service-account-signing-key-file="$PKI/sa.key"
 			--service-cluster-ip-range="$SERVICE_CIDR"
-			--authorization-mode=RBAC
+			# Kubelets act as their node only (Node authorizer and the
+			# NodeRestriction admission plugin), as in a real cluster.
+			--authorization-mode=Node,RBAC
+			--enable-admission-plugins=NodeRestriction
 			--allow-privileged=true
-			# Logs, exec and port-forward go to kwok on 127.0.0.1, over TLS
-			# checked against the cluster's CA.
+			# Logs, exec and port-forward go to kwok on 127.0.0.1 and to the
+			# real node's kubelet, over TLS checked against the cluster's CA.
 			--kubelet-preferred-address-types=InternalIP
 			--kubelet-certificate-authority="$PKI/ca.crt"
-			--kubelet-client-certificate="$PKI/admin.crt"
-			--kubelet-client-key="$PKI/admin.key"
+			--kubelet-client-certificate="$PKI/kube-apiserver-kubelet-client.crt"
+			--kubelet-client-key="$PKI/kube-apiserver-kubelet-client.key"
 			--cert-dir="$PKI/kube-apiserver-generated"
 		)
 		;;
@@ -347,7 +410,37 @@ component_args() {
 			--enable-crds=Stage
 		)
 		;;
+	containerd) ARGS=(--config "$NODE_DIR/containerd.toml") ;;
+	kubelet)
+		ARGS=(
+			--config="$NODE_DIR/kubelet.yaml"
+			--kubeconfig="$NODE_DIR/kubelet.kubeconfig"
+			--root-dir="$KUBELET_ROOT"
+			--cert-dir="$NODE_DIR/kubelet-pki"
+			--hostname-override="$REAL_NODE_NAME"
+			--node-ip="$REAL_NODE_IP"
+			--node-labels="$REAL_TAINT=true"
+		)
+		;;
+	kube-proxy) ARGS=(--config="$NODE_DIR/kube-proxy.yaml") ;;
+	coredns) ARGS=(-conf "$NODE_DIR/Corefile") ;;
+	localpv)
+		ARGS=(
+			-kubeconfig "$NODE_DIR/localpv.kubeconfig"
+			-node "$REAL_NODE_NAME"
+			-dir "$NODE_DIR/volumes"
+			-health "127.0.0.1:$LOCALPV_PORT"
+		)
+		;;
 	*) die "unknown component '$1' (want one of: ${COMPONENTS[*]})" ;;
+	esac
+}
+
+# component_bin NAME: the program of a component (containerd is Debian's).
+component_bin() {
+	case "$1" in
+	containerd) command -v containerd || echo /usr/bin/containerd ;;
+	*) echo "$BIN_DIR/$1" ;;
 	esac
 }
 
@@ -367,8 +460,16 @@ component_pid() {
 	pid="$(<"$f")"
 	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
 	arg0="$(proc_arg0 "$pid")" || return 1
-	[[ "$arg0" == "$BIN_DIR/$1" ]] || return 1
+	[[ "$arg0" == "$(component_bin "$1")" ]] || return 1
 	echo "$pid"
+}
+
+# same_args PID: the process runs with exactly the arguments in ARGS.
+same_args() {
+	local want have
+	want="$(printf '%s\n' "${ARGS[@]}")"
+	have="$({ tr '\0' '\n' <"/proc/$1/cmdline"; } 2>/dev/null | tail -n +2)" || return 1
+	[[ "$want" == "$have" ]]
 }
 
 health_url() {
@@ -378,6 +479,11 @@ health_url() {
 	kube-controller-manager) echo "https://127.0.0.1:$KCM_PORT/healthz" ;;
 	kube-scheduler) echo "https://127.0.0.1:$SCHEDULER_PORT/healthz" ;;
 	kwok) echo "http://127.0.0.1:$KWOK_PORT/healthz" ;;
+	containerd) echo "unix://$CONTAINERD_SOCK" ;;
+	kubelet) echo "http://127.0.0.1:$KUBELET_HEALTHZ_PORT/healthz" ;;
+	kube-proxy) echo "http://127.0.0.1:$KUBE_PROXY_PORT/livez" ;;
+	coredns) echo "http://127.0.0.1:$COREDNS_READY_PORT/ready" ;;
+	localpv) echo "http://127.0.0.1:$LOCALPV_PORT/healthz" ;;
 	esac
 }
 
@@ -392,6 +498,8 @@ healthy() {
 		curl -fsS --max-time 5 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
 			"$(health_url kube-apiserver)" >/dev/null 2>&1
 		;;
+	containerd) timeout 5 ctr -a "$CONTAINERD_SOCK" version >/dev/null 2>&1 ;;
+	kubelet | kube-proxy | coredns | localpv) curl -fsS --max-time 2 "$(health_url "$1")" >/dev/null 2>&1 ;;
 	*)
 		# Self-signed serving certificates; the health paths need no auth.
 		curl -fsSk --max-time 2 "$(health_url "$1")" >/dev/null 2>&1
@@ -411,18 +519,24 @@ fail_component() {
 
 start_component() {
 	local name="$1" logf="$LOG_DIR/$1.log" pid
+	component_args "$name"
+	# A component started with other flags (by an older cluster.sh) is
+	# restarted with the current ones.
+	if pid="$(component_pid "$name")" && ! same_args "$pid"; then
+		log "$name: running (pid $pid) with other flags; restarting it"
+		stop_component "$name"
+	fi
 	if pid="$(component_pid "$name")"; then
 		if healthy "$name"; then
 			return 0
 		fi
 		log "$name: running (pid $pid) but not healthy yet"
 	else
-		component_args "$name"
 		mkdir -p "$PID_DIR" "$LOG_DIR"
 		printf '=== %s cluster.sh: starting %s\n' "$(date -u +%FT%TZ)" "$name" >>"$logf"
 		# setsid: the component outlives this script and the test that ran
 		# it; 9>&- : it must not inherit the lock on $LOCK_FILE.
-		setsid "$BIN_DIR/$name" "${ARGS[@]}" </dev/null >>"$logf" 2>&1 9>&- &
+		setsid "$(component_bin "$name")" "${ARGS[@]}" </dev/null >>"$logf" 2>&1 9>&- &
 		pid=$!
 		disown "$pid"
 		echo "$pid" >"$PID_DIR/$name.pid"
@@ -484,11 +598,15 @@ stop_component() {
 # that other users of the same binaries are left alone. Stopped by pid.
 stop_strays() {
 	local p pid arg0 name cmdline
+	local -A bin=()
+	for name in "${COMPONENTS[@]}"; do
+		bin[$name]="$(component_bin "$name")"
+	done
 	for p in /proc/[0-9]*; do
 		pid="${p#/proc/}"
 		arg0="$(proc_arg0 "$pid")" || continue
 		for name in "${COMPONENTS[@]}"; do
-			[[ "$arg0" == "$BIN_DIR/$name" ]] || continue
+			[[ "$arg0" == "${bin[$name]}" ]] || continue
 			cmdline="$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")" || continue
 			[[ "$cmdline" == *"$STATE_DIR/"* ]] || continue
 			log "$name: stopping stray process $pid"
@@ -499,10 +617,14 @@ stop_strays() {
 
 stop_all() {
 	local i
+	# The real node first, while the API still answers: its pods are
+	# stopped by the kubelet, its containers by containerd.
+	((REAL_NODE == 0)) || realnode_stop
 	for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
 		stop_component "${COMPONENTS[i]}"
 	done
 	stop_strays
+	((REAL_NODE == 0)) || realnode_clean
 }
 
 # --- cluster --------------------------------------------------------------
@@ -522,7 +644,9 @@ link_bin() {
 
 build() {
 	link_bin
-	"$REPO_ROOT/tools/build.sh" etcd kwok kubernetes ||
+	local groups=(etcd kwok kubernetes)
+	((REAL_NODE == 0)) || groups+=(coredns)
+	"$REPO_ROOT/tools/build.sh" "${groups[@]}" ||
 		die "build failed (the failing group and its log are named above)"
 }
 
@@ -601,6 +725,7 @@ wait_default_sa() {
 cmd_up() {
 	local t0=$SECONDS
 	lock
+	((REAL_NODE == 0)) || realnode_check
 	build
 	local fresh=0
 	if [[ -f "$STATE_DIR/ports.env" ]]; then
@@ -620,6 +745,7 @@ cmd_up() {
 		for c in "${COMPONENTS[@]}"; do : >"$LOG_DIR/$c.log"; done
 	fi
 	gen_pki
+	gen_more_pki
 	write_configs
 
 	# From here on, a failure stops every component: a failed `up` leaves
@@ -637,13 +763,16 @@ cmd_up() {
 		die "creating the simulated nodes failed"
 	wait_nodes "$nodes"
 	wait_default_sa
+	((REAL_NODE == 0)) || realnode_up
 	trap - EXIT
 	if ((fresh)); then
 		log "up: cluster started in $((SECONDS - t0))s"
 	else
 		log "up: cluster running ($((SECONDS - t0))s)"
 	fi
-	log "API https://127.0.0.1:$APISERVER_PORT, $nodes nodes, logs in $LOG_DIR"
+	local real=""
+	((REAL_NODE == 0)) || real=" and the real node $REAL_NODE_NAME"
+	log "API https://127.0.0.1:$APISERVER_PORT, $nodes simulated nodes$real, logs in $LOG_DIR"
 	echo "$KUBECONFIG_FILE"
 }
 
@@ -673,6 +802,10 @@ cmd_down() {
 	stop_all
 	rm -rf "$STATE_DIR"
 	if ((purge)); then
+		if ((REAL_NODE)); then
+			realnode_unmount_under "$CONTAINERD_ROOT"
+			rm -rf "$CONTAINERD_ROOT"
+		fi
 		rm -rf "$LOG_DIR"
 		# A named cluster leaves nothing behind but its (empty) lock file.
 		[[ -z "$CLUSTER_NAME" ]] || rm -rf "$INSTANCE_DIR"
@@ -714,6 +847,7 @@ cmd_status() {
 	if healthy kube-apiserver; then
 		kubectl get nodes -o wide || true
 	fi
+	((REAL_NODE == 0)) || realnode_status
 	echo "kubeconfig: $KUBECONFIG_FILE"
 	return "$rc"
 }
