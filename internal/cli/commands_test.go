@@ -24,6 +24,11 @@ func TestValidateRealStacks(t *testing.T) {
 			}
 		}
 	}
+	// Missing install variables are a note on stderr, never a failure.
+	_, _, stderr := run(t, "validate", "--config", "../../services.yaml")
+	if !strings.Contains(stderr, "note: ") || !strings.Contains(stderr, "  CODEXK8S_DOMAIN") || !strings.Contains(stderr, "CODEX_VAR_NAME") {
+		t.Errorf("validate lacks the note on missing variables:\n%s", stderr)
+	}
 }
 
 // TestValidateReportsEverything checks that one run lists every problem of a

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/config"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
 )
 
@@ -99,7 +100,35 @@ func runValidate(ctx context.Context, opts *ValidateOptions) error {
 		}
 		fmt.Fprintf(opts.IO.Out, "  %s: %s, %d %s\n", label, env.Namespace, env.Nodes, noun)
 	}
+	noteMissing(opts.IO, prj)
 	return nil
+}
+
+// noteMissing tells on stderr which required variables have no value yet:
+// install asks for them, so validate only notes them (names and
+// descriptions, never a value).
+func noteMissing(io IOStreams, prj *servicescfg.Project) {
+	values, err := prj.Config()
+	if err != nil {
+		return
+	}
+	missing := values.Missing()
+	if len(missing) == 0 {
+		return
+	}
+	file := "the config file"
+	if b := prj.Stack().Spec.Bootstrap; b != nil && b.ConfigFile != "" {
+		file = b.ConfigFile
+	}
+	fmt.Fprintf(io.ErrOut, "note: %d required variable(s) have no value yet; install asks for them (or set them in %s or as %sNAME):\n",
+		len(missing), diag.Escape(file), config.EnvPrefix)
+	for _, v := range missing {
+		line := "  " + v.Name
+		if v.Description != "" {
+			line += ": " + v.Description
+		}
+		fmt.Fprintln(io.ErrOut, diag.Escape(line))
+	}
 }
 
 // reportDiagnostics prints every problem in err, sorted, and returns an
