@@ -1,6 +1,6 @@
 // Command codex-bootstrap validates, plans and reconciles a services.yaml
-// stack. It renders and checks the stack's bootstrap steps for a clean
-// server; running them there is not part of it yet.
+// stack, and installs a clean server over SSH by running the stack's
+// bootstrap steps there before the first deploy.
 package main
 
 import (

@@ -185,7 +185,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	var configPath string
 	root := &cobra.Command{
 		Use:   "codex-bootstrap",
-		Short: "Validate, plan and deploy whole environments from one services.yaml",
+		Short: "Validate, plan and deploy whole environments from one services.yaml, and install clean servers",
 		Long: `codex-bootstrap deploys a whole environment to Kubernetes from one typed
 services.yaml: infrastructure, migrations, internal services, edge and
 frontend, in that order, each waited for before the next starts.
@@ -193,7 +193,8 @@ frontend, in that order, each waited for before the next starts.
 services.yaml is the single source of truth: nodes, deploy groups,
 dependencies, environments (dev, staging, one namespace per task slot, prod),
 runtime parity (hot reload outside prod) and the bootstrap steps of a clean
-server, which validate renders and checks (nothing runs them on a server yet).
+server, which validate renders and checks and install runs on the server
+over one SSH connection before deploying to it.
 
 Exit codes: 0 success, 1 invalid input or failed operation, 2 usage error,
 130 interrupted.`,
