@@ -129,11 +129,7 @@ spec:
 		t.Errorf("the node waited for its timeout instead of failing with the Job: %v", err)
 	}
 	want := map[string]apply.Status{"db": apply.StatusReady, "migrate": apply.StatusFailed, "side": apply.StatusReady, "api": apply.StatusSkipped, "web": apply.StatusSkipped}
-	for _, n := range res.Nodes {
-		if n.Status != want[n.Name] {
-			t.Errorf("node %s: %s, want %s (%v %s)", n.Name, n.Status, want[n.Name], n.Err, n.Cause)
-		}
-	}
+	checkNodeStatuses(t, res, want)
 	var skipped []string
 	for _, ev := range events {
 		if ev.Status == "skipped" {
@@ -802,5 +798,16 @@ func TestReconcileNamespaceStuckTerminating(t *testing.T) {
 	_, _, err = run(t, ictx, cfg, p, apply.Options{Values: values})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("interrupted wait: %v, want the context's error", err)
+	}
+}
+
+// checkNodeStatuses fails the test for every node of res whose status is
+// not the one want gives it.
+func checkNodeStatuses(t *testing.T, res *apply.Result, want map[string]apply.Status) {
+	t.Helper()
+	for _, n := range res.Nodes {
+		if n.Status != want[n.Name] {
+			t.Errorf("node %s: %s, want %s (%v %s)", n.Name, n.Status, want[n.Name], n.Err, n.Cause)
+		}
 	}
 }

@@ -93,11 +93,7 @@ spec:
 		t.Errorf("log tail %q (error %q), want %q", jf.Log, jf.LogErr, wantLog)
 	}
 	want := map[string]apply.Status{"db": apply.StatusReady, "migrate": apply.StatusFailed, "api": apply.StatusSkipped}
-	for _, n := range res.Nodes {
-		if n.Status != want[n.Name] {
-			t.Errorf("node %s: %s, want %s (%v)", n.Name, n.Status, want[n.Name], n.Err)
-		}
-	}
+	checkNodeStatuses(t, res, want)
 }
 
 // TestReconcileRealReadinessFollowsProbes: a node is ready when its pod's
@@ -125,11 +121,7 @@ func TestReconcileRealReadinessFollowsProbes(t *testing.T) {
 		t.Errorf("unready failed with %v, want a readiness timeout", nerr.Failed[0].Err)
 	}
 	want := map[string]apply.Status{"ok": apply.StatusReady, "unready": apply.StatusFailed, "web": apply.StatusSkipped}
-	for _, n := range res.Nodes {
-		if n.Status != want[n.Name] {
-			t.Errorf("node %s: %s, want %s (%v)", n.Name, n.Status, want[n.Name], n.Err)
-		}
-	}
+	checkNodeStatuses(t, res, want)
 }
 
 // TestReconcileRealCrashLoopFailsItsNode: a Deployment whose container
