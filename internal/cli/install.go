@@ -14,7 +14,6 @@ import (
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/apply"
-	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/bootstrap"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/bootstrap/remote"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/config"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
@@ -221,11 +220,7 @@ func prepareInstall(ctx context.Context, opts *InstallOptions) (*installPlan, er
 		}
 		return nil, reportDiagnostics(opts.IO, err)
 	}
-	engine, err := plan.EngineFor(s)
-	if err != nil {
-		return nil, reportDiagnostics(opts.IO, err)
-	}
-	scripts, err := bootstrap.Render(ctx, s, engine, p.Context)
+	scripts, err := prj.BootstrapScripts(ctx, p)
 	if err != nil {
 		return nil, reportDiagnostics(opts.IO, err)
 	}

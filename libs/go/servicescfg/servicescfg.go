@@ -16,6 +16,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/bootstrap"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/config"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
@@ -120,6 +121,17 @@ func (p *Project) Plan(ctx context.Context, t Target, opts ...PlanOption) (*plan
 		opt(&o)
 	}
 	return plan.Build(ctx, p.stack, o)
+}
+
+// BootstrapScripts renders the stack's bootstrap steps with the template
+// context of pl (a plan of this project), through the same engine and
+// under one render budget.
+func (p *Project) BootstrapScripts(ctx context.Context, pl *plan.Plan) ([]bootstrap.Script, error) {
+	engine, err := p.templates()
+	if err != nil {
+		return nil, err
+	}
+	return bootstrap.Render(render.WithRun(ctx), p.stack, engine, pl.Context)
 }
 
 // templates returns the stack's template engine, its partials parsed once

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/bootstrap"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/config"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/internal/rootfs"
@@ -148,7 +147,7 @@ func (p *Project) validateTarget(ctx context.Context, engine *render.Engine, t T
 		return EnvironmentReport{}, false, err
 	}
 	var errs diag.List
-	if _, err := bootstrap.Render(render.WithRun(ctx), s, engine, pl.Context); err != nil {
+	if _, err := p.BootstrapScripts(ctx, pl); err != nil {
 		errs.Append(err)
 	}
 	for _, n := range pl.Nodes {
