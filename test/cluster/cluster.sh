@@ -782,8 +782,12 @@ cmd_up() {
 remove_hostpath_volumes() {
 	healthy kube-apiserver || return 0
 	local p
+	# An if, not `[[ ]] && rm`: under set -e a last line that does not match
+	# (a local volume has no hostPath) would end down silently with 1.
 	while read -r p; do
-		[[ "$p" =~ ^/tmp/hostpath_pv/[0-9a-f-]+$ ]] && rm -rf -- "$p"
+		if [[ "$p" =~ ^/tmp/hostpath_pv/[0-9a-f-]+$ ]]; then
+			rm -rf -- "$p"
+		fi
 	done < <(kubectl get pv -o jsonpath='{range .items[*]}{.spec.hostPath.path}{"\n"}{end}' 2>/dev/null || true)
 }
 
