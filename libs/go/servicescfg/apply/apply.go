@@ -54,6 +54,10 @@ const (
 	// AnnotationSpecHash holds the hash of a Job's rendered spec: an
 	// unchanged completed Job is left alone.
 	AnnotationSpecHash = "codex-k8s.dev/spec-hash"
+	// AnnotationExpiresAt is when a slot namespace expires (RFC 3339, UTC):
+	// each reconcile of a slot environment with a ttl moves it to now +
+	// ttl, and PruneExpired deletes the slots past it.
+	AnnotationExpiresAt = "codex-k8s.dev/expires-at"
 	// ManagedBy is the value of LabelManagedBy.
 	ManagedBy = "codex-bootstrap"
 	// PruneAllow is the value of AnnotationPrune that lets a namespace,

@@ -119,12 +119,23 @@ func (e *reconcileRun) applyNamespace(ctx context.Context) error {
 		labels[LabelSlot] = e.p.Slot
 	}
 	ns.SetLabels(labels)
-	if len(e.p.NamespaceAnnotations) > 0 {
-		ns.SetAnnotations(maps.Clone(e.p.NamespaceAnnotations))
-	}
 	ri := e.c.Dynamic.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"})
+	live, err := ri.Get(ctx, e.p.Namespace, metav1.GetOptions{})
+	if err != nil {
+		live = nil
+	}
+	annotations := maps.Clone(e.p.NamespaceAnnotations)
+	if at := expiresAt(live, e.p.TTL, e.now()); at != "" {
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		annotations[AnnotationExpiresAt] = at
+	}
+	if len(annotations) > 0 {
+		ns.SetAnnotations(annotations)
+	}
 	// A namespace being deleted accepts nothing new: let it go first.
-	if live, err := ri.Get(ctx, e.p.Namespace, metav1.GetOptions{}); err == nil && live.GetDeletionTimestamp() != nil {
+	if live != nil && live.GetDeletionTimestamp() != nil {
 		// Finalizers can keep a namespace terminating for good: say so
 		// where the operator looks, and give up after a node's timeout.
 		e.log.Warn("namespace is being deleted: waiting until it is gone", "namespace", e.p.Namespace, "timeout", e.opts.Timeout)

@@ -201,6 +201,8 @@ func newBuilder(ctx context.Context, s *stack.Stack, opts Options, renv *stack.R
 		HotReload:            b.rt.HotReload,
 		Order:                slices.Clone(s.Spec.Deploy.Order),
 		Timeout:              s.Spec.Deploy.Timeout.Duration,
+		TTL:                  renv.TTL,
+		Production:           renv.Production,
 		NamespaceLabels:      renv.Labels,
 		NamespaceAnnotations: renv.Annotations,
 		Context:              b.tctx,
