@@ -111,6 +111,11 @@ type Options struct {
 	LockWait time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// SlotDeployer, for a slot plan, binds a ClusterRole to the deployer in
+	// the slot namespace right after creating it: how a platform worker
+	// with no rights of its own inside namespaces deploys a slot. Ignored
+	// outside slot environments.
+	SlotDeployer *SlotDeployer
 }
 
 // Action is what happened to one object.
@@ -370,6 +375,9 @@ func (e *reconcileRun) run(ctx context.Context) (*Result, error) {
 		return e.res, err
 	}
 	if err := e.applyNamespace(ctx); err != nil {
+		return e.res, err
+	}
+	if err := e.bindDeployer(ctx); err != nil {
 		return e.res, err
 	}
 	lease, err := e.acquireLease(ctx)

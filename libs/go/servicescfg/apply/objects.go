@@ -301,6 +301,11 @@ func (e *reconcileRun) applyObject(ctx context.Context, s *plan.Node, in *unstru
 	if isJob(u) {
 		return e.applyJob(ctx, s, ri, u)
 	}
+	if admissionPolicy(refOf(u)) {
+		if ao, same, err := e.samePolicy(ctx, s, ri, u); err != nil || same {
+			return ao, err
+		}
+	}
 	a, live, err := e.applyOne(ctx, s.Name, ri, u)
 	if err != nil {
 		return appliedObject{}, err
@@ -467,13 +472,12 @@ func specHash(u *unstructured.Unstructured) (string, error) {
 	return hex.EncodeToString(sum[:16]), nil
 }
 
-// applyJob leaves an unchanged Job alone and replaces a changed one: a
-// Job's pod template cannot be updated.
-func (e *reconcileRun) applyJob(ctx context.Context, s *plan.Node, ri dynamic.ResourceInterface, u *unstructured.Unstructured) (appliedObject, error) {
-	ref := refOf(u)
+// stampSpecHash sets u's spec-hash annotation to the hash of u as
+// rendered, and returns it.
+func stampSpecHash(u *unstructured.Unstructured) (string, error) {
 	hash, err := specHash(u)
 	if err != nil {
-		return appliedObject{}, fmt.Errorf("%s: %w", ref, err)
+		return "", err
 	}
 	ann := u.GetAnnotations()
 	if ann == nil {
@@ -481,7 +485,17 @@ func (e *reconcileRun) applyJob(ctx context.Context, s *plan.Node, ri dynamic.Re
 	}
 	ann[AnnotationSpecHash] = hash
 	u.SetAnnotations(ann)
+	return hash, nil
+}
 
+// applyJob leaves an unchanged Job alone and replaces a changed one: a
+// Job's pod template cannot be updated.
+func (e *reconcileRun) applyJob(ctx context.Context, s *plan.Node, ri dynamic.ResourceInterface, u *unstructured.Unstructured) (appliedObject, error) {
+	ref := refOf(u)
+	hash, err := stampSpecHash(u)
+	if err != nil {
+		return appliedObject{}, fmt.Errorf("%s: %w", ref, err)
+	}
 	live, err := ri.Get(ctx, u.GetName(), metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
@@ -538,4 +552,70 @@ func (e *reconcileRun) deleteAndWait(ctx context.Context, ri dynamic.ResourceInt
 		return fmt.Errorf("%s: waiting for deletion: %w", ref, err)
 	}
 	return nil
+}
+
+// samePolicy tells whether an admission policy is already as rendered:
+// applied again, the API server rewrites one every time (its status
+// manager's entry moves in managedFields), so a reconcile that changes
+// nothing would change it. It stamps u with its spec hash; the live policy
+// is the same when it carries that hash and every field u sets holds the
+// same value there (what someone changed by hand is put back).
+func (e *reconcileRun) samePolicy(ctx context.Context, s *plan.Node, ri dynamic.ResourceInterface, u *unstructured.Unstructured) (appliedObject, bool, error) {
+	ref := refOf(u)
+	if _, err := stampSpecHash(u); err != nil {
+		return appliedObject{}, false, fmt.Errorf("%s: %w", ref, err)
+	}
+	ann := u.GetAnnotations()
+	live, err := ri.Get(ctx, u.GetName(), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return appliedObject{}, false, nil
+	case err != nil:
+		return appliedObject{}, false, fmt.Errorf("%s: read: %w", ref, err)
+	}
+	if live.GetDeletionTimestamp() != nil || !subset(u.Object["spec"], live.Object["spec"]) ||
+		!subset(toAny(u.GetLabels()), toAny(live.GetLabels())) || !subset(toAny(ann), toAny(live.GetAnnotations())) {
+		return appliedObject{}, false, nil
+	}
+	e.record(s.Name, ref, ActionUnchanged)
+	return appliedObject{ref: ref, ri: ri, live: live}, true, nil
+}
+
+func toAny(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// subset reports whether every value want sets is in got: maps key by key,
+// lists element by element (of the same length), scalars equal.
+func subset(want, got any) bool {
+	switch w := want.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			return len(w) == 0 && got == nil
+		}
+		for k, v := range w {
+			if !subset(v, g[k]) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		g, ok := got.([]any)
+		if !ok || len(g) != len(w) {
+			return len(w) == 0 && got == nil
+		}
+		for i := range w {
+			if !subset(w[i], g[i]) {
+				return false
+			}
+		}
+		return true
+	default:
+		return fmt.Sprint(want) == fmt.Sprint(got)
+	}
 }

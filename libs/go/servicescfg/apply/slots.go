@@ -9,12 +9,15 @@ import (
 	"strings"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
@@ -261,4 +264,63 @@ func expiresAt(live *unstructured.Unstructured, ttl time.Duration, now time.Time
 		}
 	}
 	return want.Format(time.RFC3339)
+}
+
+// DeployerBinding is the name of the RoleBinding Options.SlotDeployer
+// makes in a slot namespace.
+const DeployerBinding = "codex-bootstrap-deployer"
+
+// SlotDeployer is a ClusterRole bound to the deployer in each slot
+// namespace it creates (see Options.SlotDeployer).
+type SlotDeployer struct {
+	// ClusterRole holds what a slot's reconcile needs inside its
+	// namespace, e.g. codex-k8s-slot-deployer.
+	ClusterRole string
+	// Subject is who deploys: the platform worker's ServiceAccount.
+	Subject rbacv1.Subject
+}
+
+// bindDeployer applies the RoleBinding of Options.SlotDeployer in a slot
+// namespace and, when it is new, waits until the API server's authorizer
+// grants what it binds (it learns of bindings through a watch).
+func (e *reconcileRun) bindDeployer(ctx context.Context) error {
+	d := e.opts.SlotDeployer
+	if d == nil || e.p.Slot == "" {
+		return nil
+	}
+	rb := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "rbac.authorization.k8s.io/v1",
+		"kind":       "RoleBinding",
+		"metadata": map[string]any{
+			"name": DeployerBinding, "namespace": e.p.Namespace,
+			"labels": map[string]any{LabelManagedBy: ManagedBy},
+		},
+		"roleRef": map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": d.ClusterRole},
+		"subjects": []any{map[string]any{
+			"kind": d.Subject.Kind, "name": d.Subject.Name, "namespace": d.Subject.Namespace, "apiGroup": d.Subject.APIGroup,
+		}},
+	}}
+	ri := e.c.Dynamic.Resource(rbacv1.SchemeGroupVersion.WithResource("rolebindings")).Namespace(e.p.Namespace)
+	a, _, err := e.applyOne(ctx, "", ri, rb)
+	if err != nil {
+		return fmt.Errorf("bind %s in namespace %s: %w", d.ClusterRole, e.p.Namespace, err)
+	}
+	e.record("", refOf(rb), a)
+	if a == ActionUnchanged {
+		return nil
+	}
+	review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+		ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: e.p.Namespace, Verb: "create", Group: "coordination.k8s.io", Resource: "leases"},
+	}}
+	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		r, err := e.c.Kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+		if err != nil {
+			return false, err
+		}
+		return r.Status.Allowed, nil
+	})
+	if err != nil {
+		return fmt.Errorf("namespace %s: the binding of %s does not grant leases there (does the ClusterRole exist and hold them?): %w", e.p.Namespace, d.ClusterRole, err)
+	}
+	return nil
 }
