@@ -22,6 +22,7 @@ const (
 	ExitOK        = 0
 	ExitFailure   = 1 // invalid input or a failed operation
 	ExitUsage     = 2 // bad flags, arguments or targets
+	ExitChanges   = 3 // reconcile --diff --exit-code: an apply would change something
 	ExitInterrupt = 130
 )
 
@@ -95,6 +96,8 @@ func ExitCode(err error) int {
 		return ExitUsage
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupt
+	case errors.Is(err, ErrChanges):
+		return ExitChanges
 	default:
 		return ExitFailure
 	}

@@ -21,6 +21,10 @@ type ReconcileOptions struct {
 	Env        string
 	Slot       string
 	DryRun     bool
+	// Diff compares the plan with the cluster instead of applying it;
+	// ExitCode makes a difference exit with ExitChanges.
+	Diff       bool
+	ExitCode   bool
 	Output     string
 	OutputDir  string
 
@@ -116,13 +120,8 @@ func NewCmdReconcile(f *Factory, configPath func() string, runF func(context.Con
 			if opts.Env == "" {
 				return UsageErrorf("--env is required")
 			}
-			switch opts.Output {
-			case "text", "json":
-			default:
-				return UsageErrorf("invalid --output %q: use text or json", opts.Output)
-			}
-			if !opts.DryRun && (cmd.Flags().Changed("output") || opts.OutputDir != "") {
-				return UsageErrorf("--output and --output-dir are for --dry-run")
+			if err := checkOutputFlags(cmd, opts); err != nil {
+				return err
 			}
 			if opts.Parallel < 1 {
 				return UsageErrorf("--parallel must be at least 1, got %d", opts.Parallel)
@@ -166,6 +165,9 @@ func runReconcile(ctx context.Context, opts *ReconcileOptions) error {
 		if err != nil {
 			return reportDiagnostics(opts.IO, err)
 		}
+		if opts.Diff {
+			return runDiff(ctx, opts, prj.Stack(), p, values)
+		}
 		if opts.SSH.Host != "" {
 			closeSSH, err := reconcileOverSSH(ctx, opts, prj.Stack(), values)
 			if err != nil {
@@ -180,10 +182,7 @@ func runReconcile(ctx context.Context, opts *ReconcileOptions) error {
 			return err
 		}
 	}
-	if opts.Output == "json" {
-		return p.WriteJSON(opts.IO.Out)
-	}
-	return p.WriteText(opts.IO.Out)
+	return writePlan(opts.IO.Out, p, opts.Output)
 }
 
 // addReconcileFlags declares reconcile's flags into opts.
@@ -192,7 +191,9 @@ func addReconcileFlags(cmd *cobra.Command, opts *ReconcileOptions) {
 	fl.StringVar(&opts.Env, "env", "", "environment to reconcile (required)")
 	fl.StringVar(&opts.Slot, "slot", "", "slot of a slot environment, e.g. a task number")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan instead of applying it; contacts nothing")
-	fl.StringVarP(&opts.Output, "output", "o", "text", "plan format with --dry-run: text or json")
+	fl.StringVarP(&opts.Output, "output", "o", "text", "format of --dry-run (text, json, dot or mermaid) and --diff (text or json)")
+	fl.BoolVar(&opts.Diff, "diff", false, "show what an apply would change (server-side dry run against the cluster); writes nothing")
+	fl.BoolVar(&opts.ExitCode, "exit-code", false, "with --diff, exit 3 when an apply would change something, 0 when not")
 	fl.StringVar(&opts.OutputDir, "output-dir", "", "with --dry-run, also write the rendered manifests to this folder")
 	fl.StringVar(&opts.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config; in a pod, its service account)")
 	fl.StringVar(&opts.Context, "context", "", "kubeconfig context (default: the current context)")
