@@ -23,10 +23,10 @@ type ReconcileOptions struct {
 	DryRun     bool
 	// Diff compares the plan with the cluster instead of applying it;
 	// ExitCode makes a difference exit with ExitChanges.
-	Diff       bool
-	ExitCode   bool
-	Output     string
-	OutputDir  string
+	Diff      bool
+	ExitCode  bool
+	Output    string
+	OutputDir string
 
 	// Cluster access and apply behaviour (without --dry-run).
 	Kubeconfig     string

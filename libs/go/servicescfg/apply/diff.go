@@ -45,13 +45,13 @@ const DefaultDiffParallel = 16
 type Change string
 
 const (
-	ChangeCreate    Change = "create"
-	ChangeUpdate    Change = "change"
-	ChangeRecreate  Change = "recreate"
-	ChangeNone      Change = "unchanged"
-	ChangePrune     Change = "prune"
-	ChangeKeep      Change = "keep" // left the stack, kept by prune's rules
-	ChangeFail      Change = "fail" // the API server refuses it
+	ChangeCreate   Change = "create"
+	ChangeUpdate   Change = "change"
+	ChangeRecreate Change = "recreate"
+	ChangeNone     Change = "unchanged"
+	ChangePrune    Change = "prune"
+	ChangeKeep     Change = "keep" // left the stack, kept by prune's rules
+	ChangeFail     Change = "fail" // the API server refuses it
 )
 
 // SecretsNode is the Node of the Secrets of spec.secrets in a diff.
