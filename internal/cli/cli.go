@@ -200,7 +200,7 @@ server, which validate renders and checks and install runs on the server
 over one SSH connection before deploying to it.
 
 Exit codes: 0 success, 1 invalid input or failed operation, 2 usage error,
-130 interrupted.`,
+3 changes found (reconcile --diff --exit-code), 130 interrupted.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// Positional arguments to the root are mistyped verbs.
