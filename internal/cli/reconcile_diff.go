@@ -38,6 +38,8 @@ func checkOutputFlags(cmd *cobra.Command, opts *ReconcileOptions) error {
 		return UsageErrorf("--exit-code is for --diff")
 	case opts.Diff && opts.OutputDir != "":
 		return UsageErrorf("--output-dir is for --dry-run")
+	case opts.Diff && opts.EventsFile != "":
+		return UsageErrorf("--events records an apply: --diff applies nothing")
 	case !opts.DryRun && !opts.Diff && (outputSet || opts.OutputDir != ""):
 		return UsageErrorf("--output and --output-dir are for --dry-run and --diff")
 	}

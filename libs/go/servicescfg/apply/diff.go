@@ -143,7 +143,7 @@ func DiffWith(ctx context.Context, c *Clients, p *plan.Plan, opts DiffOptions) (
 	if err := e.checkSecretValues(); err != nil {
 		return nil, err
 	}
-	d := &differ{run: e, opts: opts, res: &DiffResult{Namespace: p.Namespace}, cache: newLiveCache(c.Dynamic)}
+	d := &differ{run: e, opts: opts, res: &DiffResult{Namespace: p.Namespace, Objects: []ObjectDiff{}, Prune: []ObjectDiff{}}, cache: newLiveCache(c.Dynamic)}
 	if err := d.namespace(ctx); err != nil {
 		return nil, err
 	}
