@@ -284,6 +284,9 @@ func diffNotes(o apply.ObjectDiff, f diffFlags) []string {
 			out = append(out, "immutable: a real apply would stop here: cannot change "+fields+" of an existing object; --recreate would delete and re-create it (its data and pods go with it)")
 		}
 	}
+	if o.ClientSideApply {
+		out = append(out, "fields written by client-side kubectl apply move to codex-bootstrap first: fields the manifest dropped are removed then too, which this diff does not show")
+	}
 	if o.Err != "" {
 		out = append(out, "refused: "+o.Err)
 	}

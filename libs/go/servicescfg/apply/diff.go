@@ -86,6 +86,11 @@ type ObjectDiff struct {
 	// Reason says why, when the change alone does not: a Job run again, a
 	// kind its new CRD serves, an object prune keeps.
 	Reason string `json:"reason,omitempty"`
+	// ClientSideApply is set when fields of the live object belong to
+	// client-side kubectl apply: a reconcile moves them to FieldManager
+	// before it applies, so fields the manifest dropped go too, which a dry
+	// run of the apply alone cannot show.
+	ClientSideApply bool `json:"clientSideApply,omitempty"`
 	// Err is what the API server said against the object (ChangeFail).
 	Err string `json:"error,omitempty"`
 }
@@ -348,6 +353,7 @@ func (d *differ) item(ctx context.Context, it *item) error {
 		markAdopted(it.obj)
 	}
 	it.out = d.compare(ctx, it.ri, live, it.obj, it.out)
+	it.out.ClientSideApply = live != nil && clientSideApplied(live)
 	return nil
 }
 
@@ -480,4 +486,15 @@ func (d *differ) pruneObject(ctx context.Context, n inventoryNode, ref ObjectRef
 		od.Change, od.Reason = ChangeKeep, "taken over, not created, by the engine: kept unless annotated "+AnnotationPrune+"="+PruneAllow
 	}
 	return od, true, nil
+}
+
+// clientSideApplied reports whether fields of live belong to client-side
+// kubectl apply.
+func clientSideApplied(live *unstructured.Unstructured) bool {
+	for _, m := range live.GetManagedFields() {
+		if csaManagers.Has(m.Manager) && m.Operation == metav1.ManagedFieldsOperationUpdate {
+			return true
+		}
+	}
+	return false
 }
