@@ -326,9 +326,11 @@ func checkConflictAndImmutable(t *testing.T, env map[string]string, base []strin
 	}
 }
 
-// TestReconcileDiffNewCRDKinds: a custom resource whose CRD is in the plan
-// but not in the cluster is new, and the diff applies no CRD.
-func TestReconcileDiffNewCRDKinds(t *testing.T) {
+// TestReconcileDiffNewKindsAndNamespaces: a custom resource whose CRD is
+// in the plan but not in the cluster is new, and so is an object in a
+// namespace a node creates; the diff creates neither the CRD nor the
+// namespace.
+func TestReconcileDiffNewKindsAndNamespaces(t *testing.T) {
 	kc := clusterKubeconfig(t)
 	project := "clicrd" + strconv.Itoa(os.Getpid())
 	group := project + ".codex-test.dev"
@@ -344,7 +346,9 @@ spec:
   services:
     - {name: crds, group: stateful, manifests: [crd.yaml]}
     - {name: widgets, group: internal, dependsOn: [crds], manifests: [widget.yaml]}
+    - {name: extra, group: internal, manifests: [extra.yaml]}
 `,
+		"extra.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: " + project + "-extra}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: " + project + "-extra}\ndata: {k: v}\n",
 		"crd.yaml": `apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata: {name: widgets.` + group + `}
@@ -369,13 +373,19 @@ spec:
 	if code != ExitChanges {
 		t.Fatalf("exit %d, want %d\n%s%s", code, ExitChanges, out, stderr)
 	}
-	for _, want := range []string{"+ create CustomResourceDefinition widgets." + group, "+ create Widget " + project + "-dev/w: its kind is served by a CustomResourceDefinition of the plan"} {
+	for _, want := range []string{"+ create CustomResourceDefinition widgets." + group, "+ create Widget " + project + "-dev/w: its kind is served by a CustomResourceDefinition of the plan",
+		"+ create Namespace " + project + "-extra", "+ create ConfigMap " + project + "-extra/c"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("diff lacks %q:\n%s", want, out)
 		}
 	}
 	cfg, _ := clientcmd.BuildConfigFromFlags("", kc)
 	crds := dynamic.NewForConfigOrDie(cfg).Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"})
+	namespaces := dynamic.NewForConfigOrDie(cfg).Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"})
+	if _, err := namespaces.Get(context.Background(), project+"-extra", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("--diff created the namespace (%v)", err)
+		deleteNamespace(t, kc, project+"-extra")
+	}
 	if _, err := crds.Get(context.Background(), "widgets."+group, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("--diff created the CRD (%v)", err)
 		_ = crds.Delete(context.Background(), "widgets."+group, metav1.DeleteOptions{})

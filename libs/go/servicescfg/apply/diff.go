@@ -2,7 +2,6 @@ package apply
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -170,6 +169,9 @@ type differ struct {
 	opts  DiffOptions
 	res   *DiffResult
 	cache *liveCache
+	// missing are the namespaces, the environment's and those the plan
+	// creates, that do not exist yet.
+	missing map[string]bool
 }
 
 func (d *differ) count() {
@@ -227,7 +229,7 @@ type item struct {
 
 // objects compares the Secrets of spec.secrets and every node's objects.
 func (d *differ) objects(ctx context.Context) error {
-	items, err := d.items()
+	items, err := d.items(ctx)
 	if err != nil {
 		return err
 	}
@@ -256,8 +258,10 @@ func (d *differ) objects(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
+	for _, err := range errs {
+		if err != nil {
+			return err // the first: an interrupt fails every object alike
+		}
 	}
 	for _, it := range items {
 		d.res.Objects = append(d.res.Objects, it.out)
@@ -266,13 +270,26 @@ func (d *differ) objects(ctx context.Context) error {
 }
 
 // items resolves every object of the plan to its resource, in plan order.
-func (d *differ) items() ([]*item, error) {
+func (d *differ) items(ctx context.Context) ([]*item, error) {
 	newKinds := map[schema.GroupVersionKind]bool{}
+	d.missing = map[string]bool{d.run.p.Namespace: d.res.NamespaceNew}
 	for _, s := range d.run.p.Nodes {
 		for _, o := range s.Objects {
-			if o.Object.GroupVersionKind().GroupKind() == crdGK {
+			switch gk := o.Object.GroupVersionKind().GroupKind(); gk {
+			case crdGK:
 				for _, gvk := range servedKinds(o.Object) {
 					newKinds[gvk] = true
+				}
+			case schema.GroupKind{Kind: "Namespace"}:
+				// A node's namespace is applied before the node's other
+				// objects: what goes into a new one is new.
+				name := o.Object.GetName()
+				if _, seen := d.missing[name]; !seen {
+					_, err := d.run.c.Dynamic.Resource(namespacesGVR).Get(ctx, name, metav1.GetOptions{})
+					if err != nil && !apierrors.IsNotFound(err) {
+						return nil, fmt.Errorf("namespace %s: read: %w", name, err)
+					}
+					d.missing[name] = apierrors.IsNotFound(err)
 				}
 			}
 		}
@@ -321,7 +338,7 @@ func (d *differ) nodeItem(s *plan.Node, in *unstructured.Unstructured, newKinds 
 	}
 	it.ri, it.gvr = ri, m.Resource
 	it.out.Object = refOf(u) // the namespace the mapping fixed
-	it.local = d.res.NamespaceNew && u.GetNamespace() == d.run.p.Namespace
+	it.local = u.GetNamespace() != "" && d.missing[u.GetNamespace()]
 	return it
 }
 
