@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/apply"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
 )
 
 // diffStack writes a stack for the diff tests: a ConfigMap, a Deployment,
@@ -395,5 +396,52 @@ spec:
 func TestExitCodeOfChanges(t *testing.T) {
 	if got := ExitCode(&silentError{err: ErrChanges}); got != ExitChanges {
 		t.Errorf("ExitCode(changes) = %d, want %d", got, ExitChanges)
+	}
+}
+
+// TestDiffTextGolden: the text of a diff with every kind of change, worded
+// without and with --force-conflicts and --recreate
+// (testdata/diff/*.txt; UPDATE_GOLDEN=1 rewrites them).
+func TestDiffTextGolden(t *testing.T) {
+	p := &plan.Plan{Stack: "shop", Environment: "staging", Namespace: "shop-staging"}
+	ref := func(kind, name string) apply.ObjectRef {
+		return apply.ObjectRef{Version: "v1", Kind: kind, Namespace: "shop-staging", Name: name}
+	}
+	res := &apply.DiffResult{Namespace: "shop-staging", Objects: []apply.ObjectDiff{
+		{Object: apply.ObjectRef{Version: "v1", Kind: "Namespace", Name: "shop-staging"}, Change: apply.ChangeNone},
+		{Node: apply.SecretsNode, Object: ref("Secret", "app"), Change: apply.ChangeUpdate, SecretKeys: []string{"TOKEN"},
+			Diff: "--- live\n+++ applied\n@@ -1,3 +1,3 @@\n data:\n-  TOKEN: '*** (before)'\n+  TOKEN: '*** (after)'\n"},
+		{Node: "db", Group: "stateful", Object: ref("Service", "db"), Change: apply.ChangeNone},
+		{Node: "db", Group: "stateful", Object: ref("StatefulSet", "db"), Change: apply.ChangeNone},
+		{Node: "migrate", Group: "migrations", Object: ref("Job", "migrate"), Change: apply.ChangeRecreate, Reason: "the Job changed: a reconcile deletes it and creates it again"},
+		{Node: "api", Group: "internal", Object: ref("Deployment", "api"), Change: apply.ChangeUpdate, Refused: true,
+			Conflicts: []apply.FieldConflict{{Field: ".spec.replicas", Manager: "ops-by-hand"}},
+			Diff:      "--- live\n+++ applied\n@@ -1,2 +1,2 @@\n spec:\n-  replicas: 3\n+  replicas: 1\n"},
+		{Node: "api", Group: "internal", Object: ref("Service", "api"), Change: apply.ChangeRecreate, Refused: true, Immutable: []string{"spec.clusterIP"}},
+		{Node: "api", Group: "internal", Object: ref("ConfigMap", "api"), Change: apply.ChangeCreate},
+		{Node: "api", Group: "internal", Object: ref("Ingress", "bad"), Change: apply.ChangeFail, Err: "Ingress.networking.k8s.io \"bad\" is invalid"},
+	}, Prune: []apply.ObjectDiff{
+		{Node: "old", Group: "internal", Object: ref("ConfigMap", "old"), Change: apply.ChangePrune},
+		{Node: "db", Group: "stateful", Object: ref("PersistentVolumeClaim", "data"), Change: apply.ChangeKeep, Reason: "kept unless annotated codex-k8s.dev/prune=allow"},
+	}, Created: 1, Changed: 4, Unchanged: 3, Pruned: 1, Failed: 1}
+	for name, f := range map[string]diffFlags{"plain": {}, "forced": {force: true, recreate: true}} {
+		var b strings.Builder
+		if err := writeDiffText(&b, p, "https://127.0.0.1:6443", res, f); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join("testdata", "diff", name+".txt")
+		if os.Getenv("UPDATE_GOLDEN") != "" {
+			_ = os.MkdirAll(filepath.Dir(path), 0o755)
+			if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (UPDATE_GOLDEN=1 writes it)", err)
+		}
+		if b.String() != string(want) {
+			t.Errorf("%s differs from %s:\n%s", name, path, b.String())
+		}
 	}
 }
