@@ -24,6 +24,8 @@ func checkSlotFlags(cmd *cobra.Command, opts *ReconcileOptions) error {
 		return UsageErrorf("--delete and --prune-expired do not go together: --delete removes one slot (--slot), --prune-expired the expired ones")
 	case opts.PruneExpired && opts.Slot != "":
 		return UsageErrorf("--prune-expired looks at every slot of the environment: drop --slot")
+	case (opts.Delete || opts.PruneExpired) && opts.Diff:
+		return UsageErrorf("--diff compares a plan with the cluster: not with --delete or --prune-expired")
 	case (opts.Delete || opts.PruneExpired) && cmd.Flags().Changed("ttl"):
 		return UsageErrorf("--ttl is for a reconcile, not with --delete or --prune-expired")
 	case (opts.Delete || opts.PruneExpired) && (cmd.Flags().Changed("output") || opts.OutputDir != ""):

@@ -48,6 +48,7 @@ func TestReconcileSlotFlagRules(t *testing.T) {
 		{[]string{"--env", "ai-slot", "--slot", "1", "--ttl", "-1h"}, "--ttl must not be negative"},
 		{[]string{"--env", "ai-slot", "--slot", "1", "--delete", "--dry-run", "-o", "json"}, "--output and --output-dir are for a plan"},
 		{[]string{"--env", "ai-slot", "--delete"}, "pass --slot"},
+		{[]string{"--env", "ai-slot", "--prune-expired", "--diff"}, "--diff compares a plan with the cluster"},
 		{[]string{"--env", "dev", "--prune-expired"}, "--prune-expired is for slot environments: environment dev is not one"},
 		{[]string{"--env", "dev", "--ttl", "1h", "--dry-run"}, "--ttl is for slot environments: environment dev is not one"},
 	} {

@@ -103,9 +103,13 @@ type appliedObject struct {
 	live *unstructured.Unstructured
 }
 
-// applyNamespace creates or updates the environment's namespace with its
-// labels.
-func (e *reconcileRun) applyNamespace(ctx context.Context) error {
+var namespacesGVR = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+
+// namespaceObject is the environment's namespace as the engine applies it:
+// labelled with stack, environment and slot, and for a slot with a ttl
+// annotated with when it expires (live is the namespace as it is, nil when
+// absent: see expiresAt).
+func (e *reconcileRun) namespaceObject(live *unstructured.Unstructured) *unstructured.Unstructured {
 	ns := &unstructured.Unstructured{}
 	ns.SetAPIVersion("v1")
 	ns.SetKind("Namespace")
@@ -119,11 +123,6 @@ func (e *reconcileRun) applyNamespace(ctx context.Context) error {
 		labels[LabelSlot] = e.p.Slot
 	}
 	ns.SetLabels(labels)
-	ri := e.c.Dynamic.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"})
-	live, err := ri.Get(ctx, e.p.Namespace, metav1.GetOptions{})
-	if err != nil {
-		live = nil
-	}
 	annotations := maps.Clone(e.p.NamespaceAnnotations)
 	if at := expiresAt(live, e.p.TTL, e.now()); at != "" {
 		if annotations == nil {
@@ -134,6 +133,18 @@ func (e *reconcileRun) applyNamespace(ctx context.Context) error {
 	if len(annotations) > 0 {
 		ns.SetAnnotations(annotations)
 	}
+	return ns
+}
+
+// applyNamespace creates or updates the environment's namespace with its
+// labels.
+func (e *reconcileRun) applyNamespace(ctx context.Context) error {
+	ri := e.c.Dynamic.Resource(namespacesGVR)
+	live, err := ri.Get(ctx, e.p.Namespace, metav1.GetOptions{})
+	if err != nil {
+		live = nil
+	}
+	ns := e.namespaceObject(live)
 	// A namespace being deleted accepts nothing new: let it go first.
 	if live != nil && live.GetDeletionTimestamp() != nil {
 		// Finalizers can keep a namespace terminating for good: say so
@@ -286,14 +297,7 @@ func (e *reconcileRun) resourceFor(node string, clusterScoped bool, u *unstructu
 
 // applyObject labels and applies one object of a node.
 func (e *reconcileRun) applyObject(ctx context.Context, s *plan.Node, in *unstructured.Unstructured) (appliedObject, error) {
-	u := in.DeepCopy()
-	labels := u.GetLabels()
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	labels[LabelManagedBy] = ManagedBy
-	labels[LabelNode] = s.Name
-	u.SetLabels(labels)
+	u := labelled(s, in)
 	ri, err := e.resourceFor(s.Name, s.ClusterScoped, u)
 	if err != nil {
 		return appliedObject{}, err
@@ -312,6 +316,19 @@ func (e *reconcileRun) applyObject(ctx context.Context, s *plan.Node, in *unstru
 	}
 	e.record(s.Name, refOf(u), a)
 	return appliedObject{ref: refOf(u), ri: ri, live: live}, nil
+}
+
+// labelled is a copy of a node's object with the labels the engine sets.
+func labelled(s *plan.Node, in *unstructured.Unstructured) *unstructured.Unstructured {
+	u := in.DeepCopy()
+	labels := u.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[LabelManagedBy] = ManagedBy
+	labels[LabelNode] = s.Name
+	u.SetLabels(labels)
+	return u
 }
 
 // applyOne server-side applies u, taking over client-side apply fields,

@@ -16,7 +16,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 
@@ -98,8 +97,6 @@ type SlotResult struct {
 func SlotLabels(stackName, env, slot string) map[string]string {
 	return map[string]string{LabelManagedBy: ManagedBy, LabelStack: stackName, LabelEnv: env, LabelSlot: slot}
 }
-
-var namespacesGVR = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
 
 // DeleteSlot deletes the namespace of a slot plan (p.Slot set), after
 // checking from its labels that it is that slot of that stack: anything
