@@ -23,9 +23,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,12 +96,12 @@ func run(ctx context.Context, kubeconfig, path, env string, n int, qps float64, 
 	if err != nil {
 		return fmt.Errorf("one slot: %w", err)
 	}
-	oneApply, oneWait := takePhases(1)
+	oneApply, oneWait, oneNodes := takePhases(1)
 	tn, slowest, err := reconcileAll(ctx, c, many, values)
 	if err != nil {
 		return fmt.Errorf("%d slots: %w", n, err)
 	}
-	manyApply, manyWait := takePhases(n)
+	manyApply, manyWait, manyNodes := takePhases(n)
 	counted, requests := counting(cfg)
 	cc, err := apply.NewClients(counted)
 	if err != nil {
@@ -119,6 +121,9 @@ func run(ctx context.Context, kubeconfig, path, env string, n int, qps float64, 
 	fmt.Printf("  per slot, summed over its nodes: applying %s (one slot %s, %.2fx), waiting for the cluster's controllers %s (one slot %s, %.2fx)\n",
 		manyApply.Round(time.Millisecond), oneApply.Round(time.Millisecond), manyApply.Seconds()/oneApply.Seconds(),
 		manyWait.Round(time.Millisecond), oneWait.Round(time.Millisecond), manyWait.Seconds()/oneWait.Seconds())
+	for _, node := range slices.Sorted(maps.Keys(manyNodes)) {
+		fmt.Printf("  wait for %-16s one slot %7s, longest of %d %7s\n", node, oneNodes[node].Round(time.Millisecond), n, manyNodes[node].Round(time.Millisecond))
+	}
 	fmt.Printf("no-op pass, one slot: %s\n", t01.Round(time.Millisecond))
 	fmt.Printf("no-op pass, %d slots: %s (%.2fx one slot), %d requests for %d objects: %.2f per object\n", n, t0.Round(time.Millisecond), t0.Seconds()/t01.Seconds(), requests.Load(), objects, float64(requests.Load())/float64(objects))
 	return nil
@@ -226,14 +231,24 @@ func (p *phases) Event(e apply.Event) {
 		p.apply += e.Time.Sub(p.started[e.Node])
 		p.started[e.Node] = e.Time
 	case e.Status == apply.StatusReady:
-		p.wait += e.Time.Sub(p.started[e.Node])
+		d := e.Time.Sub(p.started[e.Node])
+		p.wait += d
+		nodeWait(e.Node, d)
 	}
 }
 
 var (
 	phasesMu          sync.Mutex
 	applySum, waitSum time.Duration
+	// slowestWait is each node's longest wait over the slots of a run.
+	slowestWait = map[string]time.Duration{}
 )
+
+func nodeWait(node string, d time.Duration) {
+	phasesMu.Lock()
+	defer phasesMu.Unlock()
+	slowestWait[node] = max(slowestWait[node], d)
+}
 
 // record adds a slot's phases to the run's totals.
 func (p *phases) record() {
@@ -243,13 +258,14 @@ func (p *phases) record() {
 	waitSum += p.wait
 }
 
-// takePhases returns the totals so far, per slot, and resets them.
-func takePhases(slots int) (time.Duration, time.Duration) {
+// takePhases returns the totals so far, per slot, and each node's longest
+// wait, and resets them.
+func takePhases(slots int) (time.Duration, time.Duration, map[string]time.Duration) {
 	phasesMu.Lock()
 	defer phasesMu.Unlock()
-	a, w := applySum/time.Duration(slots), waitSum/time.Duration(slots)
-	applySum, waitSum = 0, 0
-	return a, w
+	a, w, nodes := applySum/time.Duration(slots), waitSum/time.Duration(slots), slowestWait
+	applySum, waitSum, slowestWait = 0, 0, map[string]time.Duration{}
+	return a, w, nodes
 }
 
 func cleanup(c *apply.Clients, ps []*plan.Plan) {
