@@ -373,6 +373,12 @@ func (d *differ) item(ctx context.Context, it *item) error {
 	if live != nil && adopted(live) && !neverPruned[refOf(live).gvk().GroupKind()] {
 		markAdopted(it.obj)
 	}
+	if admissionPolicy(refOf(it.obj)) {
+		// A reconcile applies a policy with its spec hash (samePolicy).
+		if _, err := stampSpecHash(it.obj); err != nil {
+			return fmt.Errorf("%s: %w", it.out.Object, err)
+		}
+	}
 	it.out = d.compare(ctx, it.ri, live, it.obj, it.out)
 	it.out.ClientSideApply = live != nil && clientSideApplied(live)
 	return nil
@@ -430,17 +436,11 @@ func (d *differ) dryApply(ctx context.Context, ri dynamic.ResourceInterface, u *
 // cannot be updated in place).
 func (d *differ) job(ctx context.Context, it *item, live *unstructured.Unstructured) ObjectDiff {
 	od := it.out
-	hash, err := specHash(it.obj)
+	hash, err := stampSpecHash(it.obj)
 	if err != nil {
 		od.Change, od.Err = ChangeFail, err.Error()
 		return od
 	}
-	ann := it.obj.GetAnnotations()
-	if ann == nil {
-		ann = map[string]string{}
-	}
-	ann[AnnotationSpecHash] = hash
-	it.obj.SetAnnotations(ann)
 	switch {
 	case live == nil:
 		return d.compare(ctx, it.ri, nil, it.obj, od)
