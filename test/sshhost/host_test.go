@@ -64,6 +64,20 @@ func TestSmokeHost(t *testing.T) {
 	if _, err := os.Stat(h.Path("/etc/ssh/sshd_config")); err != nil {
 		t.Fatal(err)
 	}
+	// What is not the host's own stays this machine's: kernel-wide sysctls
+	// are read-only, per-namespace ones are writable, no swap is seen; the
+	// prepare-host step's packages are in the apt cache, not installed.
+	checks := []struct{ script, want string }{
+		{"sysctl -w fs.inotify.max_user_instances=4242 >/dev/null 2>&1 && echo changed || echo refused", "refused\n"},
+		{"sysctl -w net.ipv4.ip_forward=1 >/dev/null && echo changed", "changed\n"},
+		{"wc -c < /proc/swaps", "0\n"},
+		{"dpkg-query -W -f='${Status}' nftables 2>/dev/null | grep -q 'ok installed' && echo installed || echo missing; ls /var/cache/apt/archives | grep -c '^nftables_'", "missing\n1\n"},
+	}
+	for _, c := range checks {
+		if out, err := h.Exec(ctx, c.script); err != nil || out != c.want {
+			t.Errorf("%s: %q, %v (want %q)", c.script, out, err, c.want)
+		}
+	}
 
 	// A cut connection: the client sees its connection end.
 	s, err := root.NewSession()

@@ -411,3 +411,37 @@ func runLocal(name string, args ...string) (string, error) {
 	out, err := exec.Command(name, args...).CombinedOutput()
 	return string(out), err
 }
+
+// TestDialThroughProxyJump connects through a jump host (the test host
+// itself: the second hop is dialled from inside it, so the server sees the
+// connection come from its own address), with both host keys checked.
+func TestDialThroughProxyJump(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	cfg := e.config("root")
+	cfg.Target.ProxyJump = e.h.IP
+	cfg.Target.Jumps = []remote.Target{{Host: e.h.IP, Port: 22, User: sshhost.UserSudo, IdentityFiles: []string{e.h.ClientKeyFile}}}
+	c, err := remote.Dial(ctx, cfg)
+	if err != nil {
+		t.Fatalf("dial through the jump host: %v", err)
+	}
+	out, err := c.Command(ctx, `echo "$SSH_CONNECTION"`, nil)
+	_ = c.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from := strings.Fields(string(out)); len(from) != 4 || from[0] != e.h.IP {
+		t.Errorf("the server saw the connection from %q, want from the jump host %s", out, e.h.IP)
+	}
+
+	// The jump host's key is checked too: unknown and no terminal fails,
+	// even with the server's key pinned (a pin names the server's key).
+	empty := filepath.Join(t.TempDir(), "known_hosts")
+	cfg.KnownHosts = empty
+	cfg.HostKeyPin = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	_, err = remote.Dial(ctx, cfg)
+	var unknown *remote.UnknownHostKeyError
+	if !errors.As(err, &unknown) || !strings.Contains(err.Error(), "jump host "+e.h.Addr) {
+		t.Fatalf("unknown jump host key: got %v", err)
+	}
+}
