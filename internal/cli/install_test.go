@@ -18,11 +18,23 @@ import (
 func installStack(t *testing.T, content string) string {
 	t.Helper()
 	dst := t.TempDir()
-	err := filepath.WalkDir("testdata/install", func(p string, d fs.DirEntry, err error) error {
+	copyTree(t, "testdata/install", dst)
+	if content != "" {
+		if err := os.WriteFile(filepath.Join(dst, "bootstrap/host/config.env"), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dst, "services.yaml")
+}
+
+// copyTree copies the files under src to dst, keeping their modes.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel("testdata/install", p)
+		rel, _ := filepath.Rel(src, p)
 		if d.IsDir() {
 			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
 		}
@@ -36,12 +48,6 @@ func installStack(t *testing.T, content string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if content != "" {
-		if err := os.WriteFile(filepath.Join(dst, "bootstrap/host/config.env"), []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return filepath.Join(dst, "services.yaml")
 }
 
 // installRun runs a command line with a home folder of its own and answers

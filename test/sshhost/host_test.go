@@ -142,3 +142,36 @@ func TestSmokeCleanup(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestSmokePorts: a listener on the host answers the prober, a closed port
+// does not; the host reaches a pod through cni0; the namespaces go with
+// the test.
+func TestSmokePorts(t *testing.T) {
+	var h *Host
+	t.Run("host", func(t *testing.T) {
+		h = Start(t)
+		p := h.Prober(t)
+		h.Listen(t, ":80")
+		if !p.Answers(80, 2*time.Second) {
+			t.Error("port 80 does not answer the prober")
+		}
+		if p.Answers(81, 2*time.Second) {
+			t.Error("closed port 81 answers the prober")
+		}
+		pod := h.Pod(t)
+		pod.Listen(t, 8080)
+		out, err := h.Exec(context.Background(), "bash -c 'exec 3<>/dev/tcp/"+pod.IP+"/8080 && head -1 <&3'")
+		if err != nil || out != "sshhost listener\n" {
+			t.Errorf("the host does not reach the pod: %q, %v", out, err)
+		}
+	})
+	if h == nil {
+		return
+	}
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	for _, ns := range []string{"cbpr-" + itoa(h.slot), "cbpod-" + itoa(h.slot)} {
+		if strings.Contains(string(out), ns+" ") || strings.Contains(string(out), ns+"\n") {
+			t.Errorf("network namespace %s left behind", ns)
+		}
+	}
+}

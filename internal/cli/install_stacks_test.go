@@ -1,0 +1,305 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/codex-k8s/codex-bootstrap/test/clustertest"
+	"github.com/codex-k8s/codex-bootstrap/test/sshhost"
+)
+
+const (
+	repoRoot = "../.."
+	// platformCanary is the GitHub token install is given: it must reach
+	// the cluster's Secret and nothing else.
+	platformCanary = "ghp_canary-platform-0123456789abcdef"
+	// nodePort is the port the test cluster step forwards to the pod, as
+	// kube-proxy does for a NodePort Service.
+	nodePort = 30080
+)
+
+// overlay is one edit a test makes to a copied services.yaml: old must
+// occur exactly once.
+type overlay struct{ old, new string }
+
+// copyStack copies the files of a stack (services.yaml and the folders it
+// reads) to a folder of the test's, applies the overlays to its
+// services.yaml, and returns that file.
+func copyStack(t *testing.T, root string, dirs []string, overlays ...overlay) string {
+	t.Helper()
+	dst := t.TempDir()
+	for _, d := range dirs {
+		copyTree(t, filepath.Join(root, d), filepath.Join(dst, d))
+	}
+	data, err := os.ReadFile(filepath.Join(root, "services.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	for _, o := range overlays {
+		if n := strings.Count(text, o.old); n != 1 {
+			t.Fatalf("overlay of %s: %q occurs %d times, want once", root, o.old, n)
+		}
+		text = strings.Replace(text, o.old, o.new, 1)
+	}
+	path := filepath.Join(dst, "services.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// testClusterStep stands for install-k3s on the test host, which has no
+// internet: it installs the kubeconfig of this machine's cluster (reached
+// through the relay on the host's veth peer) where k3s writes its own, and
+// does kube-proxy's part of a NodePort Service: a DNAT before routing, to
+// a pod behind cni0.
+const testClusterStep = `#!/usr/bin/env bash
+# install-k3s, as the test host runs it (see install_stacks_test.go).
+{{ include "codex.sh.prelude" (dict "ctx" . "step" "install-k3s") }}
+install -D -m 0600 files/kubeconfig /etc/rancher/k3s/k3s.yaml
+nft -f - <<'NFT'
+table ip kube-proxy-sim
+delete table ip kube-proxy-sim
+table ip kube-proxy-sim {
+	chain prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		tcp dport NODEPORT dnat to POD:8080
+	}
+}
+NFT
+log "cluster kubeconfig installed; NodePort NODEPORT forwarded to POD:8080"
+`
+
+// platformStack copies the platform's stack with the test's overlay: the
+// staging namespace is the test's, the workspace uid/gid one the test host
+// does not use yet (its uid 1000 is a test user), and install-k3s is the
+// test cluster step. Every other step is the platform's own.
+func platformStack(t *testing.T, h *sshhost.Host, env *clustertest.Env, pod *sshhost.Pod) string {
+	t.Helper()
+	stack := copyStack(t, repoRoot, []string{"deploy", "bootstrap/remote"},
+		overlay{`namespaceTemplate: "{{ .Project }}-staging"`, `namespaceTemplate: "` + env.Namespace + `"`},
+		overlay{"uid: 1000\n        gid: 1000\n        fsGroup: 1000", "uid: 2000\n        gid: 2000\n        fsGroup: 2000"},
+		overlay{"script: bootstrap/remote/10_install_k3s.sh", "script: test/cluster.sh\n        files: [test/kubeconfig]"},
+	)
+	dir := filepath.Dir(stack)
+	step := strings.NewReplacer("NODEPORT", strconv.Itoa(nodePort), "POD", pod.IP).Replace(testClusterStep)
+	if err := os.MkdirAll(filepath.Join(dir, "test"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "test/cluster.sh"), []byte(step), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeRelayedKubeconfig(t, h, env, filepath.Join(dir, "test/kubeconfig"))
+	config := "# the server\nCODEXK8S_SSH_HOST=" + h.IP + "\nCODEXK8S_SSH_USER=" + sshhost.UserSudo +
+		"\nCODEXK8S_DOMAIN=platform.example.test\n# keep this comment\nCODEXK8S_GITHUB_PAT=" + platformCanary +
+		"\nCODEXK8S_LETSENCRYPT_EMAIL=ops@example.test\n"
+	if err := os.MkdirAll(filepath.Join(dir, "bootstrap/host"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bootstrap/host/config.env"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return stack
+}
+
+// writeRelayedKubeconfig writes the cluster's kubeconfig with its server
+// at a relay on the host's veth peer: from inside the host, where its
+// cluster answers.
+func writeRelayedKubeconfig(t *testing.T, h *sshhost.Host, env *clustertest.Env, path string) {
+	t.Helper()
+	apiURL, err := url.Parse(env.Config.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay, _ := forward(t, h.Peer, apiURL.Host)
+	kc, err := clientcmd.LoadFromFile(env.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range kc.Clusters {
+		c.Server = "https://" + relay
+		c.TLSServerName = apiURL.Hostname()
+	}
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestInstallPlatformAndNewProject installs the platform's own stack on a
+// clean test host with its own steps (only install-k3s stands in: no
+// internet there), deploys staging through the SSH connection, checks from
+// another network namespace that only SSH, 80 and 443 answer, then installs
+// examples/new-project on the same server, as an operator would.
+func TestInstallPlatformAndNewProject(t *testing.T) {
+	env := clustertest.New(t)
+	h := sshhost.Start(t)
+	prober := h.Prober(t)
+	pod := h.Pod(t)
+	pod.Listen(t, 8080)
+	for _, addr := range []string{":80", ":443", ":6443"} {
+		h.Listen(t, addr) // the ingress and the API server, as k3s would
+	}
+	if !prober.Answers(6443, 2*time.Second) {
+		t.Fatal("before install, the API port does not answer from outside: the check below would prove nothing")
+	}
+	stack := platformStack(t, h, env, pod)
+	r := newInstallRun(t)
+	r.trust(t, h)
+	events := filepath.Join(t.TempDir(), "events.jsonl")
+	code, stdout, stderr := r.run(context.Background(), "install", "--config", stack, "--env", "staging", "-i", h.ClientKeyFile, "--events", events)
+	if code != 0 {
+		t.Fatalf("install: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	steps := "prepare-host:started prepare-host:ready firewall:started firewall:ready install-k3s:started install-k3s:ready " +
+		"configure-registry:started configure-registry:ready install-cert-manager:started install-cert-manager:ready finalize:started finalize:ready"
+	if got := strings.Join(eventStatuses(t, events), " "); !strings.HasPrefix(got, steps+" ") {
+		t.Errorf("events:\n%s\nwant first:\n%s", got, steps)
+	}
+	checkPlatformHost(t, h, stdout+stderr)
+	checkPlatformDeployed(t, env)
+	checkPorts(t, prober, map[int]bool{22: true, 80: true, 443: true, 6443: false, nodePort: false})
+	checkNoCanary(t, platformCanary, stdout, stderr, readFile(t, events), h.Upper())
+
+	// Without the firewall the API port and the NodePort answer: the
+	// check above saw the firewall at work, not a cluster that was not
+	// there. --only runs the step again, and they are closed again.
+	if _, err := h.Exec(context.Background(), "nft delete table inet codex-k8s-firewall"); err != nil {
+		t.Fatal(err)
+	}
+	checkPorts(t, prober, map[int]bool{6443: true, nodePort: true})
+	code, stdout, stderr = r.run(context.Background(), "install", "--config", stack, "-i", h.ClientKeyFile, "--no-deploy", "--only", "firewall")
+	if code != 0 {
+		t.Fatalf("install --only firewall: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	checkPorts(t, prober, map[int]bool{22: true, 80: true, 443: true, 6443: false, nodePort: false})
+
+	// A second install skips every finished, unchanged step.
+	events2 := filepath.Join(t.TempDir(), "events.jsonl")
+	code, stdout, stderr = r.run(context.Background(), "install", "--config", stack, "--env", "staging", "-i", h.ClientKeyFile, "--events", events2)
+	if code != 0 {
+		t.Fatalf("second install: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	skipped := "prepare-host:skipped firewall:skipped install-k3s:skipped configure-registry:skipped install-cert-manager:skipped finalize:skipped"
+	if got := strings.Join(eventStatuses(t, events2), " "); !strings.HasPrefix(got, skipped+" ") {
+		t.Errorf("second install events:\n%s\nwant first:\n%s", got, skipped)
+	}
+
+	t.Run("new-project", func(t *testing.T) { installNewProject(t, h, env, r) })
+}
+
+// checkPlatformHost: what the platform's steps did on the host.
+func checkPlatformHost(t *testing.T, h *sshhost.Host, output string) {
+	t.Helper()
+	for _, want := range []string{"[prepare-host] installing curl iptables nftables conntrack socat", "[prepare-host] created user codex",
+		"[firewall] rules applied", "[finalize] firewall:  table inet codex-k8s-firewall: 22,80,443 open"} {
+		if !strings.Contains(output, want) {
+			t.Errorf("output lacks %q:\n%s", want, output)
+		}
+	}
+	for script, want := range map[string]string{
+		"dpkg-query -W -f='${Package} ${Status}\\n' nftables socat conntrack": "conntrack install ok installed\nnftables install ok installed\nsocat install ok installed\n",
+		"id -u codex; id -g codex":                         "2000\n2000\n",
+		"stat -c '%a %U' /var/lib/codex-k8s/install-report": "600 root\n",
+		"ls /var/lib/rancher/k3s/server/manifests":         "codex-k8s-cert-manager.yaml\ncodex-k8s-cluster-issuer.yaml\ncodex-k8s-registry.yaml\n",
+		"grep -c registry.local /etc/hosts":                "1\n",
+		"ls /var/lib/codex-bootstrap/codex-k8s/steps":      "configure-registry\nfinalize\nfirewall\ninstall-cert-manager\ninstall-k3s\nprepare-host\n",
+	} {
+		if out, err := h.Exec(context.Background(), script); err != nil || out != want {
+			t.Errorf("%s: %q, %v; want %q", script, out, err, want)
+		}
+	}
+}
+
+// checkPlatformDeployed: staging was reconciled through the SSH connection.
+func checkPlatformDeployed(t *testing.T, env *clustertest.Env) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := env.Client.AppsV1().Deployments(env.Namespace).Get(ctx, "control-plane", metav1.GetOptions{}); err != nil {
+		t.Errorf("staging was not deployed: %v", err)
+	}
+	s, err := env.Client.CoreV1().Secrets(env.Namespace).Get(ctx, "platform-secrets", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("staging was not deployed: %v", err)
+	}
+	if string(s.Data["GITHUB_PAT"]) != platformCanary {
+		t.Error("the GitHub token from config.env did not reach the platform's Secret")
+	}
+}
+
+// checkPorts: which of the host's ports answer from outside.
+func checkPorts(t *testing.T, p *sshhost.Prober, want map[int]bool) {
+	t.Helper()
+	for port, open := range want {
+		if got := p.Answers(port, 2*time.Second); got != open {
+			t.Errorf("port %d answers from another network namespace: %v, want %v", port, got, open)
+		}
+	}
+}
+
+// checkNoCanary: the secret is in no output and no file the host kept.
+func checkNoCanary(t *testing.T, canary string, outputs ...string) {
+	t.Helper()
+	upper := outputs[len(outputs)-1]
+	for i, o := range outputs[:len(outputs)-1] {
+		if strings.Contains(o, canary) {
+			t.Errorf("output %d holds the secret", i)
+		}
+	}
+	err := filepath.WalkDir(upper, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(canary)) {
+			t.Errorf("the host kept the secret in %s", strings.TrimPrefix(p, upper))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// installNewProject installs examples/new-project on the server the
+// platform runs on: its own step, then its dev environment through SSH.
+func installNewProject(t *testing.T, h *sshhost.Host, env *clustertest.Env, r *installRun) {
+	ns := env.NewNamespace(t)
+	stack := copyStack(t, filepath.Join(repoRoot, "examples/new-project"), []string{"bootstrap", "k8s", "templates"},
+		overlay{`namespaceTemplate: "{{ .Project }}-dev"`, `namespaceTemplate: "` + ns + `"`})
+	events := filepath.Join(t.TempDir(), "events.jsonl")
+	code, stdout, stderr := r.run(context.Background(), "install", "--config", stack, "--env", "dev",
+		"--host", h.IP, "--user", sshhost.UserSudo, "-i", h.ClientKeyFile, "--events", events)
+	if code != 0 {
+		t.Fatalf("install: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if got := strings.Join(eventStatuses(t, events), " "); !strings.HasPrefix(got, "tune-node:started tune-node:ready ") {
+		t.Errorf("events: %s", got)
+	}
+	if out, err := h.Exec(context.Background(), "cat /etc/sysctl.d/60-shopfront-watchers.conf; ls /var/lib/codex-bootstrap/shopfront/steps"); err != nil ||
+		out != "fs.inotify.max_user_watches = 524288\nfs.inotify.max_user_instances = 1024\ntune-node\n" {
+		t.Errorf("tune-node on the host: %q, %v", out, err)
+	}
+	if _, err := env.Client.CoreV1().Secrets(ns).Get(context.Background(), "shopfront-redis", metav1.GetOptions{}); err != nil {
+		t.Errorf("new-project's dev was not deployed: %v", err)
+	}
+}
