@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -116,14 +117,15 @@ func platformStack(t *testing.T, h *sshhost.Host, env *clustertest.Env, pod *ssh
 
 // writeRelayedKubeconfig writes the cluster's kubeconfig with its server
 // at a relay on the host's veth peer: from inside the host, where its
-// cluster answers.
-func writeRelayedKubeconfig(t *testing.T, h *sshhost.Host, env *clustertest.Env, path string) {
+// cluster answers. It returns the relay's address and its count of
+// connections.
+func writeRelayedKubeconfig(t *testing.T, h *sshhost.Host, env *clustertest.Env, path string) (string, *atomic.Int64) {
 	t.Helper()
 	apiURL, err := url.Parse(env.Config.Host)
 	if err != nil {
 		t.Fatal(err)
 	}
-	relay, _ := forward(t, h.Peer, apiURL.Host)
+	relay, relayed := forward(t, h.Peer, apiURL.Host)
 	kc, err := clientcmd.LoadFromFile(env.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)
@@ -135,6 +137,7 @@ func writeRelayedKubeconfig(t *testing.T, h *sshhost.Host, env *clustertest.Env,
 	if err := clientcmd.WriteToFile(*kc, path); err != nil {
 		t.Fatal(err)
 	}
+	return relay, relayed
 }
 
 // TestInstallPlatformAndNewProject installs the platform's own stack on a
@@ -210,11 +213,11 @@ func checkPlatformHost(t *testing.T, h *sshhost.Host, output string) {
 	}
 	for script, want := range map[string]string{
 		"dpkg-query -W -f='${Package} ${Status}\\n' nftables socat conntrack": "conntrack install ok installed\nnftables install ok installed\nsocat install ok installed\n",
-		"id -u codex; id -g codex":                         "2000\n2000\n",
+		"id -u codex; id -g codex":                          "2000\n2000\n",
 		"stat -c '%a %U' /var/lib/codex-k8s/install-report": "600 root\n",
-		"ls /var/lib/rancher/k3s/server/manifests":         "codex-k8s-cert-manager.yaml\ncodex-k8s-cluster-issuer.yaml\ncodex-k8s-registry.yaml\n",
-		"grep -c registry.local /etc/hosts":                "1\n",
-		"ls /var/lib/codex-bootstrap/codex-k8s/steps":      "configure-registry\nfinalize\nfirewall\ninstall-cert-manager\ninstall-k3s\nprepare-host\n",
+		"ls /var/lib/rancher/k3s/server/manifests":          "codex-k8s-cert-manager.yaml\ncodex-k8s-cluster-issuer.yaml\ncodex-k8s-registry.yaml\n",
+		"grep -c registry.local /etc/hosts":                 "1\n",
+		"ls /var/lib/codex-bootstrap/codex-k8s/steps":       "configure-registry\nfinalize\nfirewall\ninstall-cert-manager\ninstall-k3s\nprepare-host\n",
 	} {
 		if out, err := h.Exec(context.Background(), script); err != nil || out != want {
 			t.Errorf("%s: %q, %v; want %q", script, out, err, want)
