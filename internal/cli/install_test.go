@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/codex-k8s/codex-bootstrap/test/sshhost"
 )
 
@@ -291,5 +293,40 @@ then deploy environment dev into namespace demo-dev (1 nodes) through the SSH co
 	want = strings.Replace(want, "operator@", "root@", 1)
 	if stdout != want {
 		t.Errorf("stdout:\n%s\nwant:\n%s", stdout, want)
+	}
+}
+
+// TestInstallThroughProxyJump: the server's ~/.ssh/config entry names a
+// jump host (itself an entry there, with its own user): install connects
+// through it, and a jump host whose key is unknown is refused even when the
+// server's key is pinned.
+func TestInstallThroughProxyJump(t *testing.T) {
+	h := sshhost.Start(t)
+	stack := installStack(t, "DEMO_SSH_HOST=staging\nDEMO_DOMAIN=demo.example\nDEMO_TOKEN=canary-token-0123456789\n")
+	r := newInstallRun(t)
+	r.trust(t, h)
+	sshConfig := "Host staging\n  HostName " + h.IP + "\n  User root\n  IdentityFile " + h.ClientKeyFile + "\n  ProxyJump jumper\n" +
+		"Host jumper\n  HostName " + h.IP + "\n  User " + sshhost.UserSudo + "\n  IdentityFile " + h.ClientKeyFile + "\n"
+	if err := os.WriteFile(filepath.Join(r.home, ".ssh", "config"), []byte(sshConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := r.run(context.Background(), "install", "--config", stack, "--no-deploy")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if want := "connecting to root@" + h.Addr + " through " + sshhost.UserSudo + "@" + h.Addr; !strings.Contains(stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr)
+	}
+	if !strings.Contains(stdout, "bootstrap steps done") {
+		t.Errorf("stdout:\n%s", stdout)
+	}
+
+	if err := os.WriteFile(filepath.Join(r.home, ".ssh", "known_hosts"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pin := ssh.FingerprintSHA256(h.HostKeys[0].PublicKey())
+	code, _, stderr = r.run(context.Background(), "install", "--config", stack, "--no-deploy", "--host-key", pin)
+	if code != 1 || !strings.Contains(stderr, "jump host "+h.Addr+" (ProxyJump of "+h.IP+")") || !strings.Contains(stderr, "ssh "+h.IP+" once") {
+		t.Errorf("unknown jump host key: exit %d\n%s", code, stderr)
 	}
 }

@@ -90,7 +90,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		sc, err := connect(ctx, hop, dial)
 		if err != nil {
 			closeJumps()
-			return nil, fmt.Errorf("jump host %s (ProxyJump of %s): %w", j.Addr(), cfg.Target.Host, err)
+			return nil, &JumpHostError{Jump: j, Of: cfg.Target.Host, Err: err}
 		}
 		jumps = append(jumps, sc)
 		dial = sc.DialContext
@@ -141,6 +141,30 @@ func connect(ctx context.Context, cfg Config, dial func(ctx context.Context, net
 		return nil, authError(cfg.Target, len(keys), err)
 	}
 	return sc, nil
+}
+
+// JumpHostError: a jump host of ProxyJump could not be reached, was not
+// trusted or refused the login.
+type JumpHostError struct {
+	Jump Target
+	// Of is the server the jump host leads to.
+	Of  string
+	Err error
+}
+
+func (e *JumpHostError) Error() string {
+	return fmt.Sprintf("jump host %s (ProxyJump of %s): %v", e.Jump.Addr(), e.Of, e.Err)
+}
+
+func (e *JumpHostError) Unwrap() error { return e.Err }
+
+// Via names the jump hosts of t ("" when there are none), for messages.
+func (t Target) Via() string {
+	var hops []string
+	for _, j := range t.Jumps {
+		hops = append(hops, j.User+"@"+j.Addr())
+	}
+	return strings.Join(hops, ", ")
 }
 
 // handshake runs the SSH handshake on conn, giving up when ctx ends.

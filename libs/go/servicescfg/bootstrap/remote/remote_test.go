@@ -441,7 +441,8 @@ func TestDialThroughProxyJump(t *testing.T) {
 	cfg.HostKeyPin = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 	_, err = remote.Dial(ctx, cfg)
 	var unknown *remote.UnknownHostKeyError
-	if !errors.As(err, &unknown) || !strings.Contains(err.Error(), "jump host "+e.h.Addr) {
+	var jump *remote.JumpHostError
+	if !errors.As(err, &unknown) || !errors.As(err, &jump) || !strings.Contains(err.Error(), "jump host "+e.h.Addr) {
 		t.Fatalf("unknown jump host key: got %v", err)
 	}
 }
