@@ -19,6 +19,8 @@ if [ "${#missing[@]}" -eq 0 ]; then
 	log "base packages already installed"
 else
 	log "installing ${missing[*]}"
+	# An install cut off during apt leaves dpkg interrupted: finish first.
+	dpkg --configure -a
 	# A mirror that cannot be reached is not fatal while the package
 	# lists already on the server still name what is missing.
 	apt-get update -q || log "apt-get update failed: installing from the package lists already on the server"

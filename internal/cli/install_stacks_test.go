@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -87,13 +88,19 @@ log "cluster kubeconfig installed; NodePort NODEPORT forwarded to POD:8080"
 // staging namespace is the test's, the workspace uid/gid one the test host
 // does not use yet (its uid 1000 is a test user), and install-k3s is the
 // test cluster step. Every other step is the platform's own.
+//
+// Without env (install --no-deploy), the kubeconfig names a cluster that is
+// not there and staging keeps its own namespace.
 func platformStack(t *testing.T, h *sshhost.Host, env *clustertest.Env, pod *sshhost.Pod) string {
 	t.Helper()
-	stack := copyStack(t, repoRoot, []string{"deploy", "bootstrap/remote"},
-		overlay{`namespaceTemplate: "{{ .Project }}-staging"`, `namespaceTemplate: "` + env.Namespace + `"`},
-		overlay{"uid: 1000\n        gid: 1000\n        fsGroup: 1000", "uid: 2000\n        gid: 2000\n        fsGroup: 2000"},
-		overlay{"script: bootstrap/remote/10_install_k3s.sh", "script: test/cluster.sh\n        files: [test/kubeconfig]"},
-	)
+	overlays := []overlay{
+		{"uid: 1000\n        gid: 1000\n        fsGroup: 1000", "uid: 2000\n        gid: 2000\n        fsGroup: 2000"},
+		{"script: bootstrap/remote/10_install_k3s.sh", "script: test/cluster.sh\n        files: [test/kubeconfig]"},
+	}
+	if env != nil {
+		overlays = append(overlays, overlay{`namespaceTemplate: "{{ .Project }}-staging"`, `namespaceTemplate: "` + env.Namespace + `"`})
+	}
+	stack := copyStack(t, repoRoot, []string{"deploy", "bootstrap/remote"}, overlays...)
 	dir := filepath.Dir(stack)
 	step := strings.NewReplacer("NODEPORT", strconv.Itoa(nodePort), "POD", pod.IP).Replace(testClusterStep)
 	if err := os.MkdirAll(filepath.Join(dir, "test"), 0o755); err != nil {
@@ -102,7 +109,11 @@ func platformStack(t *testing.T, h *sshhost.Host, env *clustertest.Env, pod *ssh
 	if err := os.WriteFile(filepath.Join(dir, "test/cluster.sh"), []byte(step), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	writeRelayedKubeconfig(t, h, env, filepath.Join(dir, "test/kubeconfig"))
+	if env != nil {
+		writeRelayedKubeconfig(t, h, env, filepath.Join(dir, "test/kubeconfig"))
+	} else if err := os.WriteFile(filepath.Join(dir, "test/kubeconfig"), []byte(noCluster), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	config := "# the server\nCODEXK8S_SSH_HOST=" + h.IP + "\nCODEXK8S_SSH_USER=" + sshhost.UserSudo +
 		"\nCODEXK8S_DOMAIN=platform.example.test\n# keep this comment\nCODEXK8S_GITHUB_PAT=" + platformCanary +
 		"\nCODEXK8S_LETSENCRYPT_EMAIL=ops@example.test\n"
@@ -114,6 +125,22 @@ func platformStack(t *testing.T, h *sshhost.Host, env *clustertest.Env, pod *ssh
 	}
 	return stack
 }
+
+// noCluster is a kubeconfig for installs that deploy nothing.
+const noCluster = `apiVersion: v1
+kind: Config
+clusters:
+- name: none
+  cluster:
+    server: https://127.0.0.1:6443
+contexts:
+- name: none
+  context: {cluster: none, user: none}
+current-context: none
+users:
+- name: none
+  user: {}
+`
 
 // writeRelayedKubeconfig writes the cluster's kubeconfig with its server
 // at a relay on the host's veth peer: from inside the host, where its
@@ -304,5 +331,84 @@ func installNewProject(t *testing.T, h *sshhost.Host, env *clustertest.Env, r *i
 	}
 	if _, err := env.Client.CoreV1().Secrets(ns).Get(context.Background(), "shopfront-redis", metav1.GetOptions{}); err != nil {
 		t.Errorf("new-project's dev was not deployed: %v", err)
+	}
+}
+
+// lineWatch keeps what is written to it and closes hit once it holds want.
+type lineWatch struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	want string
+	hit  chan struct{}
+	once sync.Once
+}
+
+func newLineWatch(want string) *lineWatch { return &lineWatch{want: want, hit: make(chan struct{})} }
+
+func (w *lineWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.want) {
+		w.once.Do(func() { close(w.hit) })
+	}
+	return len(p), nil
+}
+
+func (w *lineWatch) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// TestInstallPlatformResumesAfterACutDuringApt cuts the connection while
+// prepare-host's apt-get is unpacking packages (as a network failure
+// would): nothing of the step survives on the host, and install again
+// resumes at prepare-host, which first finishes what dpkg left half done.
+func TestInstallPlatformResumesAfterACutDuringApt(t *testing.T) {
+	h := sshhost.Start(t)
+	stack := platformStack(t, h, nil, h.Pod(t))
+	r := newInstallRun(t)
+	r.trust(t, h)
+	args := []string{"install", "--config", stack, "-i", h.ClientKeyFile, "--no-deploy", "--events"}
+	events := filepath.Join(t.TempDir(), "events.jsonl")
+	out, errOut := newLineWatch("[prepare-host] Unpacking"), newLineWatch("")
+	done := make(chan int, 1)
+	go func() { done <- r.runWith(context.Background(), out, errOut, append(args, events)...) }()
+	select {
+	case <-out.hit:
+	case code := <-done:
+		t.Fatalf("install ended (exit %d) before apt unpacked anything\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	case <-time.After(3 * time.Minute):
+		t.Fatal("apt did not start unpacking")
+	}
+	if n, err := h.KillConnections(); err != nil || n == 0 {
+		t.Fatalf("cut: %d %v", n, err)
+	}
+	select {
+	case code := <-done:
+		if code != 1 || !strings.Contains(errOut.String(), "step prepare-host was cut off") {
+			t.Errorf("exit %d\nstderr:\n%s", code, errOut)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("install did not notice the cut connection")
+	}
+	if got := strings.Join(eventStatuses(t, events), " "); got != "prepare-host:started prepare-host:failed" {
+		t.Errorf("events: %s", got)
+	}
+	if left, err := h.Strays(15 * time.Second); err != nil || len(left) > 0 {
+		t.Fatalf("the cut step left processes on the host: %v %v", left, err)
+	}
+
+	events2 := filepath.Join(t.TempDir(), "events.jsonl")
+	code, stdout, stderr := r.run(context.Background(), append(args, events2)...)
+	if code != 0 {
+		t.Fatalf("install again: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if got := strings.Join(eventStatuses(t, events2), " "); !strings.HasPrefix(got, "prepare-host:started prepare-host:ready firewall:started firewall:ready") {
+		t.Errorf("events of the second install: %s", got)
+	}
+	if out, err := h.Exec(context.Background(), "dpkg --audit; dpkg-query -W -f='${Status}\\n' curl iptables nftables conntrack socat | sort -u"); err != nil || out != "install ok installed\n" {
+		t.Errorf("packages after the second install: %q %v", out, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -70,13 +71,18 @@ func newInstallRun(t *testing.T) *installRun {
 
 func (r *installRun) run(ctx context.Context, args ...string) (int, string, string) {
 	var out, errOut bytes.Buffer
-	ios := IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
+	code := r.runWith(ctx, &out, &errOut, args...)
+	return code, out.String(), errOut.String()
+}
+
+// runWith runs a command line writing to out and errOut as it goes.
+func (r *installRun) runWith(ctx context.Context, out, errOut io.Writer, args ...string) int {
+	ios := IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut}
 	ios.SetStdinTTY(r.prompter != nil)
 	ios.SetStderrTTY(r.prompter != nil)
 	ios.SetStdoutTTY(false)
 	f := &Factory{IO: ios, Prompter: r.prompter, LookupEnv: func(k string) (string, bool) { v, ok := r.env[k]; return v, ok }}
-	code := Run(ctx, f, args)
-	return code, out.String(), errOut.String()
+	return Run(ctx, f, args)
 }
 
 func (r *installRun) trust(t *testing.T, h *sshhost.Host) {

@@ -492,6 +492,29 @@ func readProcess(pid int) (Process, bool) {
 	}, true
 }
 
+// Strays waits up to timeout for the host to run nothing but sshd (its
+// listener and the processes serving connections) and returns what still
+// runs then, as "PID command line" (nil when nothing does).
+func (h *Host) Strays(timeout time.Duration) ([]string, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		procs, err := h.Processes()
+		if err != nil {
+			return nil, err
+		}
+		var left []string
+		for _, p := range procs {
+			if p.Comm != "sshd" {
+				left = append(left, fmt.Sprintf("%d %s", p.PID, p.Cmdline))
+			}
+		}
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // KillConnections cuts every SSH connection to the host at once: it kills
 // (SIGKILL) each sshd process that serves a connection, leaving the
 // listener, as a network failure or a crashed sshd would. It returns how

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,34 +150,15 @@ func hostFile(t *testing.T, h *sshhost.Host, p string) string {
 }
 
 // strays lists the host's processes other than sshd: what a step left.
-func strays(t *testing.T, h *sshhost.Host) []string {
-	t.Helper()
-	procs, err := h.Processes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, p := range procs {
-		if p.Comm != "sshd" {
-			out = append(out, fmt.Sprintf("%d %s", p.PID, p.Cmdline))
-		}
-	}
-	return out
-}
-
 // noStrays waits a little for the host to have nothing but sshd running.
 func noStrays(t *testing.T, h *sshhost.Host) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		left := strays(t, h)
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("processes left on the host: %v", left)
-		}
-		time.Sleep(100 * time.Millisecond)
+	left, err := h.Strays(15 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) > 0 {
+		t.Fatalf("processes left on the host: %v", left)
 	}
 }
 
