@@ -20,11 +20,12 @@ UNIT=/etc/systemd/system/{{ .Project }}-firewall.service
 command -v nft >/dev/null 2>&1 || die "nft not found: the prepare-host step installs nftables"
 
 # The SSH port: the one install connected to, and every port sshd listens on.
+# Neither may fail the step: without them port 22 is kept open.
 ssh_ports=$(
 	{
-		[ -z "${CODEXK8S_SSH_PORT:-}" ] || echo "$CODEXK8S_SSH_PORT"
-		sshd -T 2>/dev/null | awk '$1 == "port" { print $2 }'
-	} | grep -E '^[0-9]{1,5}$' | sort -un | paste -sd, -
+		printf '%s\n' "${CODEXK8S_SSH_PORT:-}"
+		sshd -T 2>/dev/null | awk '$1 == "port" { print $2 }' || true
+	} | { grep -E '^[0-9]{1,5}$' || true; } | sort -un | paste -sd, -
 )
 [ -n "$ssh_ports" ] || ssh_ports=22
 log "public TCP ports: SSH ($ssh_ports), 80, 443; everything else is dropped"

@@ -20,7 +20,7 @@ if command -v nft >/dev/null 2>&1 && nft list table inet "$TABLE" >/dev/null 2>&
 	firewall="table inet $TABLE: $(nft list set inet "$TABLE" public_tcp | awk -F'[{}]' '/elements/ { gsub(/ /, "", $2); print $2 }') open"
 fi
 [ "$firewall" != missing ] || die "the firewall (table inet $TABLE) is not in place: run install --only firewall"
-owner=$(getent passwd {{ .Runtime.Workspace.UID | default 1000 }} | cut -d: -f1)
+owner=$(getent passwd {{ .Runtime.Workspace.UID | default 1000 }} | cut -d: -f1 || true)
 
 install -d -m 0700 "$(dirname "$REPORT")"
 tmp=$(mktemp)
