@@ -62,32 +62,13 @@ func copyStack(t *testing.T, root string, dirs []string, overlays ...overlay) st
 	return path
 }
 
-// testClusterStep stands for install-k3s on the test host, which has no
-// internet: it installs the kubeconfig of this machine's cluster (reached
-// through the relay on the host's veth peer) where k3s writes its own, and
-// does kube-proxy's part of a NodePort Service: a DNAT before routing, to
-// a pod behind cni0.
-const testClusterStep = `#!/usr/bin/env bash
-# install-k3s, as the test host runs it (see install_stacks_test.go).
-{{ include "codex.sh.prelude" (dict "ctx" . "step" "install-k3s") }}
-install -D -m 0600 files/kubeconfig /etc/rancher/k3s/k3s.yaml
-nft -f - <<'NFT'
-table ip kube-proxy-sim
-delete table ip kube-proxy-sim
-table ip kube-proxy-sim {
-	chain prerouting {
-		type nat hook prerouting priority dstnat; policy accept;
-		tcp dport NODEPORT dnat to POD:8080
-	}
-}
-NFT
-log "cluster kubeconfig installed; NodePort NODEPORT forwarded to POD:8080"
-`
-
-// platformStack copies the platform's stack with the test's overlay: the
-// staging namespace is the test's, the workspace uid/gid one the test host
-// does not use yet (its uid 1000 is a test user), and install-k3s is the
-// test cluster step. Every other step is the platform's own.
+// platformStack copies the platform's stack with the test's overlay. The
+// host has no internet, so a step of the overlay, stage-k3s, stages what
+// an operator would for an air-gapped install-k3s (testdata/platform: a k3s
+// and an installer that stand in for the real ones, and a systemctl for a
+// host without systemd); the staging namespace is the test's, and the
+// workspace uid/gid one the test host does not use yet (its uid 1000 is a
+// test user). Every step of the platform runs as written, install-k3s too.
 //
 // Without env (install --no-deploy), the kubeconfig names a cluster that is
 // not there and staging keeps its own namespace.
@@ -95,18 +76,22 @@ func platformStack(t *testing.T, h *sshhost.Host, env *clustertest.Env, pod *ssh
 	t.Helper()
 	overlays := []overlay{
 		{"uid: 1000\n        gid: 1000\n        fsGroup: 1000", "uid: 2000\n        gid: 2000\n        fsGroup: 2000"},
-		{"script: bootstrap/remote/10_install_k3s.sh", "script: test/cluster.sh\n        files: [test/kubeconfig]"},
+		{"      - name: install-k3s\n", "      - name: stage-k3s\n        script: test/stage-k3s.sh\n" +
+			"        files: [test/k3s, test/install.sh, test/kubeconfig, test/systemctl]\n      - name: install-k3s\n"},
 	}
 	if env != nil {
 		overlays = append(overlays, overlay{`namespaceTemplate: "{{ .Project }}-staging"`, `namespaceTemplate: "` + env.Namespace + `"`})
 	}
 	stack := copyStack(t, repoRoot, []string{"deploy", "bootstrap/remote"}, overlays...)
 	dir := filepath.Dir(stack)
-	step := strings.NewReplacer("NODEPORT", strconv.Itoa(nodePort), "POD", pod.IP).Replace(testClusterStep)
-	if err := os.MkdirAll(filepath.Join(dir, "test"), 0o755); err != nil {
+	copyTree(t, "testdata/platform", filepath.Join(dir, "test"))
+	installer := filepath.Join(dir, "test/install.sh")
+	b, err := os.ReadFile(installer)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "test/cluster.sh"), []byte(step), 0o644); err != nil {
+	b = []byte(strings.NewReplacer("NODEPORT", strconv.Itoa(nodePort), "POD", pod.IP).Replace(string(b)))
+	if err := os.WriteFile(installer, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if env != nil {
@@ -168,8 +153,8 @@ func writeRelayedKubeconfig(t *testing.T, h *sshhost.Host, env *clustertest.Env,
 }
 
 // TestInstallPlatformAndNewProject installs the platform's own stack on a
-// clean test host with its own steps (only install-k3s stands in: no
-// internet there), deploys staging through the SSH connection, checks from
+// clean test host with its own steps (k3s itself is staged as test doubles:
+// no internet there, see platformStack), deploys staging through the SSH connection, checks from
 // another network namespace that only SSH, 80 and 443 answer, then installs
 // examples/new-project on the same server, as an operator would.
 func TestInstallPlatformAndNewProject(t *testing.T) {
@@ -192,7 +177,7 @@ func TestInstallPlatformAndNewProject(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("install: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	steps := "prepare-host:started prepare-host:ready firewall:started firewall:ready install-k3s:started install-k3s:ready " +
+	steps := "prepare-host:started prepare-host:ready firewall:started firewall:ready stage-k3s:started stage-k3s:ready install-k3s:started install-k3s:ready " +
 		"configure-registry:started configure-registry:ready install-cert-manager:started install-cert-manager:ready finalize:started finalize:ready"
 	if got := strings.Join(eventStatuses(t, events), " "); !strings.HasPrefix(got, steps+" ") {
 		t.Errorf("events:\n%s\nwant first:\n%s", got, steps)
@@ -221,7 +206,7 @@ func TestInstallPlatformAndNewProject(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("second install: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	skipped := "prepare-host:skipped firewall:skipped install-k3s:skipped configure-registry:skipped install-cert-manager:skipped finalize:skipped"
+	skipped := "prepare-host:skipped firewall:skipped stage-k3s:skipped install-k3s:skipped configure-registry:skipped install-cert-manager:skipped finalize:skipped"
 	if got := strings.Join(eventStatuses(t, events2), " "); !strings.HasPrefix(got, skipped+" ") {
 		t.Errorf("second install events:\n%s\nwant first:\n%s", got, skipped)
 	}
@@ -233,7 +218,9 @@ func TestInstallPlatformAndNewProject(t *testing.T) {
 func checkPlatformHost(t *testing.T, h *sshhost.Host, output string) {
 	t.Helper()
 	for _, want := range []string{"[prepare-host] installing curl iptables nftables conntrack socat", "[prepare-host] created user codex",
-		"[firewall] rules applied", "[finalize] firewall:  table inet codex-k8s-firewall: 22,80,443 open"} {
+		"[firewall] rules applied", "[install-k3s] installing k3s v1.33.4+k3s1 (found: none)",
+		"[install-k3s] k3s v1.33.4+k3s1 is running", "[configure-registry] registry mirror changed: restarting k3s",
+		"[finalize] cluster:   k3s v1.33.4+k3s1", "[finalize] firewall:  table inet codex-k8s-firewall: 22,80,443 open"} {
 		if !strings.Contains(output, want) {
 			t.Errorf("output lacks %q:\n%s", want, output)
 		}
@@ -243,8 +230,10 @@ func checkPlatformHost(t *testing.T, h *sshhost.Host, output string) {
 		"id -u codex; id -g codex":                          "2000\n2000\n",
 		"stat -c '%a %U' /var/lib/codex-k8s/install-report": "600 root\n",
 		"ls /var/lib/rancher/k3s/server/manifests":          "codex-k8s-cert-manager.yaml\ncodex-k8s-cluster-issuer.yaml\ncodex-k8s-registry.yaml\n",
+		"grep -A1 tls-san: /etc/rancher/k3s/config.yaml":    "tls-san:\n  - platform.example.test\n",
+		"cat /var/log/systemctl-test-double.log":            "systemctl enable --now k3s\nsystemctl is-active --quiet k3s\nsystemctl restart k3s\n",
 		"grep -c registry.local /etc/hosts":                 "1\n",
-		"ls /var/lib/codex-bootstrap/codex-k8s/steps":       "configure-registry\nfinalize\nfirewall\ninstall-cert-manager\ninstall-k3s\nprepare-host\n",
+		"ls /var/lib/codex-bootstrap/codex-k8s/steps":       "configure-registry\nfinalize\nfirewall\ninstall-cert-manager\ninstall-k3s\nprepare-host\nstage-k3s\n",
 	} {
 		if out, err := h.Exec(context.Background(), script); err != nil || out != want {
 			t.Errorf("%s: %q, %v; want %q", script, out, err, want)
