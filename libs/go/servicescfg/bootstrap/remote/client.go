@@ -158,15 +158,6 @@ func (e *JumpHostError) Error() string {
 
 func (e *JumpHostError) Unwrap() error { return e.Err }
 
-// Via names the jump hosts of t ("" when there are none), for messages.
-func (t Target) Via() string {
-	var hops []string
-	for _, j := range t.Jumps {
-		hops = append(hops, j.User+"@"+j.Addr())
-	}
-	return strings.Join(hops, ", ")
-}
-
 // handshake runs the SSH handshake on conn, giving up when ctx ends.
 func handshake(ctx context.Context, conn net.Conn, addr string, cfg *ssh.ClientConfig) (*ssh.Client, error) {
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })

@@ -36,6 +36,15 @@ func (t Target) Addr() string {
 	return joinHostPort(t.Host, t.Port)
 }
 
+// Via names the jump hosts of t ("" when there are none), for messages.
+func (t Target) Via() string {
+	var hops []string
+	for _, j := range t.Jumps {
+		hops = append(hops, j.User+"@"+j.Addr())
+	}
+	return strings.Join(hops, ", ")
+}
+
 func joinHostPort(host string, port int) string {
 	if strings.Contains(host, ":") {
 		return "[" + host + "]:" + strconv.Itoa(port)
