@@ -175,3 +175,25 @@ func TestSmokePorts(t *testing.T) {
 		}
 	}
 }
+
+// TestStepPackagesMatchPrepareHost: the root's apt cache holds what the
+// platform's prepare-host installs (the test host has no internet).
+func TestStepPackagesMatchPrepareHost(t *testing.T) {
+	b, err := os.ReadFile("../../bootstrap/remote/00_prepare_host.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkgs []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "PACKAGES=("); ok {
+			for _, p := range strings.Fields(strings.TrimSuffix(rest, ")")) {
+				if p != "ca-certificates" { // part of the root
+					pkgs = append(pkgs, p)
+				}
+			}
+		}
+	}
+	if got := strings.Join(pkgs, " "); got != StepPackages {
+		t.Errorf("prepare-host installs %q, the root caches %q: change StepPackages (and rootVersion)", got, StepPackages)
+	}
+}
