@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -227,6 +228,18 @@ func TestSlotDeleteAndPrune(t *testing.T) {
 		again, err := apply.DeleteSlotWith(ctx, c, plans["1"], apply.SlotOptions{})
 		if err != nil || !again.Absent {
 			t.Errorf("second delete: %+v, %v; want Absent", again, err)
+		}
+	})
+
+	t.Run("undeploy by target, as a worker would", func(t *testing.T) {
+		target := apply.Target{Path: s.Path, Env: "ai-slot", Slot: "3"}
+		res, err := apply.Undeploy(ctx, cfg, target, apply.SlotOptions{})
+		if err != nil || len(res.Deleted) != 1 || res.Deleted[0].Namespace != plans["3"].Namespace {
+			t.Errorf("Undeploy slot 3: %+v, %v", res, err)
+		}
+		target.Slot = ""
+		if _, err := apply.Undeploy(ctx, cfg, target, apply.SlotOptions{}); err == nil || !strings.Contains(err.Error(), "slot") {
+			t.Errorf("Undeploy without a slot: %v", err)
 		}
 	})
 
