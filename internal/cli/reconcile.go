@@ -116,8 +116,8 @@ the slot. With environments.<name>.ttl (or --ttl) each reconcile of a slot sets
 its annotation codex-k8s.dev/expires-at to now + ttl. --delete removes the
 slot's namespace and everything in it, after checking from those labels that
 it is that slot of this stack (any other namespace is refused); --prune-expired
-removes every slot of the environment whose expires-at has passed. With
---dry-run both only say what they would delete.
+removes every slot of the environment whose expires-at has passed. Neither
+goes with --dry-run, which contacts nothing: list the slots with kubectl.
 
 Exit codes: 0 success, 1 invalid input or failed operation, 2 usage error,
 3 changes found (--diff --exit-code), 130 interrupted.`

@@ -24,19 +24,21 @@ func checkSlotFlags(cmd *cobra.Command, opts *ReconcileOptions) error {
 		return UsageErrorf("--delete and --prune-expired do not go together: --delete removes one slot (--slot), --prune-expired the expired ones")
 	case opts.PruneExpired && opts.Slot != "":
 		return UsageErrorf("--prune-expired looks at every slot of the environment: drop --slot")
+	case (opts.Delete || opts.PruneExpired) && opts.DryRun:
+		return UsageErrorf("--dry-run contacts nothing, and what --delete and --prune-expired would delete is known only to the cluster: " +
+			"list the slots with kubectl get namespaces -l codex-k8s.dev/env=%s,codex-k8s.dev/slot "+
+			"-o custom-columns=NAME:.metadata.name,SLOT:.metadata.labels.codex-k8s\\.dev/slot,EXPIRES:.metadata.annotations.codex-k8s\\.dev/expires-at", opts.Env)
 	case (opts.Delete || opts.PruneExpired) && opts.Diff:
 		return UsageErrorf("--diff compares a plan with the cluster: not with --delete or --prune-expired")
 	case (opts.Delete || opts.PruneExpired) && cmd.Flags().Changed("ttl"):
 		return UsageErrorf("--ttl is for a reconcile, not with --delete or --prune-expired")
-	case (opts.Delete || opts.PruneExpired) && (cmd.Flags().Changed("output") || opts.OutputDir != ""):
-		return UsageErrorf("--output and --output-dir are for a plan, not with --delete or --prune-expired")
 	}
 	return nil
 }
 
 // slotOptions are the library options of --delete and --prune-expired.
 func slotOptions(opts *ReconcileOptions) apply.SlotOptions {
-	return apply.SlotOptions{DryRun: opts.DryRun, Wait: true, Timeout: opts.Timeout}
+	return apply.SlotOptions{Wait: true, Timeout: opts.Timeout}
 }
 
 // slotClients prepares cluster access for --delete and --prune-expired.
@@ -86,8 +88,6 @@ func runDeleteSlot(ctx context.Context, opts *ReconcileOptions, prj *servicescfg
 	switch {
 	case res.Absent:
 		fmt.Fprintf(opts.IO.Out, "namespace %s (slot %s) does not exist: nothing to delete\n", p.Namespace, p.Slot)
-	case opts.DryRun:
-		fmt.Fprintf(opts.IO.Out, "would delete namespace %s (slot %s of %s)\n", p.Namespace, p.Slot, p.Environment)
 	default:
 		fmt.Fprintf(opts.IO.Out, "deleted namespace %s (slot %s of %s)\n", p.Namespace, p.Slot, p.Environment)
 	}
@@ -115,20 +115,16 @@ func runPruneExpired(ctx context.Context, opts *ReconcileOptions, prj *servicesc
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	verb := "deleted"
-	if opts.DryRun {
-		verb = "would delete"
-	}
 	if res != nil {
 		for _, d := range res.Deleted {
-			fmt.Fprintf(opts.IO.Out, "%s namespace %s (slot %s, expired at %s)\n", verb, d.Namespace, d.Slot, d.ExpiresAt.Format(time.RFC3339))
+			fmt.Fprintf(opts.IO.Out, "deleted namespace %s (slot %s, expired at %s)\n", d.Namespace, d.Slot, d.ExpiresAt.Format(time.RFC3339))
 		}
 		for _, k := range res.Kept {
 			if k.Problem != "" {
 				fmt.Fprintf(opts.IO.ErrOut, "warning: kept namespace %s (slot %s): %s\n", k.Namespace, k.Slot, k.Problem)
 			}
 		}
-		fmt.Fprintf(opts.IO.Out, "%d expired slot(s) of %s %s, %d kept\n", len(res.Deleted), opts.Env, verb, len(res.Kept))
+		fmt.Fprintf(opts.IO.Out, "%d expired slot(s) of %s deleted, %d kept\n", len(res.Deleted), opts.Env, len(res.Kept))
 	}
 	return err
 }

@@ -46,7 +46,9 @@ func TestReconcileSlotFlagRules(t *testing.T) {
 		{[]string{"--env", "ai-slot", "--slot", "1", "--prune-expired"}, "--prune-expired looks at every slot of the environment: drop --slot"},
 		{[]string{"--env", "ai-slot", "--slot", "1", "--delete", "--ttl", "1h"}, "--ttl is for a reconcile"},
 		{[]string{"--env", "ai-slot", "--slot", "1", "--ttl", "-1h"}, "--ttl must not be negative"},
-		{[]string{"--env", "ai-slot", "--slot", "1", "--delete", "--dry-run", "-o", "json"}, "--output and --output-dir are for a plan"},
+		{[]string{"--env", "ai-slot", "--slot", "1", "--delete", "-o", "json"}, "--output and --output-dir are for --dry-run"},
+		{[]string{"--env", "ai-slot", "--slot", "1", "--delete", "--dry-run"}, "--dry-run contacts nothing, and what --delete and --prune-expired would delete is known only to the cluster"},
+		{[]string{"--env", "ai-slot", "--prune-expired", "--dry-run"}, "kubectl get namespaces -l codex-k8s.dev/env=ai-slot,codex-k8s.dev/slot"},
 		{[]string{"--env", "ai-slot", "--delete"}, "pass --slot"},
 		{[]string{"--env", "ai-slot", "--prune-expired", "--diff"}, "--diff compares a plan with the cluster"},
 		{[]string{"--env", "dev", "--prune-expired"}, "--prune-expired is for slot environments: environment dev is not one"},
@@ -61,8 +63,7 @@ func TestReconcileSlotFlagRules(t *testing.T) {
 
 // TestReconcileSlotLifecycleCommands runs a slot's life through the
 // command on the shared cluster: reconcile with --ttl, --delete refused on
-// a namespace the stack does not own, --delete --dry-run, --delete,
-// --prune-expired.
+// a namespace the stack does not own, --prune-expired, --delete.
 func TestReconcileSlotLifecycleCommands(t *testing.T) {
 	kc := clusterKubeconfig(t)
 	project := "clislot" + strconv.Itoa(os.Getpid())
@@ -102,7 +103,6 @@ func TestReconcileSlotLifecycleCommands(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--slot", "1", "--delete", "--dry-run"}, "would delete namespace " + slot1 + " (slot 1 of ai-slot)"},
 		{[]string{"--prune-expired"}, "0 expired slot(s) of ai-slot deleted, 1 kept"},
 		{[]string{"--slot", "1", "--delete"}, "deleted namespace " + slot1 + " (slot 1 of ai-slot)"},
 		{[]string{"--slot", "1", "--delete"}, "namespace " + slot1 + " (slot 1) does not exist: nothing to delete"},
