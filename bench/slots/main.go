@@ -85,7 +85,8 @@ func run(ctx context.Context, kubeconfig, path, env string, n int, qps float64, 
 	if err != nil {
 		return err
 	}
-	c, err := apply.NewClients(cfg)
+	createCfg, created := counting(cfg)
+	c, err := apply.NewClients(createCfg)
 	if err != nil {
 		return err
 	}
@@ -102,6 +103,7 @@ func run(ctx context.Context, kubeconfig, path, env string, n int, qps float64, 
 		return fmt.Errorf("%d slots: %w", n, err)
 	}
 	manyApply, manyWait, manyNodes := takePhases(n)
+	createRequests := created.Load()
 	counted, requests := counting(cfg)
 	cc, err := apply.NewClients(counted)
 	if err != nil {
@@ -117,7 +119,7 @@ func run(ctx context.Context, kubeconfig, path, env string, n int, qps float64, 
 	}
 	fmt.Printf("stack %s, environment %s, %d objects per slot, client QPS %v\n", path, env, objects/n, effectiveQPS(cfg))
 	fmt.Printf("one slot:             %s\n", t1.Round(time.Millisecond))
-	fmt.Printf("%d slots at once:     %s (%.2fx one slot; slowest slot %s)\n", n, tn.Round(time.Millisecond), tn.Seconds()/t1.Seconds(), slowest.Round(time.Millisecond))
+	fmt.Printf("%d slots at once:     %s (%.2fx one slot; slowest slot %s); %d requests for both passes\n", n, tn.Round(time.Millisecond), tn.Seconds()/t1.Seconds(), slowest.Round(time.Millisecond), createRequests)
 	fmt.Printf("  per slot, summed over its nodes: applying %s (one slot %s, %.2fx), waiting for the cluster's controllers %s (one slot %s, %.2fx)\n",
 		manyApply.Round(time.Millisecond), oneApply.Round(time.Millisecond), manyApply.Seconds()/oneApply.Seconds(),
 		manyWait.Round(time.Millisecond), oneWait.Round(time.Millisecond), manyWait.Seconds()/oneWait.Seconds())
