@@ -25,7 +25,7 @@ func checkSlotFlags(cmd *cobra.Command, opts *ReconcileOptions) error {
 	case opts.PruneExpired && opts.Slot != "":
 		return UsageErrorf("--prune-expired looks at every slot of the environment: drop --slot")
 	case (opts.Delete || opts.PruneExpired) && opts.DryRun:
-		return UsageErrorf("--dry-run contacts nothing, and what --delete and --prune-expired would delete is known only to the cluster: " +
+		return UsageErrorf("--dry-run contacts nothing, and what --delete and --prune-expired would delete is known only to the cluster: "+
 			"list the slots with kubectl get namespaces -l codex-k8s.dev/env=%s,codex-k8s.dev/slot "+
 			"-o custom-columns=NAME:.metadata.name,SLOT:.metadata.labels.codex-k8s\\.dev/slot,EXPIRES:.metadata.annotations.codex-k8s\\.dev/expires-at", opts.Env)
 	case (opts.Delete || opts.PruneExpired) && opts.Diff:
