@@ -576,7 +576,8 @@ func (e *reconcileRun) deleteAndWait(ctx context.Context, ri dynamic.ResourceInt
 // manager's entry moves in managedFields), so a reconcile that changes
 // nothing would change it. It stamps u with its spec hash; the live policy
 // is the same when it carries that hash and every field u sets holds the
-// same value there (what someone changed by hand is put back).
+// same value there; anything else (a field changed by hand included) is
+// applied as any object is.
 func (e *reconcileRun) samePolicy(ctx context.Context, s *plan.Node, ri dynamic.ResourceInterface, u *unstructured.Unstructured) (appliedObject, bool, error) {
 	ref := refOf(u)
 	if _, err := stampSpecHash(u); err != nil {
