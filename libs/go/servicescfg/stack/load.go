@@ -99,7 +99,8 @@ func displayPath(given, abs string) string {
 }
 
 func load(file, abs string, data []byte, files *rootFiles) (*Stack, error) {
-	s := &Stack{Path: abs, Root: filepath.Dir(abs), File: file, globs: &sync.Map{}, files: files}
+	s := &Stack{Path: abs, Root: filepath.Dir(abs), File: file, globs: &sync.Map{}}
+	s.files.Store(files)
 	var errs diag.List
 
 	dec := yaml.NewDecoder(bytes.NewReader(data))
