@@ -28,12 +28,25 @@ const maxFolders = 64
 type folders struct {
 	mu   sync.Mutex
 	open map[string]*folder
-	tick uint64
+	// lru links the open folders, most recently used first: lru.next is
+	// the newest, lru.prev the one to close next.
+	lru folder
 }
 
 type folder struct {
-	root *os.Root
-	used uint64
+	dir        string
+	root       *os.Root
+	prev, next *folder
+}
+
+// use moves d to the front of the list (d may be new).
+func (c *folders) use(d *folder) {
+	if d.next != nil {
+		d.prev.next, d.next.prev = d.next, d.prev
+	}
+	d.prev, d.next = &c.lru, c.lru.next
+	c.lru.next.prev = d
+	c.lru.next = d
 }
 
 // split returns the folder and the base name of a clean, root-relative
@@ -58,8 +71,7 @@ func (f *FS) folder(dir string) *os.Root {
 	c := &f.folders
 	c.mu.Lock()
 	if d, ok := c.open[dir]; ok {
-		c.tick++
-		d.used = c.tick
+		c.use(d)
 		c.mu.Unlock()
 		return d.root
 	}
@@ -88,27 +100,24 @@ func (f *FS) folder(dir string) *os.Root {
 	}
 	if c.open == nil {
 		c.open = map[string]*folder{}
+		c.lru.prev, c.lru.next = &c.lru, &c.lru
 	}
 	if len(c.open) >= maxFolders {
 		c.evict()
 	}
-	c.tick++
-	c.open[dir] = &folder{root: r, used: c.tick}
+	d := &folder{dir: dir, root: r}
+	c.use(d)
+	c.open[dir] = d
 	return r
 }
 
 // evict closes the folder used least recently. A read still using it fails
 // with os.ErrClosed and goes through the root.
 func (c *folders) evict() {
-	var old string
-	var oldest uint64
-	for dir, d := range c.open {
-		if old == "" || d.used < oldest {
-			old, oldest = dir, d.used
-		}
-	}
-	c.open[old].root.Close()
-	delete(c.open, old)
+	d := c.lru.prev
+	d.prev.next, d.next.prev = d.next, d.prev
+	delete(c.open, d.dir)
+	d.root.Close()
 }
 
 // closeAll closes the kept folders.
@@ -119,4 +128,5 @@ func (c *folders) closeAll() {
 		d.root.Close()
 		delete(c.open, dir)
 	}
+	c.lru.prev, c.lru.next = &c.lru, &c.lru
 }
