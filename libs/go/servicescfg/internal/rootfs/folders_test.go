@@ -132,3 +132,22 @@ func TestReadDirOfNamedPipe(t *testing.T) {
 		}
 	}
 }
+
+// TestReadDirInfo: entries listed from a kept folder describe themselves
+// through the root, whatever the working directory.
+func TestReadDirInfo(t *testing.T) {
+	f, err := Open(tree(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	t.Chdir(t.TempDir())
+	entries, err := f.ReadDir("m/sub")
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("got %v, %v", entries, err)
+	}
+	fi, err := entries[0].Info()
+	if err != nil || fi.Name() != "b.yaml" || fi.Size() != 1 || !fi.Mode().IsRegular() {
+		t.Errorf("Info: %v, %v", fi, err)
+	}
+}

@@ -128,8 +128,8 @@ func (f *FS) ReadFile(name string) ([]byte, error) {
 
 func (f *FS) readFile(name string, limit int64) ([]byte, error) {
 	if dir, base, ok := split(name); ok {
-		if r := f.folder(dir); r != nil {
-			if b, err := read(r, base, name, limit, nil); err == nil {
+		if d := f.folder(dir); d != nil {
+			if b, err := d.readFile(base, name, limit); err == nil {
 				return b, nil
 			}
 			// Whatever went wrong, the root decides and explains.
@@ -205,8 +205,8 @@ func (f *FS) Lstat(name string) (fs.FileInfo, error) {
 // pipe in a folder's place is refused at once, not waited on.
 func (f *FS) ReadDir(name string) ([]fs.DirEntry, error) {
 	if dir, base, ok := split(name); ok {
-		if r := f.folder(dir); r != nil {
-			if entries, err := listDir(r, base); err == nil {
+		if d := f.folder(dir); d != nil {
+			if entries, err := d.readDir(f, base, name); err == nil {
 				return entries, nil
 			}
 			// Whatever went wrong, the root decides and explains.

@@ -1,6 +1,0 @@
-//go:build !unix
-
-package rootfs
-
-// oDirectory: no named pipes to guard against here.
-const oDirectory = 0
