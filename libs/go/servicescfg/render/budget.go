@@ -1,9 +1,9 @@
 package render
 
 import (
+	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"sync/atomic"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
@@ -223,7 +223,7 @@ func (b *budget) write(n int) error {
 // limitedWriter writes to w what the budget allows, w being the render's
 // output or the buffer of an include (limit: the value an include returns).
 type limitedWriter struct {
-	w     io.Writer
+	w     *bytes.Buffer // concrete: a write is then a direct call
 	b     *budget
 	n     int64
 	limit int64 // 0: only the budget's output limits

@@ -277,11 +277,11 @@ func (in *instance) callLimited(name string, s limitedSpec, args []reflect.Value
 	return res
 }
 
-// typed binds the string functions without a pre-check (most of sprig's)
-// without reflection: manifests call them often. nil for other kinds. They
+// typed binds the string functions without a pre-check (most of sprig's),
+// replace, join and merge without reflection: manifests call them often. nil for other kinds. They
 // stop the template with stop rather than return an error (see stop).
 func (in *instance) typed(name string, s limitedSpec) any {
-	if s.pre != nil && name != "replace" {
+	if s.pre != nil && name != "replace" && name != "join" {
 		return nil
 	}
 	check := func(out string, read int) string {
@@ -302,6 +302,23 @@ func (in *instance) typed(name string, s limitedSpec) any {
 		return func(a string) string { return check(f(a), len(a)) }
 	case func(string, string) string:
 		return func(a, b string) string { return check(f(a, b), len(a)+len(b)) }
+	case func(string, any) string: // join
+		return func(sep string, v any) string {
+			if s.pre != nil && mul(int64(listLen(reflect.ValueOf(v))), int64(len(sep))) > in.b.lim.Value {
+				stop(in.b.exceeded("%s would return more than %d bytes", name, in.b.lim.Value))
+			}
+			return check(f(sep, v), len(sep))
+		}
+	case func(map[string]any, ...map[string]any) any: // merge, mergeOverwrite
+		return func(dst map[string]any, srcs ...map[string]any) any {
+			stop(in.b.step(1))
+			if s.mutates {
+				clear(in.memo)
+			}
+			out := f(dst, srcs...)
+			stop(in.b.value(valueSize(out, in.b.lim.Value), name))
+			return out
+		}
 	case func(string, string, string) string:
 		return func(a, b, c string) string {
 			if s.pre != nil && replaceSize(a, b, c) > in.b.lim.Value { // replace
