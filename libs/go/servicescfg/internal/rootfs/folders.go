@@ -62,7 +62,7 @@ func (c *folders) use(d *folder) {
 // and "x.yaml". ok is false for paths a kept folder does not serve: in the
 // root itself, not clean, or climbing with "..".
 func split(name string) (dir, base string, ok bool) {
-	if !keepFolders || name != path.Clean(name) || path.IsAbs(name) || name == ".." || strings.HasPrefix(name, "../") {
+	if !keepFolders || !fs.ValidPath(name) { // clean, relative, no ".."
 		return "", "", false
 	}
 	i := strings.LastIndexByte(name, '/')
