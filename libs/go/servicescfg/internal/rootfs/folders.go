@@ -29,8 +29,10 @@ import (
 // decides and explains. A folder replaced by a link after it was opened is
 // read as it was when opened, inside the root, as the root itself is.
 
-// maxFolders bounds the folders an FS keeps open: a file descriptor each.
-const maxFolders = 64
+// maxFolders bounds the folders an FS keeps open, a file descriptor each,
+// for as long as the FS is open (a loaded stack keeps its own): a render
+// worker reads a node's files one after the other, so a few suffice.
+const maxFolders = 16
 
 type folders struct {
 	mu   sync.Mutex
