@@ -186,7 +186,7 @@ func NewCmdReconcile(f *Factory, configPath func() string, runF func(context.Con
 }
 
 func runReconcile(ctx context.Context, opts *ReconcileOptions) error {
-	prj, err := servicescfg.Open(opts.ConfigPath, servicescfg.Options{LookupEnv: opts.LookupEnv})
+	prj, err := servicescfg.OpenContext(ctx, opts.ConfigPath, servicescfg.Options{LookupEnv: opts.LookupEnv})
 	if err != nil {
 		return reportDiagnostics(opts.IO, err)
 	}

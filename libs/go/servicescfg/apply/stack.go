@@ -28,7 +28,7 @@ type Target struct {
 // template problems come back as one error listing them all (a diag.List).
 func Deploy(ctx context.Context, cfg *rest.Config, t Target, opts Options) (*Result, error) {
 	fail := func(err error) error { return fmt.Errorf("deploy %s (%s): %w", t.Path, t.Env, err) }
-	prj, err := servicescfg.Open(t.Path, servicescfg.Options{LookupEnv: t.LookupEnv})
+	prj, err := servicescfg.OpenContext(ctx, t.Path, servicescfg.Options{LookupEnv: t.LookupEnv})
 	if err != nil {
 		return nil, fail(err)
 	}

@@ -91,9 +91,15 @@ func EngineFor(s *stack.Stack) (*render.Engine, error) {
 			index = append(index, i)
 		}
 	}
-	return render.New(s.Root, partials, render.WithGlob(s.Glob), render.WithPositions(func(entry int) diag.Pos {
+	opts := []render.Option{render.WithGlob(s.Glob), render.WithPositions(func(entry int) diag.Pos {
 		return s.PosOf("spec", "templates", "partials", index[entry])
-	}))
+	})}
+	if files, err := s.Files(); err == nil {
+		// The loader's root and open folders; otherwise the engine opens
+		// the root itself and reports why it cannot.
+		opts = append(opts, render.WithFiles(files))
+	}
+	return render.New(s.Root, partials, opts...)
 }
 
 // Build resolves, renders and orders the stack for one environment. Problems
