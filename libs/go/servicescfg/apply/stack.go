@@ -51,7 +51,7 @@ func Deploy(ctx context.Context, cfg *rest.Config, t Target, opts Options) (*Res
 // target must name a slot of a slot environment.
 func Undeploy(ctx context.Context, cfg *rest.Config, t Target, opts SlotOptions) (*SlotResult, error) {
 	fail := func(err error) error { return fmt.Errorf("undeploy %s (%s, slot %s): %w", t.Path, t.Env, t.Slot, err) }
-	prj, err := servicescfg.Open(t.Path, servicescfg.Options{LookupEnv: t.LookupEnv})
+	prj, err := servicescfg.OpenContext(ctx, t.Path, servicescfg.Options{LookupEnv: t.LookupEnv})
 	if err != nil {
 		return nil, fail(err)
 	}
