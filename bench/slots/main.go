@@ -32,6 +32,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -98,12 +99,16 @@ func run(ctx context.Context, kubeconfig, path, env string, n int, qps float64, 
 		return fmt.Errorf("one slot: %w", err)
 	}
 	oneApply, oneWait, oneNodes := takePhases(1)
+	oneRequests := created.total()
+	created.reset()
+	cpu0, start := cpuTime(), time.Now()
 	tn, slowest, err := reconcileAll(ctx, c, many, values)
 	if err != nil {
 		return fmt.Errorf("%d slots: %w", n, err)
 	}
+	cpuN := cpuTime() - cpu0
 	manyApply, manyWait, manyNodes := takePhases(n)
-	createRequests := created.Load()
+	manyRequests := created.snapshot()
 	counted, requests := counting(cfg)
 	cc, err := apply.NewClients(counted)
 	if err != nil {
@@ -119,7 +124,13 @@ func run(ctx context.Context, kubeconfig, path, env string, n int, qps float64, 
 	}
 	fmt.Printf("stack %s, environment %s, %d objects per slot, client QPS %v\n", path, env, objects/n, effectiveQPS(cfg))
 	fmt.Printf("one slot:             %s\n", t1.Round(time.Millisecond))
-	fmt.Printf("%d slots at once:     %s (%.2fx one slot; slowest slot %s); %d requests for both passes\n", n, tn.Round(time.Millisecond), tn.Seconds()/t1.Seconds(), slowest.Round(time.Millisecond), createRequests)
+	manyTotal := 0
+	for _, v := range manyRequests {
+		manyTotal += v
+	}
+	fmt.Printf("%d slots at once:     %s (%.2fx one slot; slowest slot %s); %d requests for one slot, %d for %d slots\n", n, tn.Round(time.Millisecond), tn.Seconds()/t1.Seconds(), slowest.Round(time.Millisecond), oneRequests, manyTotal, n)
+	fmt.Printf("  this process's CPU time over the %d slots: %s (from %d to %d ms since the epoch)\n", n, cpuN.Round(time.Millisecond), start.UnixMilli(), start.Add(tn).UnixMilli())
+	printRequests(manyRequests, n)
 	fmt.Printf("  per slot, summed over its nodes: applying %s (one slot %s, %.2fx), waiting for the cluster's controllers %s (one slot %s, %.2fx)\n",
 		manyApply.Round(time.Millisecond), oneApply.Round(time.Millisecond), manyApply.Seconds()/oneApply.Seconds(),
 		manyWait.Round(time.Millisecond), oneWait.Round(time.Millisecond), manyWait.Seconds()/oneWait.Seconds())
@@ -127,7 +138,8 @@ func run(ctx context.Context, kubeconfig, path, env string, n int, qps float64, 
 		fmt.Printf("  wait for %-16s one slot %7s, longest of %d %7s\n", node, oneNodes[node].Round(time.Millisecond), n, manyNodes[node].Round(time.Millisecond))
 	}
 	fmt.Printf("no-op pass, one slot: %s\n", t01.Round(time.Millisecond))
-	fmt.Printf("no-op pass, %d slots: %s (%.2fx one slot), %d requests for %d objects: %.2f per object\n", n, t0.Round(time.Millisecond), t0.Seconds()/t01.Seconds(), requests.Load(), objects, float64(requests.Load())/float64(objects))
+	fmt.Printf("no-op pass, %d slots: %s (%.2fx one slot), %d requests for %d objects: %.2f per object\n", n, t0.Round(time.Millisecond), t0.Seconds()/t01.Seconds(), requests.total(), objects, float64(requests.total())/float64(objects))
+	printRequests(requests.snapshot(), n)
 	return nil
 }
 
@@ -278,17 +290,105 @@ func cleanup(c *apply.Clients, ps []*plan.Plan) {
 	}
 }
 
-// counting is a copy of cfg that counts its requests.
-func counting(cfg *rest.Config) (*rest.Config, *atomic.Int64) {
-	var n atomic.Int64
+// counting is a copy of cfg that counts its requests, by verb and resource.
+func counting(cfg *rest.Config) (*rest.Config, *requestCounter) {
+	rc := &requestCounter{by: map[string]int{}}
 	c := rest.CopyConfig(cfg)
 	c.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			n.Add(1)
+			rc.add(requestKind(r))
 			return rt.RoundTrip(r)
 		})
 	})
-	return c, &n
+	return c, rc
+}
+
+// requestCounter counts requests by kind ("LIST pods", "WATCH deployments").
+type requestCounter struct {
+	mu sync.Mutex
+	by map[string]int
+}
+
+func (rc *requestCounter) add(kind string) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.by[kind]++
+}
+
+func (rc *requestCounter) total() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	n := 0
+	for _, v := range rc.by {
+		n += v
+	}
+	return n
+}
+
+func (rc *requestCounter) reset() {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.by = map[string]int{}
+}
+
+func (rc *requestCounter) snapshot() map[string]int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return maps.Clone(rc.by)
+}
+
+// requestKind names a request by its verb and resource: GET of a
+// collection is LIST, with watch=true WATCH; discovery is "discovery".
+func requestKind(r *http.Request) string {
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	// /api/v1/... or /apis/GROUP/VERSION/...
+	rest := parts
+	switch {
+	case len(parts) > 0 && parts[0] == "api":
+		rest = parts[min(2, len(parts)):]
+	case len(parts) > 0 && parts[0] == "apis":
+		rest = parts[min(3, len(parts)):]
+	}
+	if len(rest) == 0 {
+		return "discovery"
+	}
+	if rest[0] == "namespaces" && len(rest) > 2 {
+		rest = rest[2:]
+	}
+	verb := r.Method
+	switch {
+	case r.Method == http.MethodGet && r.URL.Query().Get("watch") == "true":
+		verb = "WATCH"
+	case r.Method == http.MethodGet && len(rest) == 1:
+		verb = "LIST"
+	}
+	res := rest[0]
+	if len(rest) > 2 {
+		res += "/" + rest[2]
+	}
+	return verb + " " + res
+}
+
+// cpuTime is the CPU time this process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// printRequests prints the request counts, most first.
+func printRequests(by map[string]int, slots int) {
+	kinds := slices.SortedFunc(maps.Keys(by), func(a, b string) int {
+		if by[a] != by[b] {
+			return by[b] - by[a]
+		}
+		return strings.Compare(a, b)
+	})
+	for _, k := range kinds {
+		fmt.Printf("    %-36s %5d (%.1f a slot)\n", k, by[k], float64(by[k])/float64(slots))
+	}
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
