@@ -51,8 +51,9 @@ const (
 	// another tool). The engine manages its fields from then on, but did
 	// not create it: prune keeps it unless it is annotated prune: allow.
 	AnnotationAdopted = "codex-k8s.dev/adopted"
-	// AnnotationSpecHash holds the hash of a Job's rendered spec: an
-	// unchanged completed Job is left alone.
+	// AnnotationSpecHash holds the hash of an object as rendered: an
+	// unchanged completed Job is left alone, and an object that carries
+	// it and still holds every rendered value is not applied again.
 	AnnotationSpecHash = "codex-k8s.dev/spec-hash"
 	// AnnotationExpiresAt is when a slot namespace expires (RFC 3339, UTC):
 	// each reconcile of a slot environment with a ttl moves it to now +
@@ -297,6 +298,9 @@ type reconcileRun struct {
 	mu        sync.Mutex
 	res       *Result
 	durations map[string]time.Duration
+	// invData is the inventory the ConfigMap holds, as read or last
+	// written by this run: writing it again is skipped.
+	invData string
 }
 
 func newReconcileRun(c *Clients, p *plan.Plan, opts Options) *reconcileRun {

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/apply"
 )
@@ -821,3 +824,79 @@ func checkNodeStatuses(t *testing.T, res *apply.Result, want map[string]apply.St
 		}
 	}
 }
+
+// TestReconcileSkipsUnchangedObjects: a reconcile that changes nothing
+// reads the objects and writes none of them (nor the inventory); a value
+// edited by hand is put back, and a value the stack drops is removed, as
+// an apply does.
+func TestReconcileSkipsUnchangedObjects(t *testing.T) {
+	f := newFixture(t, `
+    - {name: cfg, group: internal, manifests: [cm.yaml]}
+    - {name: web, group: edge, dependsOn: [cfg], manifests: [web.yaml]}
+`, map[string]string{
+		"cm.yaml":  configMapYAML("settings", map[string]string{"keep": "1", "dropped": "yes"}),
+		"web.yaml": deploymentYAML("web", ""),
+	})
+	if _, _, _, err := f.reconcile(apply.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	p, values := f.plan()
+	var mu sync.Mutex
+	var writes []string
+	counted := rest.CopyConfig(f.cfg)
+	counted.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(r *http.Request) (*http.Response, error) {
+			if r.Method != http.MethodGet && !strings.Contains(r.URL.Path, "/leases") {
+				mu.Lock()
+				writes = append(writes, r.Method+" "+r.URL.Path)
+				mu.Unlock()
+			}
+			return rt.RoundTrip(r)
+		})
+	})
+	res, _, err := run(t, f.ctx, counted, p, apply.Options{Values: values})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.NoChanges() {
+		t.Errorf("second reconcile changed %d, created %d", res.Changed, res.Created)
+	}
+	for _, w := range writes {
+		if !strings.Contains(w, "/namespaces/"+p.Namespace+"/") || strings.Contains(w, "/configmaps") || strings.Contains(w, "/deployments") {
+			if !strings.HasSuffix(w, "/namespaces/"+p.Namespace) { // the namespace's own apply
+				t.Errorf("a reconcile that changes nothing wrote %s", w)
+			}
+		}
+	}
+
+	cms := f.c.Kube.CoreV1().ConfigMaps(p.Namespace)
+	cm, err := cms.Get(f.ctx, "settings", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm.Data["keep"] = "edited"
+	if _, err := cms.Update(f.ctx, cm, metav1.UpdateOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := f.reconcile(apply.Options{ForceConflicts: true}); err != nil {
+		t.Fatal(err)
+	}
+	if cm, err = cms.Get(f.ctx, "settings", metav1.GetOptions{}); err != nil || cm.Data["keep"] != "1" {
+		t.Errorf("value edited by hand after reconcile: %v (%v), want 1", cm.Data, err)
+	}
+
+	f.write(map[string]string{"cm.yaml": configMapYAML("settings", map[string]string{"keep": "1"})})
+	if _, _, _, err := f.reconcile(apply.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if cm, err = cms.Get(f.ctx, "settings", metav1.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cm.Data["dropped"]; ok {
+		t.Errorf("a key the stack dropped is still there: %v", cm.Data)
+	}
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

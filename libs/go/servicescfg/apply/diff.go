@@ -370,14 +370,15 @@ func (d *differ) item(ctx context.Context, it *item) error {
 		it.out = d.job(ctx, it, live)
 		return nil
 	}
-	if live != nil && adopted(live) && !neverPruned[refOf(live).gvk().GroupKind()] {
-		markAdopted(it.obj)
-	}
-	if admissionPolicy(refOf(it.obj)) {
-		// A reconcile applies a policy with its spec hash (samePolicy).
+	if it.node != nil {
+		// A reconcile applies a node's object with its spec hash, taken
+		// before the adoption mark (applyObject).
 		if _, err := stampSpecHash(it.obj); err != nil {
 			return fmt.Errorf("%s: %w", it.out.Object, err)
 		}
+	}
+	if live != nil && adopted(live) && !neverPruned[refOf(live).gvk().GroupKind()] {
+		markAdopted(it.obj)
 	}
 	it.out = d.compare(ctx, it.ri, live, it.obj, it.out)
 	it.out.ClientSideApply = live != nil && clientSideApplied(live)

@@ -124,6 +124,9 @@ func (e *reconcileRun) readInventory(ctx context.Context) (inventory, error) {
 	if data == "" {
 		return inv, nil
 	}
+	if cm.GetLabels()[LabelManagedBy] == ManagedBy {
+		e.invData = data
+	}
 	if err := json.Unmarshal([]byte(data), &inv); err != nil {
 		return inv, fmt.Errorf("read inventory %s/%s: %w", e.p.Namespace, InventoryName, err)
 	}
@@ -134,6 +137,9 @@ func (e *reconcileRun) writeInventory(ctx context.Context, inv inventory) error 
 	data, err := json.Marshal(inv)
 	if err != nil {
 		return err
+	}
+	if string(data) == e.invData {
+		return nil // the ConfigMap holds it already
 	}
 	cm := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "v1",
@@ -149,6 +155,7 @@ func (e *reconcileRun) writeInventory(ctx context.Context, inv inventory) error 
 	if _, err := ri.Apply(ctx, InventoryName, cm, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
 		return fmt.Errorf("write inventory %s/%s: %w", e.p.Namespace, InventoryName, err)
 	}
+	e.invData = string(data)
 	return nil
 }
 

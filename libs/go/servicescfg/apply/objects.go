@@ -305,10 +305,10 @@ func (e *reconcileRun) applyObject(ctx context.Context, s *plan.Node, in *unstru
 	if isJob(u) {
 		return e.applyJob(ctx, s, ri, u)
 	}
-	if admissionPolicy(refOf(u)) {
-		if ao, same, err := e.samePolicy(ctx, s, ri, u); err != nil || same {
-			return ao, err
-		}
+	// The hash of the object as rendered: a live object that carries it
+	// and still holds every rendered value is left alone (applyOne).
+	if _, err := stampSpecHash(u); err != nil {
+		return appliedObject{}, fmt.Errorf("%s: %w", refOf(u), err)
 	}
 	a, live, err := e.applyOne(ctx, s.Name, ri, u)
 	if err != nil {
@@ -348,6 +348,9 @@ func (e *reconcileRun) applyOne(ctx context.Context, node string, ri dynamic.Res
 				e.log.Warn("taking over an object the engine did not create; prune will keep it if it leaves the stack", "node", node, "object", ref.String())
 			}
 			markAdopted(u) // every apply keeps saying so: the field is the engine's
+		}
+		if unchanged(u, live) {
+			return ActionUnchanged, live, nil
 		}
 		if err := e.upgradeClientSideApply(ctx, ri, live); err != nil {
 			return "", nil, fmt.Errorf("%s: take over fields of client-side apply: %w", ref, err)
@@ -571,32 +574,33 @@ func (e *reconcileRun) deleteAndWait(ctx context.Context, ri dynamic.ResourceInt
 	return nil
 }
 
-// samePolicy tells whether an admission policy is already as rendered:
-// applied again, the API server rewrites one every time (its status
-// manager's entry moves in managedFields), so a reconcile that changes
-// nothing would change it. It stamps u with its spec hash; the live policy
-// is the same when it carries that hash and every field u sets holds the
-// same value there; anything else (a field changed by hand included) is
-// applied as any object is.
-func (e *reconcileRun) samePolicy(ctx context.Context, s *plan.Node, ri dynamic.ResourceInterface, u *unstructured.Unstructured) (appliedObject, bool, error) {
-	ref := refOf(u)
-	if _, err := stampSpecHash(u); err != nil {
-		return appliedObject{}, false, fmt.Errorf("%s: %w", ref, err)
+// unchanged tells whether applying u (stamped with its spec hash) would
+// leave live as it is, so the apply can be skipped: a no-op reconcile then
+// costs one read per object, and an admission policy, which the API server
+// rewrites on every apply (its status manager's entry moves in
+// managedFields), is not changed by a reconcile that changes nothing.
+//
+// live must carry u's spec hash, so the last apply set the same fields
+// (none the stack dropped is left to remove), and hold every value u sets,
+// so nothing changed them since (a field edited by hand is put back by an
+// apply). Fields written by client-side kubectl apply are taken over by an
+// apply, so an object that has some is never unchanged.
+func unchanged(u, live *unstructured.Unstructured) bool {
+	hash := u.GetAnnotations()[AnnotationSpecHash]
+	if hash == "" || live.GetAnnotations()[AnnotationSpecHash] != hash || live.GetDeletionTimestamp() != nil {
+		return false
 	}
-	ann := u.GetAnnotations()
-	live, err := ri.Get(ctx, u.GetName(), metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return appliedObject{}, false, nil
-	case err != nil:
-		return appliedObject{}, false, fmt.Errorf("%s: read: %w", ref, err)
+	if patch, err := csaupgrade.UpgradeManagedFieldsPatch(live, csaManagers, FieldManager); err != nil || patch != nil {
+		return false
 	}
-	if live.GetDeletionTimestamp() != nil || !subset(u.Object["spec"], live.Object["spec"]) ||
-		!subset(toAny(u.GetLabels()), toAny(live.GetLabels())) || !subset(toAny(ann), toAny(live.GetAnnotations())) {
-		return appliedObject{}, false, nil
+	want := maps.Clone(u.Object)
+	delete(want, "status")
+	if meta, ok := want["metadata"].(map[string]any); ok {
+		meta = maps.Clone(meta)
+		delete(meta, "creationTimestamp")
+		want["metadata"] = meta
 	}
-	e.record(s.Name, ref, ActionUnchanged)
-	return appliedObject{ref: ref, ri: ri, live: live}, true, nil
+	return subset(want, live.Object)
 }
 
 func toAny(m map[string]string) map[string]any {

@@ -257,3 +257,31 @@ func TestSubset(t *testing.T) {
 		t.Error("an empty map or list is a subset of nothing")
 	}
 }
+
+func TestUnchanged(t *testing.T) {
+	rendered := `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","labels":{"a":"1"},"annotations":{"codex-k8s.dev/spec-hash":"h1"},"creationTimestamp":null},"data":{"k":"v"}}`
+	tests := []struct {
+		name string
+		live string
+		want bool
+	}{
+		{"same values and hash, server fields added", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","uid":"u","resourceVersion":"7","labels":{"a":"1","x":"y"},"annotations":{"codex-k8s.dev/spec-hash":"h1"}},"data":{"k":"v","other":"kept"}}`, true},
+		{"another hash: the rendered fields changed since", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","labels":{"a":"1"},"annotations":{"codex-k8s.dev/spec-hash":"h0"}},"data":{"k":"v"}}`, false},
+		{"no hash: applied before hashes", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","labels":{"a":"1"}},"data":{"k":"v"}}`, false},
+		{"a value edited by hand", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","labels":{"a":"1"},"annotations":{"codex-k8s.dev/spec-hash":"h1"}},"data":{"k":"edited"}}`, false},
+		{"a label removed by hand", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","annotations":{"codex-k8s.dev/spec-hash":"h1"}},"data":{"k":"v"}}`, false},
+		{"being deleted", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","deletionTimestamp":"2026-01-01T00:00:00Z","labels":{"a":"1"},"annotations":{"codex-k8s.dev/spec-hash":"h1"}},"data":{"k":"v"}}`, false},
+		{"fields of client-side kubectl apply to take over", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","labels":{"a":"1"},"annotations":{"codex-k8s.dev/spec-hash":"h1"},
+			"managedFields":[{"manager":"kubectl-client-side-apply","operation":"Update","apiVersion":"v1","fieldsType":"FieldsV1","fieldsV1":{"f:data":{"f:k":{}}}}]},"data":{"k":"v"}}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := unchanged(obj(t, rendered), obj(t, tt.live)); got != tt.want {
+				t.Errorf("unchanged = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if unchanged(obj(t, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}`), obj(t, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}`)) {
+		t.Errorf("an object rendered without its hash counts as unchanged")
+	}
+}
