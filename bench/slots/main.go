@@ -35,6 +35,7 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -101,12 +102,18 @@ func run(ctx context.Context, kubeconfig, path, env string, n int, qps float64, 
 	oneApply, oneWait, oneNodes := takePhases(1)
 	oneRequests := created.total()
 	created.reset()
+	plain, err := kubernetes.NewForConfig(cfg) // not counted
+	if err != nil {
+		return err
+	}
+	served0 := servedRequests(ctx, plain)
 	cpu0, start := cpuTime(), time.Now()
 	tn, slowest, err := reconcileAll(ctx, c, many, values)
 	if err != nil {
 		return fmt.Errorf("%d slots: %w", n, err)
 	}
 	cpuN := cpuTime() - cpu0
+	served := servedRequests(ctx, plain) - served0
 	manyApply, manyWait, manyNodes := takePhases(n)
 	manyRequests := created.snapshot()
 	counted, requests := counting(cfg)
@@ -130,6 +137,9 @@ func run(ctx context.Context, kubeconfig, path, env string, n int, qps float64, 
 	}
 	fmt.Printf("%d slots at once:     %s (%.2fx one slot; slowest slot %s); %d requests for one slot, %d for %d slots\n", n, tn.Round(time.Millisecond), tn.Seconds()/t1.Seconds(), slowest.Round(time.Millisecond), oneRequests, manyTotal, n)
 	fmt.Printf("  this process's CPU time over the %d slots: %s (from %d to %d ms since the epoch)\n", n, cpuN.Round(time.Millisecond), start.UnixMilli(), start.Add(tn).UnixMilli())
+	if served0 > 0 {
+		fmt.Printf("  the API server served %d requests meanwhile (apiserver_request_total), %d of them this process's\n", served, manyTotal)
+	}
 	printRequests(manyRequests, n)
 	fmt.Printf("  per slot, summed over its nodes: applying %s (one slot %s, %.2fx), waiting for the cluster's controllers %s (one slot %s, %.2fx)\n",
 		manyApply.Round(time.Millisecond), oneApply.Round(time.Millisecond), manyApply.Seconds()/oneApply.Seconds(),
@@ -367,6 +377,27 @@ func requestKind(r *http.Request) string {
 		res += "/" + rest[2]
 	}
 	return verb + " " + res
+}
+
+// servedRequests is the API server's apiserver_request_total summed over
+// its labels (every client's requests), 0 when its metrics are not
+// readable.
+func servedRequests(ctx context.Context, kube kubernetes.Interface) int {
+	raw, err := kube.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return 0
+	}
+	var sum float64
+	for line := range strings.Lines(string(raw)) {
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		fields := strings.Fields(line)
+		if v, err := strconv.ParseFloat(fields[len(fields)-1], 64); err == nil {
+			sum += v
+		}
+	}
+	return int(sum)
 }
 
 // cpuTime is the CPU time this process has used, user and system.

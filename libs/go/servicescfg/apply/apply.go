@@ -248,7 +248,16 @@ type Clients struct {
 }
 
 // NewClients builds the clients from a REST config. A zero QPS is raised
-// from client-go's default of 5 so that tens of nodes are not throttled.
+// from client-go's default of 5 so that tens of nodes are not throttled:
+// 100 requests per second after a burst of 200, for the dynamic client
+// (objects, their watches) and again for the typed one (namespace, lease,
+// pods). A process that reconciles many namespaces at once through the
+// same Clients (the platform worker's slots) shares those limits: a
+// reconcile that changes nothing takes about 2 requests per object (26 for
+// a slot of 14 objects), a first one about 50 a slot (applies, watches,
+// lease, inventory), so such a worker sets QPS and Burst on cfg to what it
+// starts at once, e.g. QPS 500 and Burst 1000 for 20 slots; the API
+// server's own flow control still shares it with other clients.
 func NewClients(cfg *rest.Config) (*Clients, error) {
 	cfg = rest.CopyConfig(cfg)
 	if cfg.QPS == 0 {
