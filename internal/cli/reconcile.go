@@ -9,6 +9,7 @@ import (
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/apply"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
 )
 
 // ReconcileOptions are the inputs of `reconcile`.
@@ -141,25 +142,15 @@ func NewCmdReconcile(f *Factory, configPath func() string, runF func(context.Con
 }
 
 func runReconcile(ctx context.Context, opts *ReconcileOptions) error {
-	prj, err := servicescfg.Open(opts.ConfigPath, servicescfg.Options{LookupEnv: opts.LookupEnv})
-	if err != nil {
-		return reportDiagnostics(opts.IO, err)
-	}
 	var planOpts []servicescfg.PlanOption
 	if opts.DryRun {
 		// A dry run prints the plan and writes the rendered text: it needs
 		// the objects' names, not their content.
 		planOpts = append(planOpts, servicescfg.IdentityOnly())
 	}
-	p, err := prj.Plan(ctx, servicescfg.Target{Env: opts.Env, Slot: opts.Slot}, planOpts...)
+	prj, p, err := openPlan(ctx, opts.IO, opts.ConfigPath, opts.LookupEnv, servicescfg.Target{Env: opts.Env, Slot: opts.Slot}, planOpts...)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if uerr := targetUsage(err); uerr != nil {
-			return uerr
-		}
-		return reportDiagnostics(opts.IO, err)
+		return err
 	}
 	if !opts.DryRun {
 		values, err := prj.Config()
@@ -206,4 +197,25 @@ func addReconcileFlags(cmd *cobra.Command, opts *ReconcileOptions) {
 	fl.StringVar(&opts.SSH.Host, "ssh", "", "deploy to the cluster of a server prepared by install, through SSH to this host (port, user and key as for install)")
 	fl.StringVar(&opts.SSH.HostKey, "host-key", "", "with --ssh, accept the server's host key only if its fingerprint is this SHA256:...")
 	fl.DurationVar(&opts.LockWait, "lock-wait", 0, "wait this long for another reconcile of the namespace to finish (default: fail at once)")
+}
+
+// openPlan opens the stack and plans one target: the stack's problems
+// reported with their positions, a target it does not have as a usage
+// error.
+func openPlan(ctx context.Context, io IOStreams, path string, lookup func(string) (string, bool), t servicescfg.Target, opts ...servicescfg.PlanOption) (*servicescfg.Project, *plan.Plan, error) {
+	prj, err := servicescfg.Open(path, servicescfg.Options{LookupEnv: lookup})
+	if err != nil {
+		return nil, nil, reportDiagnostics(io, err)
+	}
+	p, err := prj.Plan(ctx, t, opts...)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		if uerr := targetUsage(err); uerr != nil {
+			return nil, nil, uerr
+		}
+		return nil, nil, reportDiagnostics(io, err)
+	}
+	return prj, p, nil
 }

@@ -28,7 +28,7 @@ REAL_CHAIN=CODEX-REAL-NODE
 IMAGE_REGISTRY=codex.local
 # The images every up builds and imports; CLUSTER_DEV_IMAGES=0 leaves out
 # the (large) dev images.
-REAL_IMAGES=(pause testbox)
+REAL_IMAGES=(pause testbox toolbox)
 [[ "${CLUSTER_DEV_IMAGES:-1}" == 0 ]] || REAL_IMAGES+=(go-dev node-dev)
 
 NODE_DIR="$STATE_DIR/node"

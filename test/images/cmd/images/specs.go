@@ -33,6 +33,7 @@ var specs = map[string]func(*builder, context.Context) (imagebuild.Spec, error){
 	"testbox":  (*builder).testbox,
 	"go-dev":   (*builder).goDev,
 	"node-dev": (*builder).nodeDev,
+	"toolbox":  (*builder).toolbox,
 }
 
 func names() string {
@@ -84,6 +85,40 @@ func (b *builder) testbox(ctx context.Context) (imagebuild.Spec, error) {
 			Entrypoint: []string{"/testbox"},
 			Cmd:        []string{"sleep"},
 			Env:        []string{"PATH=/"},
+		},
+	}, nil
+}
+
+// toolboxPrograms are what the engine's workspace helper runs (a POSIX
+// shell, tar, xargs and the file tools), as busybox provides them in a
+// cluster.
+var toolboxPrograms = []string{"tar", "xargs", "rm", "rmdir", "mv", "mkdir", "cat", "sleep", "ls", "id"}
+
+// toolbox is this machine's shell and file tools at /usr/bin, for the
+// engine's workspace helper pod.
+func (b *builder) toolbox(ctx context.Context) (imagebuild.Spec, error) {
+	files, err := hostProgram(ctx, "/bin/sh", "/bin/sh")
+	if err != nil {
+		return imagebuild.Spec{}, err
+	}
+	for _, name := range toolboxPrograms {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			return imagebuild.Spec{}, fmt.Errorf("%s is not installed: %w", name, err)
+		}
+		f, err := hostProgram(ctx, p, "/usr/bin/"+name)
+		if err != nil {
+			return imagebuild.Spec{}, err
+		}
+		files = append(files, f...)
+	}
+	return imagebuild.Spec{
+		Repository: Registry + "/toolbox",
+		Files:      dedupe(files),
+		Dirs:       []imagebuild.Dir{tmpDir},
+		Config: imagebuild.Config{
+			Env: []string{"PATH=/usr/bin:/bin", "HOME=/tmp"},
+			Cmd: []string{"sh"},
 		},
 	}, nil
 }
