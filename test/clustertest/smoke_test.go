@@ -631,3 +631,32 @@ func TestSmokeAPIServerRestartKeepsData(t *testing.T) {
 		t.Errorf("after scaling to 3: %d available", d.Status.AvailableReplicas)
 	}
 }
+
+// TestSmokeDownWithLocalVolumes: `down` of a cluster whose last volume is a
+// local one (no hostPath, as the real node's provisioner makes) stops the
+// cluster and exits 0. It once ended silently with 1 under set -e and left
+// the cluster running. The private cluster's cleanup runs that `down` and
+// fails the test when it fails.
+func TestSmokeDownWithLocalVolumes(t *testing.T) {
+	t.Parallel()
+	c := clustertest.Private(t)
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: "local-last"},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:         corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			StorageClassName: "local-only",
+			PersistentVolumeSource: corev1.PersistentVolumeSource{
+				Local: &corev1.LocalVolumeSource{Path: "/var/lib/codex-test-nonexistent"},
+			},
+			NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{
+				NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{
+					Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: []string{"nowhere"},
+				}}}},
+			}},
+		},
+	}
+	if _, err := c.Client.CoreV1().PersistentVolumes().Create(t.Context(), pv, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}

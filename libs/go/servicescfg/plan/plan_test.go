@@ -19,6 +19,12 @@ var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 // repoRoot is the repository root, where the real stacks live.
 const repoRoot = "../../../.."
 
+// realStacks are the platform's own stack and the example project's.
+var realStacks = map[string]string{
+	"platform":    filepath.Join(repoRoot, "services.yaml"),
+	"new-project": filepath.Join(repoRoot, "examples/new-project/services.yaml"),
+}
+
 type target struct{ env, slot string }
 
 var targets = []target{{"dev", ""}, {"staging", ""}, {"ai-slot", "1"}, {"ai-slot", "2"}, {"ai-slot", "3"}, {"prod", ""}}
@@ -71,11 +77,7 @@ func diffLines(want, got string) string {
 // TestRealStacksGolden plans both real stacks for every environment and
 // compares text, JSON and every rendered manifest with golden files.
 func TestRealStacksGolden(t *testing.T) {
-	stacks := map[string]string{
-		"platform":    filepath.Join(repoRoot, "services.yaml"),
-		"new-project": filepath.Join(repoRoot, "examples/new-project/services.yaml"),
-	}
-	for name, path := range stacks {
+	for name, path := range realStacks {
 		s := load(t, path)
 		for _, tg := range targets {
 			id := name + "-" + tg.env + tg.slot

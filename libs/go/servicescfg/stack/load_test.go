@@ -158,6 +158,18 @@ spec:
   services:
     - {name: api, manifests: [deploy/base/api/deployment.yaml.tpl]}
 `},
+	{"parity: go service disabled where the profile does not hot-reload", header + `    qa:
+      runtime: batch
+      namespaceTemplate: "{{ .Project }}-qa"
+      overlays: {api: {enabled: false}}
+    eu: {runtime: batch, production: true, namespaceTemplate: "{{ .Project }}-eu"}
+    ai-slot: {from: dev, slots: true, ttl: 24h, namespaceTemplate: "{{ .Project }}-{{ .Slot }}"}
+  runtime:
+    non-prod: {hotReload: true, workspace: {mountPath: /src}}
+    batch: {hotReload: false}
+  services:
+    - {name: api, kind: go, manifests: [deploy/base/api/deployment.yaml.tpl]}
+`},
 }
 
 func TestLoadDefaults(t *testing.T) {
@@ -435,6 +447,26 @@ spec:
 `, []string{`services.yaml:12: when of service "api" is not a valid template: unexpected {{else}}`}},
 	{"hot reload in prod", minimal + "  runtime: {prod: {hotReload: true}}\n",
 		[]string{`services.yaml:11:31: runtime profile "prod" must not enable hotReload (runtime parity: hot reload in every non-prod environment, never in prod)`}},
+	// Runtime parity.
+	{"go service without hot reload or workspace", header + `  runtime: {non-prod: {hotReload: false}}
+  services:
+    - {name: api, kind: go, manifests: [deploy/base/api/deployment.yaml.tpl]}
+`, []string{`services.yaml:7:20: environment "dev" deploys go service "api" but its runtime profile "non-prod" lacks hotReload: true and a workspace (runtime parity: production never hot-reloads nor mounts a workspace, every other environment hot-reloads its go and frontend services from one; set them on the profile, or mark the environment production: true)`}},
+	{"frontend service without a workspace, inherited runtime", header + `    ai-slot: {from: dev, slots: true, namespaceTemplate: "{{ .Project }}-{{ .Slot }}"}
+  services:
+    - {name: web, kind: frontend, manifests: [deploy/base/web/deployment.yaml.tpl]}
+`, []string{`services.yaml:7:20: environment "dev" deploys frontend service "web" but its runtime profile "non-prod" lacks a workspace (runtime parity: production never hot-reloads nor mounts a workspace, every other environment hot-reloads its go and frontend services from one; set them on the profile, or mark the environment production: true)`, `services.yaml:8:5: environment "ai-slot" deploys frontend service "web" but its runtime profile "non-prod" lacks a workspace (runtime parity: production never hot-reloads nor mounts a workspace, every other environment hot-reloads its go and frontend services from one; set them on the profile, or mark the environment production: true)`}},
+	{"environment named prod on the non-prod runtime", header + `    prod: {runtime: non-prod, namespaceTemplate: "{{ .Project }}"}
+  runtime: {non-prod: {workspace: {mountPath: /src}}}
+` + services, []string{`services.yaml:8:21: environment "prod" is production (it is named prod) but its runtime profile "non-prod" enables hotReload and declares a workspace (runtime parity: production never hot-reloads nor mounts a workspace, every other environment hot-reloads its go and frontend services from one; use runtime: prod or a profile without them)`}},
+	{"production: true on a hot-reloading profile", header + `    live: {runtime: non-prod, production: true, namespaceTemplate: "{{ .Project }}-live"}
+  runtime: {non-prod: {hotReload: true}}
+` + services, []string{`services.yaml:8:21: environment "live" is production (production: true) but its runtime profile "non-prod" enables hotReload (runtime parity: production never hot-reloads nor mounts a workspace, every other environment hot-reloads its go and frontend services from one; use runtime: prod or a profile without them)`}},
+	{"workspace on the prod profile", minimal + "  runtime: {prod: {workspace: {mountPath: /src}}}\n", []string{`services.yaml:11:31: runtime profile "prod" must not declare a workspace (runtime parity: production never hot-reloads nor mounts a workspace, every other environment hot-reloads its go and frontend services from one)`}},
+	{"negative ttl", header + `    ai-slot: {from: dev, slots: true, ttl: -1h}
+` + services, []string{`services.yaml:8:44: ttl of environment "ai-slot" must not be negative`}},
+	{"ttl outside a slot environment", header + `    staging: {from: dev, ttl: 24h}
+` + services, []string{`services.yaml:8:31: environment "staging" sets ttl but is not a slot environment (set slots: true, or drop ttl: only slot namespaces expire)`}},
 	{"workspace size", minimal + "  runtime: {non-prod: {workspace: {size: lots}}}\n",
 		[]string{`services.yaml:11:42: workspace size "lots" of runtime profile "non-prod" is not a positive storage size (write a Kubernetes quantity such as 10Gi or 500Mi)`}},
 	{"workspace mount path", minimal + "  runtime: {non-prod: {workspace: {mountPath: workspace, accessMode: RWX}}}\n",

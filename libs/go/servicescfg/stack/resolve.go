@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 )
 
 // ErrUnknownEnvironment is wrapped by ResolveEnvironment for a name the stack
@@ -33,6 +34,10 @@ type ResolvedEnvironment struct {
 	NamespaceTemplate string
 	// Slots is true for a per-task environment.
 	Slots bool
+	// Production is true for a production environment (see IsProduction).
+	Production bool
+	// TTL is how long a slot lives after its last reconcile; zero: forever.
+	TTL time.Duration
 	// Vars and Versions are the stack's overlaid by the chain's, nearest
 	// last; Labels and Annotations merge along the chain alone.
 	Vars        map[string]string
@@ -62,6 +67,8 @@ func (s *Stack) ResolveEnvironment(name string) (*ResolvedEnvironment, error) {
 		RuntimeName:       eff.Runtime,
 		NamespaceTemplate: eff.NamespaceTemplate,
 		Slots:             eff.Slots != nil && *eff.Slots,
+		Production:        IsProduction(name, eff.Runtime, eff.Production),
+		TTL:               eff.TTL.Duration,
 		Vars:              overlay(s.Spec.Vars, eff.Vars),
 		Versions:          overlay(s.Spec.Versions, eff.Versions),
 		Labels:            overlay(nil, eff.Labels),
@@ -145,6 +152,12 @@ func merge(chain []named) *Environment {
 		if e.Slots != nil {
 			eff.Slots = e.Slots
 		}
+		if e.Production != nil {
+			eff.Production = e.Production
+		}
+		if e.TTL.Duration != 0 {
+			eff.TTL = e.TTL
+		}
 		into(&eff.Vars, e.Vars)
 		into(&eff.Versions, e.Versions)
 		into(&eff.Labels, e.Labels)
@@ -162,9 +175,18 @@ func merge(chain []named) *Environment {
 	return eff
 }
 
+// IsProduction reports whether an environment is production: the one named
+// prod, one with the prod runtime profile, or one marked production: true
+// (production, as set along its from chain, nil when unset). A production
+// environment never hot-reloads nor mounts a workspace.
+func IsProduction(env, runtime string, production *bool) bool {
+	return env == RuntimeProd || runtime == RuntimeProd || (production != nil && *production)
+}
+
 // envSummary is what the validator needs of an environment's chain.
 type envSummary struct {
 	runtime, namespaceTemplate string
+	production                 *bool
 	// broken: the chain runs into a cycle or an unknown environment.
 	broken bool
 }
@@ -210,6 +232,9 @@ func (s *Stack) summarize() (map[string]envSummary, [][]string) {
 			if e := envs[path[i]]; e != nil && !base.broken {
 				base.runtime = cmp.Or(e.Runtime, base.runtime)
 				base.namespaceTemplate = cmp.Or(e.NamespaceTemplate, base.namespaceTemplate)
+				if e.Production != nil {
+					base.production = e.Production
+				}
 			}
 			out[path[i]] = base
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 )
 
 const inheritance = `apiVersion: codex-k8s.dev/v1alpha1
@@ -97,8 +98,53 @@ func TestResolveEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if prod.Runtime.HotReload || prod.RuntimeName != RuntimeProd || prod.Slots || len(prod.Overlays) != 0 {
+	if prod.Runtime.HotReload || prod.RuntimeName != RuntimeProd || prod.Slots || !prod.Production || len(prod.Overlays) != 0 {
 		t.Errorf("prod = %+v", prod)
+	}
+}
+
+func TestResolveTTLAndProduction(t *testing.T) {
+	s, errs := loadString(t, header+`    ai-slot: {from: dev, slots: true, ttl: 48h, namespaceTemplate: "{{ .Project }}-{{ .Slot }}"}
+    eu: {from: live}
+    live: {runtime: batch, production: true, namespaceTemplate: "{{ .Project }}-{{ .Env }}"}
+  runtime: {batch: {hotReload: false}}
+`+services)
+	if len(errs) > 0 {
+		t.Fatalf("want no problems, got:\n%s", errs.Error())
+	}
+	for _, tt := range []struct {
+		env        string
+		ttl        time.Duration
+		production bool
+	}{{"ai-slot", 48 * time.Hour, false}, {"dev", 0, false}, {"live", 0, true}, {"eu", 0, true}} {
+		r, err := s.ResolveEnvironment(tt.env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.TTL != tt.ttl || r.Production != tt.production {
+			t.Errorf("%s: ttl %v, production %v; want %v, %v", tt.env, r.TTL, r.Production, tt.ttl, tt.production)
+		}
+	}
+}
+
+func TestIsProduction(t *testing.T) {
+	yes, no := true, false
+	for _, tt := range []struct {
+		env, runtime string
+		flag         *bool
+		want         bool
+	}{
+		{"prod", RuntimeNonProd, nil, true},
+		{"prod", RuntimeNonProd, &no, true},
+		{"live", RuntimeProd, nil, true},
+		{"live", "batch", &yes, true},
+		{"live", "batch", &no, false},
+		{"dev", RuntimeNonProd, nil, false},
+		{"production", RuntimeNonProd, nil, false},
+	} {
+		if got := IsProduction(tt.env, tt.runtime, tt.flag); got != tt.want {
+			t.Errorf("IsProduction(%q, %q, %v) = %v, want %v", tt.env, tt.runtime, tt.flag, got, tt.want)
+		}
 	}
 }
 

@@ -119,6 +119,16 @@ type Environment struct {
 	NamespaceTemplate string `yaml:"namespaceTemplate,omitempty" json:"namespaceTemplate,omitempty"`
 	// Slots marks a per-task environment: every use names a slot.
 	Slots *bool `yaml:"slots,omitempty" json:"slots,omitempty"`
+	// Production marks a production environment whatever its runtime
+	// profile: it never hot-reloads nor mounts a workspace. An environment
+	// with the prod runtime, and the environment named prod, are production
+	// without it.
+	Production *bool `yaml:"production,omitempty" json:"production,omitempty"`
+	// TTL is how long a slot lives after its last reconcile: each reconcile
+	// sets the namespace annotation codex-k8s.dev/expires-at to now + TTL,
+	// and reconcile --prune-expired deletes the slots past it. Slot
+	// environments only; zero means a slot never expires.
+	TTL Duration `yaml:"ttl,omitempty" json:"ttl,omitempty"`
 	// Vars and Versions override the stack's.
 	Vars     map[string]string `yaml:"vars,omitempty" json:"vars,omitempty"`
 	Versions map[string]string `yaml:"versions,omitempty" json:"versions,omitempty"`

@@ -414,6 +414,10 @@ func (v *validator) runtimes() {
 		if w == nil {
 			continue
 		}
+		if name == RuntimeProd {
+			v.errs.AddHint(v.pos(append(slices.Clip(p), "workspace")...), parityHint,
+				"runtime profile %q must not declare a workspace", name)
+		}
 		wp := append(slices.Clip(p), "workspace")
 		field := func(f string) []any { return append(slices.Clip(wp), f) }
 		if w.MountPath != "" && !strings.HasPrefix(w.MountPath, "/") {
@@ -496,7 +500,10 @@ func (v *validator) environments() {
 		}
 		if eff.runtime == "" {
 			v.errs.AddHint(v.keyPos(p...), "set runtime (e.g. non-prod or prod) or inherit one with from", "%s has no runtime", label)
+			continue
 		}
+		v.parity(name, eff)
+		v.ttl(name, e)
 	}
 }
 
