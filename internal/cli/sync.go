@@ -109,11 +109,11 @@ func runSync(ctx context.Context, opts *SyncOptions) error {
 	if _, err := tree.Scan(); err != nil {
 		return err
 	}
-	_, p, err := openPlan(ctx, opts.IO, opts.ConfigPath, opts.LookupEnv, servicescfg.Target{Env: opts.Env, Slot: opts.Slot}, servicescfg.IdentityOnly())
+	prj, p, err := openPlan(ctx, opts.IO, opts.ConfigPath, opts.LookupEnv, servicescfg.Target{Env: opts.Env, Slot: opts.Slot}, servicescfg.IdentityOnly())
 	if err != nil {
 		return err
 	}
-	spec, err := workspace.FromPlan(p)
+	spec, err := workspace.FromPlan(prj.Stack(), p)
 	if err != nil {
 		return fmt.Errorf("sync refused: %w", err)
 	}

@@ -42,11 +42,15 @@ type Spec struct {
 	FSGroup   int64
 }
 
-// FromPlan returns the workspace of a planned environment. It refuses a
-// production environment (the prod runtime, or the environment named
-// prod) and an environment without a workspace.
-func FromPlan(p *plan.Plan) (Spec, error) {
-	if Production(p) {
+// FromPlan returns the workspace of a planned environment of s. It refuses
+// a production environment (see stack.IsProduction) and an environment
+// without a workspace.
+func FromPlan(s *stack.Stack, p *plan.Plan) (Spec, error) {
+	env, err := s.ResolveEnvironment(p.Environment)
+	if err != nil {
+		return Spec{}, err
+	}
+	if env.Production {
 		return Spec{}, fmt.Errorf("environment %s: %w: it runs built images and has no workspace", p.Environment, ErrProduction)
 	}
 	w := p.Context.Runtime.Workspace
@@ -61,12 +65,6 @@ func FromPlan(p *plan.Plan) (Spec, error) {
 		GID:       w.GID,
 		FSGroup:   w.FSGroup,
 	}, nil
-}
-
-// Production reports whether a plan deploys a production environment: the
-// prod runtime, or the environment named prod.
-func Production(p *plan.Plan) bool {
-	return p.Runtime == stack.RuntimeProd || p.Environment == "prod"
 }
 
 // Mount is what a pod needs to work in the workspace as its owner.
