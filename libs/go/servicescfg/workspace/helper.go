@@ -108,21 +108,52 @@ func EnsureHelper(ctx context.Context, c kubernetes.Interface, s Spec, image str
 	return waitRunning(ctx, c, pod)
 }
 
-// ClaimNode is the node a workspace claim's volume lives on: the node of a
-// pod that mounts it, else the node the scheduler chose for it, else the
-// node its volume is pinned to; "" when the claim is on no node yet (the
-// scheduler then places the first pod).
+// ClaimNode waits until a workspace claim's volume is placed and returns
+// its node: the node of a pod that mounts it, else the node the scheduler
+// chose for it, else the node its volume is pinned to; "" for a bound
+// volume of no particular node. A claim that does not exist yet or waits
+// for its first consumer (a reconcile in progress) is waited for: the
+// helper must not become that consumer and pin the volume to a node the
+// services cannot run on.
 func ClaimNode(ctx context.Context, c kubernetes.Interface, ns, claim string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, helperTimeout)
+	defer cancel()
+	why := ""
+	for {
+		node, placed, err := claimNode(ctx, c, ns, claim)
+		switch {
+		case err != nil && !errors.Is(err, errNoClaim):
+			return "", err
+		case err != nil:
+			why = err.Error()
+		case placed:
+			return node, nil
+		default:
+			why = fmt.Sprintf("workspace claim %s/%s waits for its first pod", ns, claim)
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("%s after %s: reconcile the environment (its services mount the claim): %w", why, helperTimeout, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+var errNoClaim = errors.New("does not exist yet")
+
+// claimNode is one look at where a claim is; placed is false while it
+// waits for a first consumer.
+func claimNode(ctx context.Context, c kubernetes.Interface, ns, claim string) (node string, placed bool, err error) {
 	pvc, err := c.CoreV1().PersistentVolumeClaims(ns).Get(ctx, claim, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return "", fmt.Errorf("workspace claim %s/%s does not exist: reconcile the environment first", ns, claim)
+		return "", false, fmt.Errorf("workspace claim %s/%s %w", ns, claim, errNoClaim)
 	}
 	if err != nil {
-		return "", fmt.Errorf("reading workspace claim %s/%s: %w", ns, claim, err)
+		return "", false, fmt.Errorf("reading workspace claim %s/%s: %w", ns, claim, err)
 	}
 	list, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return "", fmt.Errorf("listing pods of %s: %w", ns, err)
+		return "", false, fmt.Errorf("listing pods of %s: %w", ns, err)
 	}
 	for _, p := range list.Items {
 		if p.Spec.NodeName == "" || p.Name == HelperName {
@@ -130,28 +161,28 @@ func ClaimNode(ctx context.Context, c kubernetes.Interface, ns, claim string) (s
 		}
 		for _, v := range p.Spec.Volumes {
 			if v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == claim {
-				return p.Spec.NodeName, nil
+				return p.Spec.NodeName, true, nil
 			}
 		}
 	}
 	if n := pvc.Annotations["volume.kubernetes.io/selected-node"]; n != "" {
-		return n, nil
+		return n, true, nil
 	}
 	if pvc.Spec.VolumeName == "" {
-		return "", nil
+		return "", false, nil
 	}
 	pv, err := c.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
 	if err != nil || pv.Spec.NodeAffinity == nil || pv.Spec.NodeAffinity.Required == nil {
-		return "", nil //nolint:nilerr // a volume of no particular node
+		return "", true, nil //nolint:nilerr // a volume of no particular node
 	}
 	for _, t := range pv.Spec.NodeAffinity.Required.NodeSelectorTerms {
 		for _, e := range t.MatchExpressions {
 			if e.Key == corev1.LabelHostname && e.Operator == corev1.NodeSelectorOpIn && len(e.Values) == 1 {
-				return e.Values[0], nil
+				return e.Values[0], true, nil
 			}
 		}
 	}
-	return "", nil
+	return "", true, nil
 }
 
 // waitRunning watches the pod until its container runs.
