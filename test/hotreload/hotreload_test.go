@@ -121,7 +121,7 @@ func TestHotReloadOnRealPods(t *testing.T) {
 
 // slotWorkspace is the slot's workspace as the library gives it to a
 // platform worker.
-func slotWorkspace(t *testing.T, s *slot) workspace.Spec {
+func slotWorkspace(t testing.TB, s *slot) workspace.Spec {
 	t.Helper()
 	prj, err := servicescfg.Open(exampleStack, servicescfg.Options{LookupEnv: func(k string) (string, bool) { v, ok := s.env[k]; return v, ok }})
 	if err != nil {
@@ -177,7 +177,7 @@ type hmrConn struct {
 
 var wsToken = regexp.MustCompile(`wsToken = "([^"]+)"`)
 
-func dialHMR(t *testing.T, base string) *hmrConn {
+func dialHMR(t testing.TB, base string) *hmrConn {
 	t.Helper()
 	client, err := get(base + "/@vite/client")
 	if err != nil {

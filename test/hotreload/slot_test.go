@@ -51,7 +51,7 @@ func randomName(prefix string) string {
 // newSlot prepares a slot of a unique name (shared cluster: other tests
 // deploy the example too) and a copy of the example's sources; the
 // namespace is deleted at the end.
-func newSlot(t *testing.T, c *clustertest.Cluster, node *clustertest.RealNode, prefix string) *slot {
+func newSlot(t testing.TB, c *clustertest.Cluster, node *clustertest.RealNode, prefix string) *slot {
 	t.Helper()
 	s := &slot{name: randomName(prefix), cluster: c, toolbox: node.Image(t, "toolbox")}
 	s.ns = "shopfront-dev-" + s.name
@@ -114,7 +114,7 @@ func (s *syncWriter) String() string {
 // deploy reconciles the slot and syncs its sources while the reconcile
 // waits for the services (they become ready once their sources are
 // there), as a developer does in two terminals.
-func (s *slot) deploy(t *testing.T) {
+func (s *slot) deploy(t testing.TB) {
 	t.Helper()
 	ctx := t.Context()
 	done := make(chan string, 1)
@@ -146,7 +146,7 @@ func (s *slot) sync(ctx context.Context, extra ...string) (int, string) {
 }
 
 // watch runs sync --watch until the test ends.
-func (s *slot) watch(t *testing.T) {
+func (s *slot) watch(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -163,7 +163,7 @@ func (s *slot) watch(t *testing.T) {
 }
 
 // podIP is the address of the ready pod of a service.
-func (s *slot) podIP(t *testing.T, service string) string {
+func (s *slot) podIP(t testing.TB, service string) string {
 	t.Helper()
 	var ip string
 	clustertest.WaitFor(t, readyTimeout, service+" ready in "+s.ns, func(ctx context.Context) (bool, error) {
