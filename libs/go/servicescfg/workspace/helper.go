@@ -194,6 +194,9 @@ func waitRunning(ctx context.Context, c kubernetes.Interface, pod *corev1.Pod) (
 		if running(pod) {
 			return pod, nil
 		}
+		if msg := initFailed(pod); msg != "" {
+			return nil, fmt.Errorf("workspace helper %s/%s: %s", pod.Namespace, pod.Name, msg)
+		}
 		if pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded {
 			return nil, fmt.Errorf("workspace helper %s/%s ended (%s): %s", pod.Namespace, pod.Name, pod.Status.Phase, pod.Status.Message)
 		}
@@ -232,6 +235,19 @@ func nextPod(ctx context.Context, w watch.Interface, last *corev1.Pod) (*corev1.
 			}
 		}
 	}
+}
+
+// initFailed says which init container of the pod ended in failure, ""
+// while none did.
+func initFailed(p *corev1.Pod) string {
+	for _, cs := range p.Status.InitContainerStatuses {
+		for _, t := range []*corev1.ContainerStateTerminated{cs.State.Terminated, cs.LastTerminationState.Terminated} {
+			if t != nil && t.ExitCode != 0 {
+				return fmt.Sprintf("init container %s failed (exit %d)", cs.Name, t.ExitCode)
+			}
+		}
+	}
+	return ""
 }
 
 func running(p *corev1.Pod) bool {

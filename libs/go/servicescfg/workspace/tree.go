@@ -116,6 +116,9 @@ func (t *Tree) walk(rel string, r rules, out Manifest) error {
 	dir := filepath.Join(t.Root, filepath.FromSlash(rel))
 	t.dirs = append(t.dirs, dir)
 	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) && rel != "" {
+		return nil // deleted while the scan ran: the next scan sees it gone
+	}
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", dir, err)
 	}
@@ -142,6 +145,9 @@ func (t *Tree) walk(rel string, r rules, out Manifest) error {
 			continue
 		}
 		e, ok, err := t.entry(p, de)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // deleted while the scan ran
+		}
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,8 @@ package workspace
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"fmt"
 	"time"
 
@@ -35,16 +37,35 @@ func (s *Syncer) Watch(ctx context.Context, opts WatchOptions, onSync func(Resul
 	}
 	defer w.Close()
 	watched := map[string]bool{}
+	// Watches go on before each scan they cover: a change between a scan
+	// and its watch would be lost otherwise. The first scan finds the
+	// folders; a sync that finds new folders (their files may have been
+	// written before their watch) is followed by another.
+	if _, err := s.Tree.Scan(); err != nil {
+		return err
+	}
+	if _, err := s.watchDirs(w, watched); err != nil {
+		return err
+	}
 	syncNow := func(first time.Time) error {
-		res, err := s.Sync(ctx)
-		if !first.IsZero() {
-			res.Wait = time.Since(first) - res.Scan - res.Send
+		for {
+			res, err := s.Sync(ctx)
+			if !first.IsZero() {
+				res.Wait = time.Since(first) - res.Scan - res.Send
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			onSync(res, err)
+			added, werr := s.watchDirs(w, watched)
+			if werr != nil {
+				return werr
+			}
+			if added == 0 || err != nil {
+				return nil
+			}
+			first = time.Time{}
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		onSync(res, err)
-		return s.watchDirs(w, watched)
 	}
 	if err := syncNow(time.Time{}); err != nil {
 		return err
@@ -92,17 +113,22 @@ func (s *Syncer) loop(ctx context.Context, w *fsnotify.Watcher, opts WatchOption
 	}
 }
 
-// watchDirs watches every folder of the last scan not watched yet.
-// (fsnotify drops the watches of deleted folders by itself.)
-func (s *Syncer) watchDirs(w *fsnotify.Watcher, watched map[string]bool) error {
+// watchDirs watches every folder of the last scan not watched yet and
+// says how many it added. (fsnotify drops the watches of deleted folders
+// by itself.)
+func (s *Syncer) watchDirs(w *fsnotify.Watcher, watched map[string]bool) (int, error) {
+	added := 0
 	for _, d := range s.Tree.dirs {
 		if watched[d] {
 			continue
 		}
-		if err := w.Add(d); err != nil {
-			return fmt.Errorf("watching %s: %w", d, err)
+		if err := w.Add(d); errors.Is(err, fs.ErrNotExist) {
+			continue // gone since the scan: its deletion is an event already
+		} else if err != nil {
+			return added, fmt.Errorf("watching %s: %w", d, err)
 		}
 		watched[d] = true
+		added++
 	}
-	return nil
+	return added, nil
 }

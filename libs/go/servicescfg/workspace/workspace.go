@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/render"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
 )
 
@@ -40,6 +41,9 @@ type Spec struct {
 	UID       int64
 	GID       int64
 	FSGroup   int64
+	// Source is the git repository that fills an empty workspace (Git
+	// empty when none).
+	Source render.WorkspaceSource
 }
 
 // FromPlan returns the workspace of a planned environment of s. It refuses
@@ -53,9 +57,18 @@ func FromPlan(s *stack.Stack, p *plan.Plan) (Spec, error) {
 	if env.Production {
 		return Spec{}, fmt.Errorf("environment %s: %w: it runs built images and has no workspace", p.Environment, ErrProduction)
 	}
+	spec, ok := SpecOf(p)
+	if !ok {
+		return Spec{}, fmt.Errorf("environment %s (runtime %s): %w: declare spec.runtime.%s.workspace", p.Environment, p.Runtime, ErrNoWorkspace, p.Runtime)
+	}
+	return spec, nil
+}
+
+// SpecOf returns the workspace a plan declares, false when none.
+func SpecOf(p *plan.Plan) (Spec, bool) {
 	w := p.Context.Runtime.Workspace
 	if !w.Enabled {
-		return Spec{}, fmt.Errorf("environment %s (runtime %s): %w: declare spec.runtime.%s.workspace", p.Environment, p.Runtime, ErrNoWorkspace, p.Runtime)
+		return Spec{}, false
 	}
 	return Spec{
 		Namespace: p.Namespace,
@@ -64,7 +77,8 @@ func FromPlan(s *stack.Stack, p *plan.Plan) (Spec, error) {
 		UID:       w.UID,
 		GID:       w.GID,
 		FSGroup:   w.FSGroup,
-	}, nil
+		Source:    w.Source,
+	}, true
 }
 
 // Mount is what a pod needs to work in the workspace as its owner.

@@ -92,10 +92,10 @@ func (b *builder) testbox(ctx context.Context) (imagebuild.Spec, error) {
 // toolboxPrograms are what the engine's workspace helper runs (a POSIX
 // shell, tar, xargs and the file tools), as busybox provides them in a
 // cluster.
-var toolboxPrograms = []string{"tar", "xargs", "rm", "rmdir", "mv", "mkdir", "cat", "sleep", "ls", "id"}
+var toolboxPrograms = []string{"tar", "xargs", "rm", "rmdir", "mv", "mkdir", "cat", "sleep", "ls", "id", "chmod"}
 
-// toolbox is this machine's shell and file tools at /usr/bin, for the
-// engine's workspace helper pod.
+// toolbox is this machine's shell, file tools and git at their own
+// paths, for the engine's workspace helper pod and its git clone.
 func (b *builder) toolbox(ctx context.Context) (imagebuild.Spec, error) {
 	files, err := hostProgram(ctx, "/bin/sh", "/bin/sh")
 	if err != nil {
@@ -107,6 +107,14 @@ func (b *builder) toolbox(ctx context.Context) (imagebuild.Spec, error) {
 			return imagebuild.Spec{}, fmt.Errorf("%s is not installed: %w", name, err)
 		}
 		f, err := hostProgram(ctx, p, "/usr/bin/"+name)
+		if err != nil {
+			return imagebuild.Spec{}, err
+		}
+		files = append(files, f...)
+	}
+	// git and its HTTP transport, for the workspace's git source.
+	for _, p := range [][2]string{{"/usr/bin/git", "/usr/bin/git"}, {"/usr/lib/git-core/git-remote-http", "/usr/lib/git-core/git-remote-http"}} {
+		f, err := hostProgram(ctx, p[0], p[1])
 		if err != nil {
 			return imagebuild.Spec{}, err
 		}
