@@ -3,8 +3,8 @@ package workspace
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"fmt"
+	"io/fs"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
