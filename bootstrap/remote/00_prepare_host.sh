@@ -8,10 +8,24 @@ HOST_USER="${CODEXK8S_HOST_USER:-codex}"
 WORKSPACE_UID={{ .Runtime.Workspace.UID | default 1000 }}
 WORKSPACE_GID={{ .Runtime.Workspace.GID | default 1000 }}
 
-log "installing base packages"
-apt-get update -q
-apt-get install -y -q --no-install-recommends \
-	ca-certificates curl gnupg jq git iptables conntrack socat openssl
+# What the later steps use: curl (the k3s installer), iptables, conntrack
+# and socat (k3s), nftables (the firewall step).
+PACKAGES=(ca-certificates curl iptables nftables conntrack socat)
+missing=()
+for p in "${PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q ' installed$' || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+	log "base packages already installed"
+else
+	log "installing ${missing[*]}"
+	# An install cut off during apt leaves dpkg interrupted: finish first.
+	dpkg --configure -a
+	# A mirror that cannot be reached is not fatal while the package
+	# lists already on the server still name what is missing.
+	apt-get update -q || log "apt-get update failed: installing from the package lists already on the server"
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
 
 log "kernel modules and sysctl"
 write_file /etc/modules-load.d/90-{{ .Project }}.conf 0644 <<'CONF'
@@ -44,11 +58,20 @@ existing_user=$(getent passwd "$WORKSPACE_UID" | cut -d: -f1 || true)
 if [ -n "$existing_user" ]; then
 	[ "$existing_user" = "$HOST_USER" ] || log "uid $WORKSPACE_UID belongs to $existing_user; using it as the workspace owner"
 	HOST_USER=$existing_user
+elif getent passwd "$HOST_USER" >/dev/null; then
+	die "user $HOST_USER exists with uid $(id -u "$HOST_USER"), not the workspace's $WORKSPACE_UID: set CODEXK8S_HOST_USER to a free name, or the workspace uid in services.yaml to $(id -u "$HOST_USER")"
 else
-	getent group "$WORKSPACE_GID" >/dev/null || groupadd --gid "$WORKSPACE_GID" "$HOST_USER"
+	if ! getent group "$WORKSPACE_GID" >/dev/null; then
+		getent group "$HOST_USER" >/dev/null &&
+			die "group $HOST_USER exists with another gid than the workspace's $WORKSPACE_GID: set CODEXK8S_HOST_USER to a free name"
+		groupadd --gid "$WORKSPACE_GID" "$HOST_USER"
+	fi
 	useradd --uid "$WORKSPACE_UID" --gid "$WORKSPACE_GID" --create-home --shell /bin/bash "$HOST_USER"
 	log "created user $HOST_USER"
 fi
+[ "$(id -g "$HOST_USER")" = "$WORKSPACE_GID" ] ||
+	log "$HOST_USER's primary group is $(id -g "$HOST_USER"), not $WORKSPACE_GID: pods still share the workspace through its fsGroup"
+log "workspace owner is $HOST_USER ($(id -u "$HOST_USER"):$(id -g "$HOST_USER"))"
 
 install -d -m 0755 /var/lib/{{ .Project }}
 log "done"

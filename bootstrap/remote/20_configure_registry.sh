@@ -72,7 +72,11 @@ mirrors:
 CONF
 if [ "$WROTE" = 1 ]; then
 	# containerd reads the mirrors only when k3s starts.
-	log "registry mirror changed: restarting k3s"
-	systemctl restart k3s
+	if systemctl is-active --quiet k3s 2>/dev/null; then
+		log "registry mirror changed: restarting k3s"
+		systemctl restart k3s
+	else
+		log "k3s is not running under systemd here: it reads the mirror when it starts"
+	fi
 fi
 log "registry ${REGISTRY} configured"

@@ -12,8 +12,9 @@ export DEBIAN_FRONTEND=noninteractive
 umask 022
 
 STEP={{ .step | quote }}
-log() { printf '[%s] %s\n' "$STEP" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+# install prefixes every line of a step's output with the step's name.
+log() { printf '%s\n' "$*" >&2; }
+die() { log "error in step $STEP: $*"; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (codex-bootstrap runs steps through sudo for a non-root SSH user)"
 

@@ -22,6 +22,7 @@ const (
 	ExitOK        = 0
 	ExitFailure   = 1 // invalid input or a failed operation
 	ExitUsage     = 2 // bad flags, arguments or targets
+	ExitChanges   = 3 // reconcile --diff --exit-code: an apply would change something
 	ExitInterrupt = 130
 )
 
@@ -95,6 +96,8 @@ func ExitCode(err error) int {
 		return ExitUsage
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupt
+	case errors.Is(err, ErrChanges):
+		return ExitChanges
 	default:
 		return ExitFailure
 	}
@@ -197,7 +200,7 @@ server, which validate renders and checks and install runs on the server
 over one SSH connection before deploying to it.
 
 Exit codes: 0 success, 1 invalid input or failed operation, 2 usage error,
-130 interrupted.`,
+3 changes found (reconcile --diff --exit-code), 130 interrupted.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// Positional arguments to the root are mistyped verbs.

@@ -31,6 +31,11 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"reconcile without env", []string{"reconcile", "--dry-run"}, "--env is required"},
 		{"bad output", []string{"reconcile", "--env", "dev", "--dry-run", "-o", "yaml"}, `invalid --output "yaml"`},
 		{"output without dry-run", []string{"reconcile", "--env", "dev", "-o", "json"}, "--output and --output-dir are for --dry-run"},
+		{"diff with dry-run", []string{"reconcile", "--env", "dev", "--diff", "--dry-run"}, "--diff and --dry-run exclude each other"},
+		{"exit-code without diff", []string{"reconcile", "--env", "dev", "--exit-code"}, "--exit-code is for --diff"},
+		{"diff with output-dir", []string{"reconcile", "--env", "dev", "--diff", "--output-dir", "x"}, "--output-dir is for --dry-run"},
+		{"diff with events", []string{"reconcile", "--env", "dev", "--diff", "--events", "e.jsonl"}, "--diff applies nothing"},
+		{"diff as a picture", []string{"reconcile", "--env", "dev", "--diff", "-o", "mermaid"}, "--output mermaid draws the plan: it is for --dry-run"},
 		{"slot without env", []string{"validate", "--slot", "1"}, "--slot needs --env"},
 		{"positional", []string{"validate", "extra"}, "takes no arguments"},
 	}

@@ -164,7 +164,7 @@ func runInstall(ctx context.Context, opts *InstallOptions) error {
 	}
 	defer closeEvents()
 
-	fmt.Fprintf(opts.IO.ErrOut, "connecting to %s@%s\n", ip.target.User, ip.target.Addr())
+	fmt.Fprintf(opts.IO.ErrOut, "connecting to %s@%s%s\n", ip.target.User, ip.target.Addr(), through(ip.target))
 	client, err := remote.Dial(ctx, opts.sshFlags.dialConfig(opts.IO, opts.Prompter, opts.LookupEnv, ip.target))
 	if err != nil {
 		return wordInstallError(err)
@@ -316,10 +316,23 @@ func (s sshPrompter) Passphrase(ctx context.Context, file string) ([]byte, error
 // own terms.
 func wordInstallError(err error) error {
 	var ue *remote.UnknownHostKeyError
-	if errors.As(err, &ue) && !ue.Declined {
+	var je *remote.JumpHostError
+	switch {
+	case errors.As(err, &je) && errors.As(err, &ue) && !ue.Declined:
+		// --host-key pins the server's key, not a jump host's.
+		return fmt.Errorf("%w, then run install on a terminal to confirm it, or record it in known_hosts (ssh %s once)", err, je.Jump.Host)
+	case errors.As(err, &ue) && !ue.Declined:
 		return fmt.Errorf("%w, then pass --host-key %s, or run install on a terminal to confirm it", err, ue.Fingerprint)
 	}
 	return err
+}
+
+// through names the jump hosts a target is reached through, if any.
+func through(t remote.Target) string {
+	if via := t.Via(); via != "" {
+		return " through " + via
+	}
+	return ""
 }
 
 func openEvents(path string) (apply.Observer, func(), error) {
@@ -335,7 +348,7 @@ func openEvents(path string) (apply.Observer, func(), error) {
 
 func printInstallPlan(opts *InstallOptions, ip *installPlan) {
 	w := opts.IO.Out
-	fmt.Fprintf(w, "install %s on %s@%s\n", ip.prj.Stack().Spec.Project, ip.target.User, ip.target.Addr())
+	fmt.Fprintf(w, "install %s on %s@%s%s\n", ip.prj.Stack().Spec.Project, ip.target.User, ip.target.Addr(), through(ip.target))
 	fmt.Fprintf(w, "bootstrap steps, in order:\n")
 	for i, s := range ip.steps {
 		var vars, files []string

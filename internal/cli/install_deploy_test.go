@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,24 +58,8 @@ func forward(t *testing.T, listen, addr string) (string, *atomic.Int64) {
 func TestInstallDeploysThroughTheSSHConnection(t *testing.T) {
 	env := clustertest.New(t)
 	h := sshhost.Start(t)
-	apiURL, err := url.Parse(env.Config.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	relay, relayed := forward(t, h.Peer, apiURL.Host)
-
 	stack := installStack(t, hostConfig(h, "root")+"DEMO_NAMESPACE="+env.Namespace+"\n")
-	kc, err := clientcmd.LoadFromFile(env.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range kc.Clusters {
-		c.Server = "https://" + relay
-		c.TLSServerName = apiURL.Hostname()
-	}
-	if err := clientcmd.WriteToFile(*kc, filepath.Join(filepath.Dir(stack), "cluster", "kubeconfig")); err != nil {
-		t.Fatal(err)
-	}
+	relay, relayed := writeRelayedKubeconfig(t, h, env, filepath.Join(filepath.Dir(stack), "cluster", "kubeconfig"))
 
 	r := newInstallRun(t)
 	r.trust(t, h)

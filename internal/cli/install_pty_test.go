@@ -140,3 +140,75 @@ func TestInstallOnARealTerminal(t *testing.T) {
 		t.Errorf("config.env changed by an interrupted install: %q", b)
 	}
 }
+
+// TestInstallPlatformOnARealTerminal: the platform's own stack with a
+// config.env that lacks its domain and GitHub token, on a real pty: a
+// domain that misses the pattern is asked again with the reason, the token
+// is read without echo, the answers are saved with the file's comments and
+// the platform's steps run; Ctrl-C at the token question leaves the file.
+func TestInstallPlatformOnARealTerminal(t *testing.T) {
+	h := sshhost.Start(t)
+	stack := platformStack(t, h, nil, h.Pod(t))
+	cfg := filepath.Join(filepath.Dir(stack), "bootstrap/host/config.env")
+	content := "# the server\nCODEXK8S_SSH_HOST=" + h.IP + "\nCODEXK8S_SSH_USER=" + sshhost.UserSudo + "\n# keep this comment\n"
+	if err := os.WriteFile(cfg, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := newInstallRun(t)
+	args := []string{"install", "--config", stack, "-i", h.ClientKeyFile, "--no-deploy"}
+
+	term := newTerminal(t)
+	code := make(chan int, 1)
+	go func() { code <- term.run(context.Background(), r, args...) }()
+	term.answer(t, "CODEXK8S_DOMAIN", "Not A Domain")
+	term.answer(t, "CODEXK8S_DOMAIN does not match the pattern", "platform.example.test")
+	waitFor(t, func() bool { return strings.Contains(term.shown(), "CODEXK8S_GITHUB_PAT") && !term.echo(t) }, "the hidden token question")
+	term.answer(t, "CODEXK8S_GITHUB_PAT", platformCanary)
+	term.answer(t, "Trust it and continue?", "y")
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Fatalf("exit %d\n%s", c, term.shown())
+		}
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("install did not finish:\n%s", term.shown())
+	}
+	screen := term.shown()
+	if strings.Contains(screen, platformCanary) {
+		t.Errorf("the token was shown:\n%s", screen)
+	}
+	if !strings.Contains(screen, "[finalize] firewall:  table inet codex-k8s-firewall: 22,80,443 open") {
+		t.Errorf("the platform's steps did not run:\n%s", screen)
+	}
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := content + "CODEXK8S_DOMAIN=platform.example.test\nCODEXK8S_GITHUB_PAT=" + platformCanary + "\n"; string(b) != want {
+		t.Errorf("config.env:\n%s\nwant:\n%s", b, want)
+	}
+	if st, _ := os.Stat(cfg); st.Mode().Perm() != 0o600 {
+		t.Errorf("config.env mode %v", st.Mode())
+	}
+
+	// Ctrl-C (the context ends, as on SIGINT) at the token question.
+	if err := os.WriteFile(cfg, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	term = newTerminal(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { code <- term.run(ctx, r, args...) }()
+	term.answer(t, "CODEXK8S_DOMAIN", "platform.example.test")
+	waitFor(t, func() bool { return strings.Contains(term.shown(), "CODEXK8S_GITHUB_PAT") && !term.echo(t) }, "the hidden token question")
+	cancel()
+	if c := <-code; c != ExitInterrupt {
+		t.Errorf("exit %d, want %d", c, ExitInterrupt)
+	}
+	if !term.echo(t) {
+		t.Error("echo is off after the interrupted install")
+	}
+	if b, _ := os.ReadFile(cfg); string(b) != content {
+		t.Errorf("config.env changed by an interrupted install: %q", b)
+	}
+}

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/codex-k8s/codex-bootstrap/test/sshhost"
 )
@@ -18,11 +21,23 @@ import (
 func installStack(t *testing.T, content string) string {
 	t.Helper()
 	dst := t.TempDir()
-	err := filepath.WalkDir("testdata/install", func(p string, d fs.DirEntry, err error) error {
+	copyTree(t, "testdata/install", dst)
+	if content != "" {
+		if err := os.WriteFile(filepath.Join(dst, "bootstrap/host/config.env"), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dst, "services.yaml")
+}
+
+// copyTree copies the files under src to dst, keeping their modes.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel("testdata/install", p)
+		rel, _ := filepath.Rel(src, p)
 		if d.IsDir() {
 			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
 		}
@@ -36,12 +51,6 @@ func installStack(t *testing.T, content string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if content != "" {
-		if err := os.WriteFile(filepath.Join(dst, "bootstrap/host/config.env"), []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return filepath.Join(dst, "services.yaml")
 }
 
 // installRun runs a command line with a home folder of its own and answers
@@ -62,13 +71,18 @@ func newInstallRun(t *testing.T) *installRun {
 
 func (r *installRun) run(ctx context.Context, args ...string) (int, string, string) {
 	var out, errOut bytes.Buffer
-	ios := IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
+	code := r.runWith(ctx, &out, &errOut, args...)
+	return code, out.String(), errOut.String()
+}
+
+// runWith runs a command line writing to out and errOut as it goes.
+func (r *installRun) runWith(ctx context.Context, out, errOut io.Writer, args ...string) int {
+	ios := IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut}
 	ios.SetStdinTTY(r.prompter != nil)
 	ios.SetStderrTTY(r.prompter != nil)
 	ios.SetStdoutTTY(false)
 	f := &Factory{IO: ios, Prompter: r.prompter, LookupEnv: func(k string) (string, bool) { v, ok := r.env[k]; return v, ok }}
-	code := Run(ctx, f, args)
-	return code, out.String(), errOut.String()
+	return Run(ctx, f, args)
 }
 
 func (r *installRun) trust(t *testing.T, h *sshhost.Host) {
@@ -285,5 +299,40 @@ then deploy environment dev into namespace demo-dev (1 nodes) through the SSH co
 	want = strings.Replace(want, "operator@", "root@", 1)
 	if stdout != want {
 		t.Errorf("stdout:\n%s\nwant:\n%s", stdout, want)
+	}
+}
+
+// TestInstallThroughProxyJump: the server's ~/.ssh/config entry names a
+// jump host (itself an entry there, with its own user): install connects
+// through it, and a jump host whose key is unknown is refused even when the
+// server's key is pinned.
+func TestInstallThroughProxyJump(t *testing.T) {
+	h := sshhost.Start(t)
+	stack := installStack(t, "DEMO_SSH_HOST=staging\nDEMO_DOMAIN=demo.example\nDEMO_TOKEN=canary-token-0123456789\n")
+	r := newInstallRun(t)
+	r.trust(t, h)
+	sshConfig := "Host staging\n  HostName " + h.IP + "\n  User root\n  IdentityFile " + h.ClientKeyFile + "\n  ProxyJump jumper\n" +
+		"Host jumper\n  HostName " + h.IP + "\n  User " + sshhost.UserSudo + "\n  IdentityFile " + h.ClientKeyFile + "\n"
+	if err := os.WriteFile(filepath.Join(r.home, ".ssh", "config"), []byte(sshConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := r.run(context.Background(), "install", "--config", stack, "--no-deploy")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if want := "connecting to root@" + h.Addr + " through " + sshhost.UserSudo + "@" + h.Addr; !strings.Contains(stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr)
+	}
+	if !strings.Contains(stdout, "bootstrap steps done") {
+		t.Errorf("stdout:\n%s", stdout)
+	}
+
+	if err := os.WriteFile(filepath.Join(r.home, ".ssh", "known_hosts"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pin := ssh.FingerprintSHA256(h.HostKeys[0].PublicKey())
+	code, _, stderr = r.run(context.Background(), "install", "--config", stack, "--no-deploy", "--host-key", pin)
+	if code != 1 || !strings.Contains(stderr, "jump host "+h.Addr+" (ProxyJump of "+h.IP+")") || !strings.Contains(stderr, "ssh "+h.IP+" once") {
+		t.Errorf("unknown jump host key: exit %d\n%s", code, stderr)
 	}
 }

@@ -22,8 +22,12 @@ type ReconcileOptions struct {
 	Env        string
 	Slot       string
 	DryRun     bool
-	Output     string
-	OutputDir  string
+	// Diff compares the plan with the cluster instead of applying it;
+	// ExitCode makes a difference exit with ExitChanges.
+	Diff      bool
+	ExitCode  bool
+	Output    string
+	OutputDir string
 
 	// Cluster access and apply behaviour (without --dry-run).
 	Kubeconfig     string
@@ -65,6 +69,23 @@ per node in apply order. The folder must be new, empty or one an earlier
 refuses to run while the folder holds any other file. Secret values never
 appear in a plan.
 
+-o dot and -o mermaid draw the plan instead (with --dry-run): one box per
+deploy group in order, an arrow from each dependency to its dependent, a
+thick arrow for each group barrier; pipe dot to Graphviz, paste mermaid into
+a Markdown file.
+
+With --diff nothing is applied and nothing written (no namespace, no lease):
+every object is applied with the server's dry run under the field manager
+codex-bootstrap and compared with the live object. Per node it prints what
+would be created, changed (a unified diff of the fields that change, without
+managedFields, resourceVersion, generation, status and other fields the
+server owns) or left as is, then what prune would delete. Secret values are
+masked: the keys that change are named. Fields of another manager, immutable
+fields and Jobs that would be re-run are flagged as a real apply would meet
+them (with --force-conflicts and --recreate: "would take over", "would
+recreate"). -o json prints the same as one document; --exit-code exits 3 when
+an apply would change something.
+
 Without --dry-run the plan is applied to the cluster of the current
 kubeconfig context (KUBECONFIG, --kubeconfig, --context; in a pod, the pod's
 service account): the namespace first, labelled with stack, environment and
@@ -87,13 +108,13 @@ A slot environment (one namespace per task) needs --slot; other environments
 refuse it.
 
 Exit codes: 0 success, 1 invalid input or failed operation, 2 usage error,
-130 interrupted.`
+3 changes found (--diff --exit-code), 130 interrupted.`
 
 // NewCmdReconcile builds `reconcile`. runF replaces the run function in tests.
 func NewCmdReconcile(f *Factory, configPath func() string, runF func(context.Context, *ReconcileOptions) error) *cobra.Command {
 	opts := &ReconcileOptions{}
 	cmd := &cobra.Command{
-		Use:   "reconcile --env NAME [--slot N] [--kubeconfig PATH] [--context NAME] [--dry-run [-o text|json] [--output-dir DIR]]",
+		Use:   "reconcile --env NAME [--slot N] [--kubeconfig PATH] [--context NAME] [--dry-run [-o text|json|dot|mermaid] [--output-dir DIR] | --diff [-o text|json] [--exit-code]]",
 		Short: "Deploy an environment from services.yaml, in order, waiting for readiness",
 		Long:  reconcileLong,
 		Example: `  # the plan of the staging environment, as text
@@ -101,6 +122,12 @@ func NewCmdReconcile(f *Factory, configPath func() string, runF func(context.Con
 
   # a task slot, as JSON, with the rendered manifests written to a folder
   codex-bootstrap reconcile --env ai-slot --slot 3 --dry-run -o json --output-dir out/
+
+  # what would a deploy of staging change? exit 3 if anything
+  codex-bootstrap reconcile --env staging --diff --exit-code
+
+  # the plan of staging as a Mermaid flowchart
+  codex-bootstrap reconcile --env staging --dry-run -o mermaid
 
   # deploy staging to the current kubeconfig context, recording events
   codex-bootstrap reconcile --env staging --events events.jsonl
@@ -117,13 +144,8 @@ func NewCmdReconcile(f *Factory, configPath func() string, runF func(context.Con
 			if opts.Env == "" {
 				return UsageErrorf("--env is required")
 			}
-			switch opts.Output {
-			case "text", "json":
-			default:
-				return UsageErrorf("invalid --output %q: use text or json", opts.Output)
-			}
-			if !opts.DryRun && (cmd.Flags().Changed("output") || opts.OutputDir != "") {
-				return UsageErrorf("--output and --output-dir are for --dry-run")
+			if err := checkOutputFlags(cmd, opts); err != nil {
+				return err
 			}
 			if opts.Parallel < 1 {
 				return UsageErrorf("--parallel must be at least 1, got %d", opts.Parallel)
@@ -157,6 +179,9 @@ func runReconcile(ctx context.Context, opts *ReconcileOptions) error {
 		if err != nil {
 			return reportDiagnostics(opts.IO, err)
 		}
+		if opts.Diff {
+			return runDiff(ctx, opts, prj.Stack(), p, values)
+		}
 		if opts.SSH.Host != "" {
 			closeSSH, err := reconcileOverSSH(ctx, opts, prj.Stack(), values)
 			if err != nil {
@@ -171,10 +196,7 @@ func runReconcile(ctx context.Context, opts *ReconcileOptions) error {
 			return err
 		}
 	}
-	if opts.Output == "json" {
-		return p.WriteJSON(opts.IO.Out)
-	}
-	return p.WriteText(opts.IO.Out)
+	return writePlan(opts.IO.Out, p, opts.Output)
 }
 
 // addReconcileFlags declares reconcile's flags into opts.
@@ -183,7 +205,9 @@ func addReconcileFlags(cmd *cobra.Command, opts *ReconcileOptions) {
 	fl.StringVar(&opts.Env, "env", "", "environment to reconcile (required)")
 	fl.StringVar(&opts.Slot, "slot", "", "slot of a slot environment, e.g. a task number")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan instead of applying it; contacts nothing")
-	fl.StringVarP(&opts.Output, "output", "o", "text", "plan format with --dry-run: text or json")
+	fl.StringVarP(&opts.Output, "output", "o", "text", "format of --dry-run (text, json, dot or mermaid) and --diff (text or json)")
+	fl.BoolVar(&opts.Diff, "diff", false, "show what an apply would change (server-side dry run against the cluster); writes nothing")
+	fl.BoolVar(&opts.ExitCode, "exit-code", false, "with --diff, exit 3 when an apply would change something, 0 when not")
 	fl.StringVar(&opts.OutputDir, "output-dir", "", "with --dry-run, also write the rendered manifests to this folder")
 	fl.StringVar(&opts.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config; in a pod, its service account)")
 	fl.StringVar(&opts.Context, "context", "", "kubeconfig context (default: the current context)")

@@ -9,6 +9,10 @@
 // temporary folder), fresh host keys, and a client key authorized for root,
 // for UserSudo (passwordless sudo) and for UserNoSudo (in the sudo group,
 // but sudo asks for a password it does not have, so `sudo -n` fails).
+// The host shares this machine's kernel, so it cannot change what is not
+// its own: /proc/sys is read-only there except net (per network
+// namespace), and /proc/swaps is empty.
+//
 // Everything is undone when the test ends, also when it fails: the
 // namespace's processes (sshd is its PID 1, so they all go with it), its
 // mounts, the network namespace and the veth pair.
@@ -300,6 +304,14 @@ ln -s pts/ptmx "$m/dev/ptmx"
 ln -s /proc/self/fd "$m/dev/fd"
 for i in 0:stdin 1:stdout 2:stderr; do ln -s "/proc/self/fd/${i%%:*}" "$m/dev/${i#*:}"; done
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$m/dev/shm"
+# The host shares this machine's kernel: the settings that are not its
+# network namespace's own stay read-only (as in a container), and it sees
+# no swap that a step's swapoff -a could turn off.
+mount --bind "$m/proc/sys" "$m/proc/sys"
+mount -o remount,bind,ro "$m/proc/sys"
+mount --bind "$m/proc/sys/net" "$m/proc/sys/net"
+mount -o remount,bind,rw "$m/proc/sys/net"
+mount --bind "$m/dev/null" "$m/proc/swaps"
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs "$m/run"
 mkdir -p "$m/run/sshd" "$m/run/lock"
 hostname "$name"
@@ -478,6 +490,29 @@ func readProcess(pid int) (Process, bool) {
 		PID: pid, PPID: ppid, PGID: pgid, Comm: s[open+1 : end],
 		Cmdline: strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " ")),
 	}, true
+}
+
+// Strays waits up to timeout for the host to run nothing but sshd (its
+// listener and the processes serving connections) and returns what still
+// runs then, as "PID command line" (nil when nothing does).
+func (h *Host) Strays(timeout time.Duration) ([]string, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		procs, err := h.Processes()
+		if err != nil {
+			return nil, err
+		}
+		var left []string
+		for _, p := range procs {
+			if p.Comm != "sshd" {
+				left = append(left, fmt.Sprintf("%d %s", p.PID, p.Cmdline))
+			}
+		}
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // KillConnections cuts every SSH connection to the host at once: it kills

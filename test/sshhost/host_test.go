@@ -64,6 +64,20 @@ func TestSmokeHost(t *testing.T) {
 	if _, err := os.Stat(h.Path("/etc/ssh/sshd_config")); err != nil {
 		t.Fatal(err)
 	}
+	// What is not the host's own stays this machine's: kernel-wide sysctls
+	// are read-only, per-namespace ones are writable, no swap is seen; the
+	// prepare-host step's packages are in the apt cache, not installed.
+	checks := []struct{ script, want string }{
+		{"sysctl -w fs.inotify.max_user_instances=4242 >/dev/null 2>&1 && echo changed || echo refused", "refused\n"},
+		{"sysctl -w net.ipv4.ip_forward=1 >/dev/null && echo changed", "changed\n"},
+		{"wc -c < /proc/swaps", "0\n"},
+		{"dpkg-query -W -f='${Status}' nftables 2>/dev/null | grep -q 'ok installed' && echo installed || echo missing; ls /var/cache/apt/archives | grep -c '^nftables_'", "missing\n1\n"},
+	}
+	for _, c := range checks {
+		if out, err := h.Exec(ctx, c.script); err != nil || out != c.want {
+			t.Errorf("%s: %q, %v (want %q)", c.script, out, err, c.want)
+		}
+	}
 
 	// A cut connection: the client sees its connection end.
 	s, err := root.NewSession()
@@ -128,3 +142,58 @@ func TestSmokeCleanup(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestSmokePorts: a listener on the host answers the prober, a closed port
+// does not; the host reaches a pod through cni0; the namespaces go with
+// the test.
+func TestSmokePorts(t *testing.T) {
+	var h *Host
+	t.Run("host", func(t *testing.T) {
+		h = Start(t)
+		p := h.Prober(t)
+		h.Listen(t, ":80")
+		if !p.Answers(80, 2*time.Second) {
+			t.Error("port 80 does not answer the prober")
+		}
+		if p.Answers(81, 2*time.Second) {
+			t.Error("closed port 81 answers the prober")
+		}
+		pod := h.Pod(t)
+		pod.Listen(t, 8080)
+		out, err := h.Exec(context.Background(), "bash -c 'exec 3<>/dev/tcp/"+pod.IP+"/8080 && head -1 <&3'")
+		if err != nil || out != "sshhost listener\n" {
+			t.Errorf("the host does not reach the pod: %q, %v", out, err)
+		}
+	})
+	if h == nil {
+		return
+	}
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	for _, ns := range []string{"cbpr-" + itoa(h.slot), "cbpod-" + itoa(h.slot)} {
+		if strings.Contains(string(out), ns+" ") || strings.Contains(string(out), ns+"\n") {
+			t.Errorf("network namespace %s left behind", ns)
+		}
+	}
+}
+
+// TestStepPackagesMatchPrepareHost: the root's apt cache holds what the
+// platform's prepare-host installs (the test host has no internet).
+func TestStepPackagesMatchPrepareHost(t *testing.T) {
+	b, err := os.ReadFile("../../bootstrap/remote/00_prepare_host.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkgs []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "PACKAGES=("); ok {
+			for _, p := range strings.Fields(strings.TrimSuffix(rest, ")")) {
+				if p != "ca-certificates" { // part of the root
+					pkgs = append(pkgs, p)
+				}
+			}
+		}
+	}
+	if got := strings.Join(pkgs, " "); got != StepPackages {
+		t.Errorf("prepare-host installs %q, the root caches %q: change StepPackages (and rootVersion)", got, StepPackages)
+	}
+}

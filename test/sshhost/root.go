@@ -14,11 +14,17 @@ import (
 
 // rootVersion names the cached root; bump it when buildRoot changes what
 // the root holds, so that an old cache is not reused.
-const rootVersion = "bookworm-v1"
+const rootVersion = "bookworm-v2"
 
 // Packages debootstrap adds to minbase: an SSH server, sudo for the
 // non-root users, TLS roots, ip and ps for the tests that look inside.
 const rootPackages = "openssh-server,sudo,ca-certificates,iproute2,procps"
+
+// StepPackages are the packages the platform's prepare-host step installs
+// (bootstrap/remote/00_prepare_host.sh). The host has no internet: their
+// .deb files and the package lists are kept in the root's apt cache, not
+// installed, so that the step's own apt-get installs them offline.
+const StepPackages = "curl iptables nftables conntrack socat"
 
 const (
 	defaultMirror = "http://deb.debian.org/debian"
@@ -107,6 +113,8 @@ func buildRoot(ctx context.Context, root string) error {
 		"chmod 0440 /etc/sudoers.d/" + UserSudo,
 		"rm -f /etc/ssh/ssh_host_*",
 		"apt-get clean",
+		"apt-get update -q",
+		"DEBIAN_FRONTEND=noninteractive apt-get install -q -y --download-only --no-install-recommends " + StepPackages,
 		"touch /.sshhost-complete",
 	}, "\n")
 	if err := run(ctx, "chroot", root, "/bin/sh", "-c", setup); err != nil {

@@ -15,4 +15,6 @@ else
 	mv "$conf.new" "$conf"
 	echo "tune-node: wrote $conf" >&2
 fi
-sysctl -q -p "$conf"
+# A server whose kernel settings are read-only (a container) keeps the
+# file for its next boot.
+sysctl -q -p "$conf" || echo "tune-node: $conf not applied now (read-only kernel settings here); it applies at boot" >&2

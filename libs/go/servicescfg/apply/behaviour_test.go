@@ -346,6 +346,16 @@ func TestReconcileTakesOverClientSideApply(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("kubectl apply: %v\n%s", err, out)
 	}
+	// A diff first says that client-side apply's fields move over.
+	d, err := apply.DiffWith(f.ctx, f.c, p, apply.DiffOptions{Values: values})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range d.Objects {
+		if o.Object.Kind == "ConfigMap" && (!o.ClientSideApply || o.Change != apply.ChangeUpdate || strings.Contains(o.Diff, "last-applied")) {
+			t.Errorf("diff of the client-side applied ConfigMap: %+v", o)
+		}
+	}
 	if _, _, err := run(t, f.ctx, f.cfg, p, apply.Options{Values: values}); err != nil {
 		t.Fatal(err)
 	}

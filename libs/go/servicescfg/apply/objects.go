@@ -103,9 +103,11 @@ type appliedObject struct {
 	live *unstructured.Unstructured
 }
 
-// applyNamespace creates or updates the environment's namespace with its
-// labels.
-func (e *reconcileRun) applyNamespace(ctx context.Context) error {
+var namespacesGVR = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+
+// namespaceObject is the environment's namespace as the engine applies it:
+// labelled with stack, environment and slot.
+func (e *reconcileRun) namespaceObject() *unstructured.Unstructured {
 	ns := &unstructured.Unstructured{}
 	ns.SetAPIVersion("v1")
 	ns.SetKind("Namespace")
@@ -122,7 +124,14 @@ func (e *reconcileRun) applyNamespace(ctx context.Context) error {
 	if len(e.p.NamespaceAnnotations) > 0 {
 		ns.SetAnnotations(maps.Clone(e.p.NamespaceAnnotations))
 	}
-	ri := e.c.Dynamic.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"})
+	return ns
+}
+
+// applyNamespace creates or updates the environment's namespace with its
+// labels.
+func (e *reconcileRun) applyNamespace(ctx context.Context) error {
+	ns := e.namespaceObject()
+	ri := e.c.Dynamic.Resource(namespacesGVR)
 	// A namespace being deleted accepts nothing new: let it go first.
 	if live, err := ri.Get(ctx, e.p.Namespace, metav1.GetOptions{}); err == nil && live.GetDeletionTimestamp() != nil {
 		// Finalizers can keep a namespace terminating for good: say so
@@ -275,14 +284,7 @@ func (e *reconcileRun) resourceFor(node string, clusterScoped bool, u *unstructu
 
 // applyObject labels and applies one object of a node.
 func (e *reconcileRun) applyObject(ctx context.Context, s *plan.Node, in *unstructured.Unstructured) (appliedObject, error) {
-	u := in.DeepCopy()
-	labels := u.GetLabels()
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	labels[LabelManagedBy] = ManagedBy
-	labels[LabelNode] = s.Name
-	u.SetLabels(labels)
+	u := labelled(s, in)
 	ri, err := e.resourceFor(s.Name, s.ClusterScoped, u)
 	if err != nil {
 		return appliedObject{}, err
@@ -296,6 +298,19 @@ func (e *reconcileRun) applyObject(ctx context.Context, s *plan.Node, in *unstru
 	}
 	e.record(s.Name, refOf(u), a)
 	return appliedObject{ref: refOf(u), ri: ri, live: live}, nil
+}
+
+// labelled is a copy of a node's object with the labels the engine sets.
+func labelled(s *plan.Node, in *unstructured.Unstructured) *unstructured.Unstructured {
+	u := in.DeepCopy()
+	labels := u.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[LabelManagedBy] = ManagedBy
+	labels[LabelNode] = s.Name
+	u.SetLabels(labels)
+	return u
 }
 
 // applyOne server-side applies u, taking over client-side apply fields,

@@ -87,6 +87,18 @@ func (e *reconcileRun) secretObject(ctx context.Context, ri interface {
 	if err == nil {
 		existing, _, _ = unstructured.NestedMap(live.Object, "data")
 	}
+	return e.buildSecret(s, existing, true)
+}
+
+// generatedPlaceholder stands, in a diff, for a value a reconcile would
+// generate: the diff masks values, so only its presence shows.
+const generatedPlaceholder = "(generated)"
+
+// buildSecret is the Secret of spec.secrets that an apply writes, keeping
+// the generated values of existing (the live Secret's data). Without
+// generateNew a value still to be generated is a placeholder, so that a
+// diff neither draws random values nor logs that it did.
+func (e *reconcileRun) buildSecret(s plan.Secret, existing map[string]any, generateNew bool) (*unstructured.Unstructured, error) {
 	data := map[string]any{}
 	for _, k := range s.Keys {
 		var val string
@@ -97,6 +109,10 @@ func (e *reconcileRun) secretObject(ctx context.Context, ri interface {
 		default:
 			if old, ok := existing[k.Key].(string); ok && old != "" {
 				val = old // generated once, kept
+				break
+			}
+			if !generateNew {
+				val = base64.StdEncoding.EncodeToString([]byte(generatedPlaceholder))
 				break
 			}
 			gen, err := generate(k.Generate, k.Charset)

@@ -88,10 +88,31 @@ func TestReconcileStacks(t *testing.T) {
 					t.Logf("no-op reconcile took %s", took)
 					checkOrder(t, p, events2)
 					checkLeaseReleased(t, cfg, p.Namespace)
+					checkDiffFindsNothing(t, cfg, p, values, before)
 					deployed[label], plans[label] = before, p
 				})
 			}
 		})
+	}
+}
+
+// checkDiffFindsNothing: a diff of what was just deployed finds no change
+// and writes nothing.
+func checkDiffFindsNothing(t *testing.T, cfg *rest.Config, p *plan.Plan, values apply.ConfigValues, before map[string]string) {
+	t.Helper()
+	d, err := apply.Diff(context.Background(), cfg, p, apply.DiffOptions{Values: values})
+	if err != nil {
+		t.Fatalf("diff: %v", err)
+	}
+	if d.HasChanges() {
+		for _, o := range append(d.Objects, d.Prune...) {
+			if o.Change != apply.ChangeNone {
+				t.Errorf("diff after a reconcile: %s %s %s %s\n%s", o.Change, o.Object, o.Reason, o.Err, o.Diff)
+			}
+		}
+	}
+	if after := resourceVersions(t, cfg, p); !equalMaps(before, after) {
+		t.Errorf("resourceVersions changed by a diff:\nbefore %v\nafter  %v", before, after)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg"
@@ -57,12 +58,50 @@ func TestRenderedStepsAreValidBash(t *testing.T) {
 				if out, err := exec.Command(bash, "-n", f).CombinedOutput(); err != nil {
 					t.Errorf("%s, environment %s, step %s (%s): bash -n: %v\n%s", path, env, sc.Step, sc.Path, err, out)
 				}
+				if sc.Step == "firewall" {
+					checkFirewallRules(t, env, string(sc.Data))
+				}
 				checked++
+			}
+			if path == "../../../../services.yaml" {
+				checkPlatformSteps(t, env, scripts)
 			}
 		}
 		if checked == 0 {
 			t.Errorf("%s: no step checked", path)
 		}
 		t.Logf("%s: %d rendered steps checked", path, checked)
+	}
+}
+
+// checkPlatformSteps: the platform's steps, in the order that keeps the
+// cluster's ports private from the moment it starts.
+func checkPlatformSteps(t *testing.T, env string, scripts []bootstrap.Script) {
+	t.Helper()
+	var names []string
+	for _, sc := range scripts {
+		names = append(names, sc.Step)
+	}
+	want := "prepare-host firewall install-k3s configure-registry install-cert-manager finalize"
+	if got := strings.Join(names, " "); got != want {
+		t.Errorf("platform steps in %s: %s, want %s", env, got, want)
+	}
+}
+
+// checkFirewallRules: the rendered ruleset accepts the SSH port before
+// anything is dropped, hooks before kube-proxy's DNAT (NodePorts), and
+// opens no TCP port but SSH, 80 and 443.
+func checkFirewallRules(t *testing.T, env, script string) {
+	t.Helper()
+	accept := strings.Index(script, "tcp dport @public_tcp accept")
+	drop := strings.Index(script, "counter drop")
+	if accept < 0 || drop < 0 || accept > drop {
+		t.Errorf("firewall in %s: the public ports are not accepted before the drop", env)
+	}
+	if !strings.Contains(script, "elements = { $ssh_ports, 80, 443 }") {
+		t.Errorf("firewall in %s: public ports are not exactly SSH, 80 and 443", env)
+	}
+	if !strings.Contains(script, "type filter hook prerouting priority -150;") {
+		t.Errorf("firewall in %s: the chain does not filter before DNAT", env)
 	}
 }

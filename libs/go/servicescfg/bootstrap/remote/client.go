@@ -56,7 +56,9 @@ type Config struct {
 
 // Client is one SSH connection to the server.
 type Client struct {
-	ssh    *ssh.Client
+	ssh *ssh.Client
+	// jumps are the connections to the ProxyJump hosts, in order.
+	jumps  []*ssh.Client
 	target Target
 	// sudo is true when commands go through `sudo -n` (a non-root user).
 	sudo bool
@@ -68,11 +70,49 @@ type Client struct {
 }
 
 // Dial connects, checks the host key and authenticates, then checks that
-// the user is root or may use sudo without a password.
+// the user is root or may use sudo without a password. A target reached
+// through ProxyJump is connected to through its jump hosts, one SSH
+// connection to each, every host key checked against known_hosts.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
-	if cfg.Target.ProxyJump != "" {
-		return nil, fmt.Errorf("host %s is reached through ProxyJump %s (from the SSH configuration), which install does not support yet: connect to the server directly", cfg.Target.Host, cfg.Target.ProxyJump)
+	dial := cfg.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
 	}
+	var jumps []*ssh.Client
+	closeJumps := func() {
+		for i := len(jumps) - 1; i >= 0; i-- {
+			_ = jumps[i].Close()
+		}
+	}
+	for _, j := range cfg.Target.Jumps {
+		hop := cfg
+		hop.Target, hop.HostKeyPin = j, "" // a pin names the server's key
+		sc, err := connect(ctx, hop, dial)
+		if err != nil {
+			closeJumps()
+			return nil, &JumpHostError{Jump: j, Of: cfg.Target.Host, Err: err}
+		}
+		jumps = append(jumps, sc)
+		dial = sc.DialContext
+	}
+	sc, err := connect(ctx, cfg, dial)
+	if err != nil {
+		closeJumps()
+		return nil, err
+	}
+	c := &Client{ssh: sc, jumps: jumps, target: cfg.Target, done: make(chan struct{})}
+	go c.watch()
+	go c.keepAlive(orDefault(cfg.KeepAlive, defaultKeepAlive))
+	if err := c.checkSudo(ctx); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// connect makes one SSH connection to cfg.Target over a connection from
+// dial: host key checked, keys offered.
+func connect(ctx context.Context, cfg Config, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (*ssh.Client, error) {
 	hk, err := newHostKeys(cfg.KnownHosts, cfg.HostKeyPin, cfg.Prompter)
 	if err != nil {
 		return nil, err
@@ -83,10 +123,6 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	defer closeAgent()
 	addr := cfg.Target.Addr()
-	dial := cfg.DialContext
-	if dial == nil {
-		dial = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
-	}
 	conn, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
@@ -104,15 +140,23 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		return nil, authError(cfg.Target, len(keys), err)
 	}
-	c := &Client{ssh: sc, target: cfg.Target, done: make(chan struct{})}
-	go c.watch()
-	go c.keepAlive(orDefault(cfg.KeepAlive, defaultKeepAlive))
-	if err := c.checkSudo(ctx); err != nil {
-		_ = c.Close()
-		return nil, err
-	}
-	return c, nil
+	return sc, nil
 }
+
+// JumpHostError: a jump host of ProxyJump could not be reached, was not
+// trusted or refused the login.
+type JumpHostError struct {
+	Jump Target
+	// Of is the server the jump host leads to.
+	Of  string
+	Err error
+}
+
+func (e *JumpHostError) Error() string {
+	return fmt.Sprintf("jump host %s (ProxyJump of %s): %v", e.Jump.Addr(), e.Of, e.Err)
+}
+
+func (e *JumpHostError) Unwrap() error { return e.Err }
 
 // handshake runs the SSH handshake on conn, giving up when ctx ends.
 func handshake(ctx context.Context, conn net.Conn, addr string, cfg *ssh.ClientConfig) (*ssh.Client, error) {
@@ -213,7 +257,11 @@ func (c *Client) Close() error {
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
-	return c.ssh.Close()
+	err := c.ssh.Close()
+	for i := len(c.jumps) - 1; i >= 0; i-- {
+		_ = c.jumps[i].Close()
+	}
+	return err
 }
 
 // SSH is the underlying connection, for tunnels (for example client-go's

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,34 +150,15 @@ func hostFile(t *testing.T, h *sshhost.Host, p string) string {
 }
 
 // strays lists the host's processes other than sshd: what a step left.
-func strays(t *testing.T, h *sshhost.Host) []string {
-	t.Helper()
-	procs, err := h.Processes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, p := range procs {
-		if p.Comm != "sshd" {
-			out = append(out, fmt.Sprintf("%d %s", p.PID, p.Cmdline))
-		}
-	}
-	return out
-}
-
 // noStrays waits a little for the host to have nothing but sshd running.
 func noStrays(t *testing.T, h *sshhost.Host) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		left := strays(t, h)
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("processes left on the host: %v", left)
-		}
-		time.Sleep(100 * time.Millisecond)
+	left, err := h.Strays(15 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) > 0 {
+		t.Fatalf("processes left on the host: %v", left)
 	}
 }
 
@@ -410,4 +390,39 @@ func TestNonRootUser(t *testing.T) {
 func runLocal(name string, args ...string) (string, error) {
 	out, err := exec.Command(name, args...).CombinedOutput()
 	return string(out), err
+}
+
+// TestDialThroughProxyJump connects through a jump host (the test host
+// itself: the second hop is dialled from inside it, so the server sees the
+// connection come from its own address), with both host keys checked.
+func TestDialThroughProxyJump(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	cfg := e.config("root")
+	cfg.Target.ProxyJump = e.h.IP
+	cfg.Target.Jumps = []remote.Target{{Host: e.h.IP, Port: 22, User: sshhost.UserSudo, IdentityFiles: []string{e.h.ClientKeyFile}}}
+	c, err := remote.Dial(ctx, cfg)
+	if err != nil {
+		t.Fatalf("dial through the jump host: %v", err)
+	}
+	out, err := c.Command(ctx, `echo "$SSH_CONNECTION"`, nil)
+	_ = c.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from := strings.Fields(string(out)); len(from) != 4 || from[0] != e.h.IP {
+		t.Errorf("the server saw the connection from %q, want from the jump host %s", out, e.h.IP)
+	}
+
+	// The jump host's key is checked too: unknown and no terminal fails,
+	// even with the server's key pinned (a pin names the server's key).
+	empty := filepath.Join(t.TempDir(), "known_hosts")
+	cfg.KnownHosts = empty
+	cfg.HostKeyPin = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	_, err = remote.Dial(ctx, cfg)
+	var unknown *remote.UnknownHostKeyError
+	var jump *remote.JumpHostError
+	if !errors.As(err, &unknown) || !errors.As(err, &jump) || !strings.Contains(err.Error(), "jump host "+e.h.Addr) {
+		t.Fatalf("unknown jump host key: got %v", err)
+	}
 }

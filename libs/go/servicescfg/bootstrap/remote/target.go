@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,11 +24,25 @@ type Target struct {
 	IdentityFiles []string
 	// ProxyJump is the jump host ~/.ssh/config names for Host, if any.
 	ProxyJump string
+	// Jumps are the hosts of ProxyJump, in order, each resolved as a
+	// target of its own (its HostName, Port, User and IdentityFile from
+	// the SSH configuration): install connects to the first, then to each
+	// next one through the previous, then to the server.
+	Jumps []Target
 }
 
 // Addr is host:port.
 func (t Target) Addr() string {
 	return joinHostPort(t.Host, t.Port)
+}
+
+// Via names the jump hosts of t ("" when there are none), for messages.
+func (t Target) Via() string {
+	var hops []string
+	for _, j := range t.Jumps {
+		hops = append(hops, j.User+"@"+j.Addr())
+	}
+	return strings.Join(hops, ", ")
 }
 
 func joinHostPort(host string, port int) string {
@@ -92,7 +107,74 @@ func ResolveTarget(src TargetSources) (Target, error) {
 	for i, f := range t.IdentityFiles {
 		t.IdentityFiles[i] = expandHome(f, src.Home)
 	}
+	jumps, err := resolveJumps(src, t)
+	if err != nil {
+		return Target{}, err
+	}
+	t.Jumps = jumps
 	return t, nil
+}
+
+// resolveJumps turns ProxyJump ("[user@]host[:port]", comma-separated)
+// into targets, each looked up in the SSH configuration as ssh(1) does.
+func resolveJumps(src TargetSources, t Target) ([]Target, error) {
+	if t.ProxyJump == "" {
+		return nil, nil
+	}
+	var out []Target
+	for _, hop := range strings.Split(t.ProxyJump, ",") {
+		j, err := parseJump(strings.TrimSpace(hop))
+		if err != nil {
+			return nil, fmt.Errorf("ProxyJump %q of host %s: %w", t.ProxyJump, t.Host, err)
+		}
+		if src.SSHConfig != nil {
+			fromFile, err := sshConfigTarget(src, j.Host)
+			if err != nil {
+				return nil, err
+			}
+			if fromFile.ProxyJump != "" {
+				return nil, fmt.Errorf("%s: jump host %s has a ProxyJump of its own (%s), which install does not follow: list every hop in the ProxyJump of %s instead", src.SSHConfigPath, j.Host, fromFile.ProxyJump, t.Host)
+			}
+			merge(&j, fromFile)
+			if fromFile.Host != "" {
+				j.Host = fromFile.Host
+			}
+		}
+		merge(&j, Target{Port: 22, User: src.CurrentUser})
+		for i, f := range j.IdentityFiles {
+			j.IdentityFiles[i] = expandHome(f, src.Home)
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+// parseJump reads one hop of ProxyJump: [user@]host[:port], the host
+// possibly in brackets (IPv6).
+func parseJump(hop string) (Target, error) {
+	var j Target
+	if strings.Contains(hop, "://") {
+		return Target{}, fmt.Errorf("hop %q: only [user@]host[:port] is supported", hop)
+	}
+	if at := strings.LastIndex(hop, "@"); at >= 0 {
+		j.User, hop = hop[:at], hop[at+1:]
+	}
+	host, port := hop, ""
+	if h, p, err := net.SplitHostPort(hop); err == nil {
+		host, port = h, p
+	}
+	if host == "" {
+		return Target{}, errors.New("a hop without a host")
+	}
+	j.Host = strings.Trim(host, "[]")
+	if port != "" {
+		p, err := strconv.Atoi(port)
+		if err != nil || p < 1 || p > 65535 {
+			return Target{}, fmt.Errorf("hop %q: port %q is not a number in 1-65535", hop, port)
+		}
+		j.Port = p
+	}
+	return j, nil
 }
 
 // merge fills the fields of t that are still empty from s.

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,6 +73,17 @@ func TestResolveTarget(t *testing.T) {
   IdentityFile ~/.ssh/web_key
 Host jump-*
   ProxyJump bastion
+Host bastion
+  HostName 198.51.100.1
+  Port 2200
+  User jumper
+  IdentityFile ~/.ssh/bastion_key
+Host chain
+  ProxyJump ops@10.0.0.5:2022,[2001:db8::1]
+Host loop
+  ProxyJump jump-2
+Host badhop
+  ProxyJump b:99999
 Host *
   User fallback
 `)
@@ -94,8 +106,16 @@ Host *
 			src:  TargetSources{Flags: Target{Host: "10.0.0.1"}, CurrentUser: "op"},
 			want: Target{Host: "10.0.0.1", Port: 22, User: "op"}},
 		{name: "proxy jump is read",
-			src:  TargetSources{Flags: Target{Host: "jump-1", User: "u"}, SSHConfig: sshConfig},
-			want: Target{Host: "jump-1", Port: 22, User: "u", ProxyJump: "bastion"}},
+			src: TargetSources{Flags: Target{Host: "jump-1", User: "u"}, SSHConfig: sshConfig, Home: "/home/op"},
+			want: Target{Host: "jump-1", Port: 22, User: "u", ProxyJump: "bastion",
+				Jumps: []Target{{Host: "198.51.100.1", Port: 2200, User: "jumper", IdentityFiles: []string{"/home/op/.ssh/bastion_key"}}}}},
+		{name: "proxy jump chain with users and ports",
+			src: TargetSources{Flags: Target{Host: "chain"}, SSHConfig: sshConfig, CurrentUser: "op"},
+			want: Target{Host: "chain", Port: 22, User: "fallback", ProxyJump: "ops@10.0.0.5:2022,[2001:db8::1]",
+				Jumps: []Target{{Host: "10.0.0.5", Port: 2022, User: "ops"}, {Host: "2001:db8::1", Port: 22, User: "fallback"}}}},
+		{name: "a jump host with a proxy jump of its own", src: TargetSources{Flags: Target{Host: "loop"}, SSHConfig: sshConfig, SSHConfigPath: "/home/op/.ssh/config"},
+			err: "/home/op/.ssh/config: jump host jump-2 has a ProxyJump of its own (bastion)"},
+		{name: "a jump host with a bad port", src: TargetSources{Flags: Target{Host: "badhop"}, SSHConfig: sshConfig}, err: `hop "b:99999": port "99999" is not a number in 1-65535`},
 		{name: "no host", src: TargetSources{CurrentUser: "op"}, err: "no server to install on"},
 		{name: "bad port", src: TargetSources{Flags: Target{Host: "h", Port: 70000}, CurrentUser: "op"}, err: "out of range"},
 		{name: "bad port in ssh config", src: TargetSources{Flags: Target{Host: "h"}, SSHConfig: []byte("Host h\n  Port x\n"), SSHConfigPath: "/home/op/.ssh/config"}, err: `/home/op/.ssh/config: host h: Port "x" is not a number`},
@@ -112,7 +132,8 @@ Host *
 				t.Fatal(err)
 			}
 			if strings.Join(got.IdentityFiles, ",") != strings.Join(tc.want.IdentityFiles, ",") || got.Host != tc.want.Host ||
-				got.Port != tc.want.Port || got.User != tc.want.User || got.ProxyJump != tc.want.ProxyJump {
+				got.Port != tc.want.Port || got.User != tc.want.User || got.ProxyJump != tc.want.ProxyJump ||
+				fmt.Sprint(got.Jumps) != fmt.Sprint(tc.want.Jumps) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})
