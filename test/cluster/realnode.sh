@@ -51,7 +51,8 @@ ctr_() { ctr -a "$CONTAINERD_SOCK" -n k8s.io "$@"; }
 
 realnode_check_host() {
 	local missing=() p
-	for p in containerd:containerd runc:runc iptables:iptables conntrack:conntrack ip:iproute2; do
+	# git goes into the toolbox image (the workspace helper clones with it).
+	for p in containerd:containerd runc:runc iptables:iptables conntrack:conntrack ip:iproute2 git:git; do
 		command -v "${p%%:*}" >/dev/null || missing+=("${p#*:}")
 	done
 	[[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] ||
