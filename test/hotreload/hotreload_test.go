@@ -11,6 +11,7 @@ package hotreload_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -228,5 +229,22 @@ func (h *hmrConn) next(t testing.TB, typ string) string {
 		case <-deadline:
 			t.Fatalf("no HMR %q message within %s", typ, reloadTimeout)
 		}
+	}
+}
+
+// TestSyncRefusesMissingSlot: a slot that was never reconciled has no
+// namespace; sync says so and what to run, and creates nothing.
+func TestSyncRefusesMissingSlot(t *testing.T) {
+	c := clustertest.Shared(t)
+	name := randomName("none")
+	s := &slot{name: name, ns: "shopfront-dev-" + name, src: t.TempDir(), cluster: c, toolbox: "unused",
+		env: map[string]string{"KUBECONFIG": c.Kubeconfig}}
+	code, out := s.sync(t.Context())
+	want := fmt.Sprintf("slot %s of environment ai-slot does not exist", name)
+	if code != 1 || !strings.Contains(out, want) || !strings.Contains(out, "run reconcile --env ai-slot --slot "+name+" first") {
+		t.Fatalf("exit %d\n%s\nwant exit 1 and %q", code, out, want)
+	}
+	if _, err := c.Client.CoreV1().Namespaces().Get(t.Context(), s.ns, metav1.GetOptions{}); err == nil {
+		t.Errorf("sync created namespace %s", s.ns)
 	}
 }
