@@ -127,9 +127,22 @@ func (s *slot) deploy(t testing.TB) {
 		}
 		done <- out
 	}()
-	clustertest.WaitFor(t, time.Minute, "namespace "+s.ns, func(ctx context.Context) (bool, error) {
-		_, err := s.cluster.Client.CoreV1().Namespaces().Get(ctx, s.ns, metav1.GetOptions{})
-		return err == nil, nil
+	// The sync starts once catalog's container runs (a developer who
+	// starts it late): the services wait for their sources, and the
+	// folders the sync creates are the workspace owner's.
+	clustertest.WaitFor(t, 2*time.Minute, "a running catalog container in "+s.ns, func(ctx context.Context) (bool, error) {
+		pods, err := s.cluster.Client.CoreV1().Pods(s.ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=catalog"})
+		if err != nil {
+			return false, nil // the namespace may not exist yet
+		}
+		for _, p := range pods.Items {
+			for _, cs := range p.Status.ContainerStatuses {
+				if cs.State.Running != nil {
+					return true, nil
+				}
+			}
+		}
+		return false, nil
 	})
 	if code, out := s.sync(ctx); code != 0 {
 		t.Fatalf("sync of slot %s: exit %d\n%s", s.name, code, out)

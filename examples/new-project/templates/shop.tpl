@@ -42,14 +42,27 @@ downloaded at start. */ -}}
 {{- if .Service.HotReload -}}
 {{- $src := printf "%s/%s" .Runtime.Workspace.MountPath .Service.Name -}}
 {{- $poll := index .Config "SHOP_WATCH_POLLING" | default "false" -}}
+{{- /* The container waits for its sources (sync or a git source fills the
+workspace) and then changes into them. Its working directory is the
+workspace's root: a missing one would be created by the runtime as root,
+and the owner could not write the sources there. */ -}}
 {{- if eq .Service.Kind "go" -}}
 image: {{ index .Config "SHOP_GO_DEV_IMAGE" | default .Vars.goDevImage }}
-command: ["air", "-c", ".air.toml", "-build.poll={{ $poll }}"]
+command:
+  - sh
+  - -c
+  - 'until [ -f "$0/.air.toml" ]; do sleep 0.5; done; cd "$0" && exec air -c .air.toml -build.poll="$1"'
+  - {{ $src }}
+  - {{ $poll | quote }}
 {{- else -}}
 image: {{ index .Config "SHOP_NODE_DEV_IMAGE" | default .Vars.nodeDevImage }}
-command: ["vite", "--config", "vite.config.js"]
+command:
+  - sh
+  - -c
+  - 'until [ -f "$0/vite.config.js" ]; do sleep 0.5; done; cd "$0" && exec vite --config vite.config.js'
+  - {{ $src }}
 {{- end }}
-workingDir: {{ $src }}
+workingDir: {{ .Runtime.Workspace.MountPath }}
 volumeMounts:
   - name: src
     mountPath: {{ .Runtime.Workspace.MountPath }}

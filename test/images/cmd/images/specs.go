@@ -131,8 +131,13 @@ func (b *builder) toolbox(ctx context.Context) (imagebuild.Spec, error) {
 	}, nil
 }
 
+// devShell is the shell of the dev images and the sleep their commands
+// wait with until the workspace holds the sources, as in any Debian or
+// Alpine based dev image.
+var devShell = [][2]string{{"/bin/sh", "/bin/sh"}, {"/usr/bin/sleep", "/usr/bin/sleep"}}
+
 // goDev is this machine's Go toolchain at its own path, air (the version
-// pinned in test/images/go.mod) and a shell for air's build command. Builds
+// pinned in test/images/go.mod), and a shell for air's build command. Builds
 // in the pod use the modules of the workspace only (GOPROXY=off).
 func (b *builder) goDev(ctx context.Context) (imagebuild.Spec, error) {
 	goroot, err := output(ctx, b.src, "go", "env", "GOROOT")
@@ -143,14 +148,17 @@ func (b *builder) goDev(ctx context.Context) (imagebuild.Spec, error) {
 	if err != nil {
 		return imagebuild.Spec{}, err
 	}
-	sh, err := hostProgram(ctx, "/bin/sh", "/bin/sh")
-	if err != nil {
-		return imagebuild.Spec{}, err
+	files := []imagebuild.File{{Src: air, Dst: "/usr/local/bin/air", Mode: 0o755}}
+	for _, p := range devShell {
+		f, err := hostProgram(ctx, p[0], p[1])
+		if err != nil {
+			return imagebuild.Spec{}, err
+		}
+		files = append(files, f...)
 	}
-	files := append([]imagebuild.File{{Src: air, Dst: "/usr/local/bin/air", Mode: 0o755}}, sh...)
 	return imagebuild.Spec{
 		Repository: Registry + "/go-dev",
-		Files:      files,
+		Files:      dedupe(files),
 		Trees:      []imagebuild.Tree{{Src: goroot, Dst: "/usr/local/go"}},
 		Dirs:       []imagebuild.Dir{tmpDir, {Path: "/workspace", Mode: fs.ModeDir | 0o777}},
 		Config: imagebuild.Config{
@@ -177,7 +185,7 @@ func (b *builder) nodeDev(ctx context.Context) (imagebuild.Spec, error) {
 		return imagebuild.Spec{}, fmt.Errorf("node is not installed: %w", err)
 	}
 	var files []imagebuild.File
-	for _, p := range [][2]string{{nodePath, "/usr/local/bin/node"}, {"/bin/sh", "/bin/sh"}, {"/usr/bin/env", "/usr/bin/env"}} {
+	for _, p := range append([][2]string{{nodePath, "/usr/local/bin/node"}, {"/usr/bin/env", "/usr/bin/env"}}, devShell...) {
 		f, err := hostProgram(ctx, p[0], p[1])
 		if err != nil {
 			return imagebuild.Spec{}, err
