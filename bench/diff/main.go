@@ -268,8 +268,16 @@ func (b *bench) cleanup(stacks []benchStack) {
 	if err != nil {
 		return
 	}
+	ctx := context.Background()
 	for _, s := range stacks {
-		_ = kube.CoreV1().Namespaces().Delete(context.Background(), s.ns, metav1.DeleteOptions{})
+		_ = kube.CoreV1().Namespaces().Delete(ctx, s.ns, metav1.DeleteOptions{})
+		// The platform stack's cluster-wide worker rights, named after
+		// the namespace.
+		name := s.ns + "-worker-slots"
+		_ = kube.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{})
+		_ = kube.RbacV1().ClusterRoles().Delete(ctx, name, metav1.DeleteOptions{})
+		_ = kube.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Delete(ctx, name, metav1.DeleteOptions{})
+		_ = kube.AdmissionregistrationV1().ValidatingAdmissionPolicies().Delete(ctx, name, metav1.DeleteOptions{})
 	}
 }
 

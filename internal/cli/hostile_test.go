@@ -127,7 +127,13 @@ func fanoutStack(t *testing.T, n int) string {
 // do in Main) stops validate and reconcile --dry-run in the middle of
 // rendering, with exit 130.
 func TestInterruptStopsRender(t *testing.T) {
-	cfg := fanoutStack(t, 200)
+	wantInterrupted(t, fanoutStack(t, 200))
+}
+
+// wantInterrupted cancels validate and reconcile --dry-run of cfg after
+// 300 ms and wants exit 130, "interrupted".
+func wantInterrupted(t *testing.T, cfg string) {
+	t.Helper()
 	for _, args := range [][]string{
 		{"validate", "--config", cfg},
 		{"reconcile", "--config", cfg, "--env", "dev", "--dry-run"},
@@ -143,6 +149,27 @@ func TestInterruptStopsRender(t *testing.T) {
 		}
 		cancel()
 	}
+}
+
+// TestInterruptStopsLoad: cancelling the context stops validate and
+// reconcile --dry-run while they load a stack whose globs would take
+// minutes (thousands of ** patterns over a wide tree), with exit 130.
+func TestInterruptStopsLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a tree of 1,600 folders")
+	}
+	files := map[string]string{}
+	for i := range 40 {
+		for j := range 40 {
+			files[fmt.Sprintf("deploy/d%d/e%d/.keep", i, j)] = ""
+		}
+	}
+	var services strings.Builder
+	for i := range 3000 {
+		fmt.Fprintf(&services, "    - {name: s%d, manifests: [\"deploy/**/s%d.yaml\"]}\n", i, i)
+	}
+	files["services.yaml"] = stackYAML(strings.TrimSuffix(services.String(), "\n"))
+	wantInterrupted(t, filepath.Join(writeTree(t, files), "services.yaml"))
 }
 
 // TestSignalStopsRender sends SIGTERM to the built binary while it renders

@@ -188,7 +188,7 @@ func runInstall(ctx context.Context, opts *InstallOptions) error {
 // prepareInstall loads the stack and the config, asks for what is missing,
 // and renders the steps: everything before contacting the server.
 func prepareInstall(ctx context.Context, opts *InstallOptions) (*installPlan, error) {
-	prj, err := servicescfg.Open(opts.ConfigPath, servicescfg.Options{LookupEnv: opts.LookupEnv})
+	prj, err := servicescfg.OpenContext(ctx, opts.ConfigPath, servicescfg.Options{LookupEnv: opts.LookupEnv})
 	if err != nil {
 		return nil, reportDiagnostics(opts.IO, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -159,6 +160,7 @@ func writeRelayedKubeconfig(t *testing.T, h *sshhost.Host, env *clustertest.Env,
 // examples/new-project on the same server, as an operator would.
 func TestInstallPlatformAndNewProject(t *testing.T) {
 	env := clustertest.New(t)
+	cleanupWorkerSlots(t, env)
 	h := sshhost.Start(t)
 	prober := h.Prober(t)
 	pod := h.Pod(t)
@@ -400,4 +402,31 @@ func TestInstallPlatformResumesAfterACutDuringApt(t *testing.T) {
 	if out, err := h.Exec(context.Background(), "dpkg --audit; dpkg-query -W -f='${Status}\\n' curl iptables nftables conntrack socat | sort -u"); err != nil || out != "install ok installed\n" {
 		t.Errorf("packages after the second install: %q %v", out, err)
 	}
+}
+
+// cleanupWorkerSlots deletes, when the test ends, the cluster-scoped
+// objects the platform stack's worker-slots node names after the namespace
+// it deployed into (the slot-deployer ClusterRole, one for every
+// environment, stays).
+func cleanupWorkerSlots(t *testing.T, env *clustertest.Env) {
+	t.Cleanup(func() {
+		ctx := context.Background()
+		name := env.Namespace + "-worker-slots"
+		for what, del := range map[string]func() error{
+			"ClusterRole": func() error { return env.Client.RbacV1().ClusterRoles().Delete(ctx, name, metav1.DeleteOptions{}) },
+			"ClusterRoleBinding": func() error {
+				return env.Client.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{})
+			},
+			"ValidatingAdmissionPolicy": func() error {
+				return env.Client.AdmissionregistrationV1().ValidatingAdmissionPolicies().Delete(ctx, name, metav1.DeleteOptions{})
+			},
+			"ValidatingAdmissionPolicyBinding": func() error {
+				return env.Client.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Delete(ctx, name, metav1.DeleteOptions{})
+			},
+		} {
+			if err := del(); err != nil && !apierrors.IsNotFound(err) {
+				t.Logf("delete %s %s: %v", what, name, err)
+			}
+		}
+	})
 }

@@ -13,7 +13,7 @@ import (
 // TestConfirmProd runs confirmProd on terminal and non-terminal streams,
 // with the terminal prompter reading what the operator types.
 func TestConfirmProd(t *testing.T) {
-	prod := &plan.Plan{Environment: "prod", Namespace: "shop-prod", Runtime: stack.RuntimeProd}
+	prod := &plan.Plan{Environment: "prod", Namespace: "shop-prod", Runtime: stack.RuntimeProd, Production: true}
 	dev := &plan.Plan{Environment: "dev", Namespace: "shop-dev", Runtime: "non-prod"}
 	tests := []struct {
 		name             string
@@ -27,7 +27,7 @@ func TestConfirmProd(t *testing.T) {
 	}{
 		{name: "not prod", plan: dev},
 		{name: "prod with --yes", plan: prod, yes: true},
-		{name: "prod without a terminal", plan: prod, wantErr: "environment prod runs the prod runtime: pass --yes to reconcile it without a terminal", wantUsage: true},
+		{name: "prod without a terminal", plan: prod, wantErr: "environment prod is production: pass --yes to reconcile it without a terminal", wantUsage: true},
 		{name: "prod with stdin a terminal, stderr not", plan: prod, stdinTTY: true, wantErr: "pass --yes", wantUsage: true},
 		{name: "prod on a terminal, namespace typed", plan: prod, stdinTTY: true, errTTY: true, typed: "shop-prod\n", wantPrompt: true},
 		{name: "prod on a terminal, spaces around", plan: prod, stdinTTY: true, errTTY: true, typed: "  shop-prod  \r\n", wantPrompt: true},
@@ -56,7 +56,7 @@ func TestConfirmProd(t *testing.T) {
 			if got := ExitCode(err) == ExitUsage; err != nil && got != tt.wantUsage {
 				t.Errorf("usage error = %v, want %v", got, tt.wantUsage)
 			}
-			prompt := "Environment prod runs the prod runtime. Type the namespace (shop-prod) to reconcile it: "
+			prompt := "Environment prod is production. Type the namespace (shop-prod) to reconcile it: "
 			if got := errOut.String() == prompt; got != tt.wantPrompt {
 				t.Errorf("stderr = %q, want the prompt: %v", errOut.String(), tt.wantPrompt)
 			}

@@ -44,6 +44,12 @@ type ReconcileOptions struct {
 	Yes      bool
 	LockWait time.Duration
 
+	// Slot lifecycle: TTL overrides environments.<name>.ttl; Delete removes
+	// the slot's namespace; PruneExpired removes every expired slot.
+	TTL          time.Duration
+	Delete       bool
+	PruneExpired bool
+
 	// SSH reaches the cluster of a server install prepared through SSH
 	// (--ssh HOST): the kubeconfig is read there and the API dialled from
 	// the server's side.
@@ -101,11 +107,18 @@ Fields owned by another manager are a conflict, reported with the fields and
 their manager; --force-conflicts takes them over. A change to an immutable
 field is refused unless --recreate (delete, wait, create again).
 
-An environment with the prod runtime asks for confirmation on a terminal and
-needs --yes otherwise.
+A production environment (named prod, on the prod runtime or marked
+production: true) asks for confirmation on a terminal and needs --yes
+otherwise.
 
 A slot environment (one namespace per task) needs --slot; other environments
-refuse it.
+refuse it. A slot's namespace is labelled with the stack, the environment and
+the slot. With environments.<name>.ttl (or --ttl) each reconcile of a slot sets
+its annotation codex-k8s.dev/expires-at to now + ttl. --delete removes the
+slot's namespace and everything in it, after checking from those labels that
+it is that slot of this stack (any other namespace is refused); --prune-expired
+removes every slot of the environment whose expires-at has passed. Neither
+goes with --dry-run, which contacts nothing: list the slots with kubectl.
 
 Exit codes: 0 success, 1 invalid input or failed operation, 2 usage error,
 3 changes found (--diff --exit-code), 130 interrupted.`
@@ -114,7 +127,7 @@ Exit codes: 0 success, 1 invalid input or failed operation, 2 usage error,
 func NewCmdReconcile(f *Factory, configPath func() string, runF func(context.Context, *ReconcileOptions) error) *cobra.Command {
 	opts := &ReconcileOptions{}
 	cmd := &cobra.Command{
-		Use:   "reconcile --env NAME [--slot N] [--kubeconfig PATH] [--context NAME] [--dry-run [-o text|json|dot|mermaid] [--output-dir DIR] | --diff [-o text|json] [--exit-code]]",
+		Use:   "reconcile --env NAME [--slot N] [--kubeconfig PATH] [--context NAME] [--ttl D | --delete | --prune-expired] [--dry-run [-o text|json|dot|mermaid] [--output-dir DIR] | --diff [-o text|json] [--exit-code]]",
 		Short: "Deploy an environment from services.yaml, in order, waiting for readiness",
 		Long:  reconcileLong,
 		Example: `  # the plan of the staging environment, as text
@@ -133,7 +146,14 @@ func NewCmdReconcile(f *Factory, configPath func() string, runF func(context.Con
   codex-bootstrap reconcile --env staging --events events.jsonl
 
   # deploy a task slot to another cluster, 8 nodes at a time
-  codex-bootstrap reconcile --env ai-slot --slot 3 --context dev-cluster --parallel 8`,
+  codex-bootstrap reconcile --env ai-slot --slot 3 --context dev-cluster --parallel 8
+
+  # a task slot that expires 24 hours after its last reconcile
+  codex-bootstrap reconcile --env ai-slot --slot 3 --ttl 24h
+
+  # delete a task slot, then every slot whose ttl ran out
+  codex-bootstrap reconcile --env ai-slot --slot 3 --delete
+  codex-bootstrap reconcile --env ai-slot --prune-expired`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.IO = f.IO
@@ -153,6 +173,9 @@ func NewCmdReconcile(f *Factory, configPath func() string, runF func(context.Con
 			if opts.Timeout < 0 || opts.LockWait < 0 {
 				return UsageErrorf("--timeout and --lock-wait must not be negative")
 			}
+			if err := checkSlotFlags(cmd, opts); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -164,15 +187,31 @@ func NewCmdReconcile(f *Factory, configPath func() string, runF func(context.Con
 }
 
 func runReconcile(ctx context.Context, opts *ReconcileOptions) error {
+	prj, err := servicescfg.OpenContext(ctx, opts.ConfigPath, servicescfg.Options{LookupEnv: opts.LookupEnv})
+	if err != nil {
+		return reportDiagnostics(opts.IO, err)
+	}
+	if opts.PruneExpired {
+		return runPruneExpired(ctx, opts, prj)
+	}
 	var planOpts []servicescfg.PlanOption
-	if opts.DryRun {
+	if opts.DryRun || opts.Delete {
 		// A dry run prints the plan and writes the rendered text: it needs
 		// the objects' names, not their content.
 		planOpts = append(planOpts, servicescfg.IdentityOnly())
 	}
-	prj, p, err := openPlan(ctx, opts.IO, opts.ConfigPath, opts.LookupEnv, servicescfg.Target{Env: opts.Env, Slot: opts.Slot}, planOpts...)
+	p, err := planTarget(ctx, opts.IO, prj, servicescfg.Target{Env: opts.Env, Slot: opts.Slot}, planOpts...)
 	if err != nil {
 		return err
+	}
+	if opts.Delete {
+		return runDeleteSlot(ctx, opts, prj, p)
+	}
+	if opts.TTL > 0 {
+		if p.Slot == "" {
+			return UsageErrorf("--ttl is for slot environments: environment %s is not one", p.Environment)
+		}
+		p.TTL = opts.TTL
 	}
 	if !opts.DryRun {
 		values, err := prj.Config()
@@ -220,26 +259,35 @@ func addReconcileFlags(cmd *cobra.Command, opts *ReconcileOptions) {
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation (required for prod without a terminal)")
 	fl.StringVar(&opts.SSH.Host, "ssh", "", "deploy to the cluster of a server prepared by install, through SSH to this host (port, user and key as for install)")
 	fl.StringVar(&opts.SSH.HostKey, "host-key", "", "with --ssh, accept the server's host key only if its fingerprint is this SHA256:...")
+	fl.DurationVar(&opts.TTL, "ttl", 0, "a slot expires this long after its last reconcile (overrides environments.<name>.ttl)")
+	fl.BoolVar(&opts.Delete, "delete", false, "delete the slot's namespace (--slot) instead of reconciling it")
+	fl.BoolVar(&opts.PruneExpired, "prune-expired", false, "delete every slot of the environment whose ttl ran out")
 	fl.DurationVar(&opts.LockWait, "lock-wait", 0, "wait this long for another reconcile of the namespace to finish (default: fail at once)")
 }
 
-// openPlan opens the stack and plans one target: the stack's problems
-// reported with their positions, a target it does not have as a usage
-// error.
+// openPlan opens the stack and plans one target (see planTarget).
 func openPlan(ctx context.Context, io IOStreams, path string, lookup func(string) (string, bool), t servicescfg.Target, opts ...servicescfg.PlanOption) (*servicescfg.Project, *plan.Plan, error) {
-	prj, err := servicescfg.Open(path, servicescfg.Options{LookupEnv: lookup})
+	prj, err := servicescfg.OpenContext(ctx, path, servicescfg.Options{LookupEnv: lookup})
 	if err != nil {
 		return nil, nil, reportDiagnostics(io, err)
 	}
+	p, err := planTarget(ctx, io, prj, t, opts...)
+	return prj, p, err
+}
+
+// planTarget plans one target of an opened stack: the stack's problems
+// reported with their positions, a target it does not have as a usage
+// error.
+func planTarget(ctx context.Context, io IOStreams, prj *servicescfg.Project, t servicescfg.Target, opts ...servicescfg.PlanOption) (*plan.Plan, error) {
 	p, err := prj.Plan(ctx, t, opts...)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, nil, ctx.Err()
+			return nil, ctx.Err()
 		}
 		if uerr := targetUsage(err); uerr != nil {
-			return nil, nil, uerr
+			return nil, uerr
 		}
-		return nil, nil, reportDiagnostics(io, err)
+		return nil, reportDiagnostics(io, err)
 	}
-	return prj, p, nil
+	return p, nil
 }

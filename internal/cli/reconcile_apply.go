@@ -95,16 +95,16 @@ func envLabel(p *plan.Plan) string {
 	return p.Environment
 }
 
-// confirmProd asks before touching a prod-runtime environment: on a
+// confirmProd asks before touching a production environment: on a
 // terminal the operator types the namespace; without one, --yes is needed.
 func confirmProd(ctx context.Context, opts *ReconcileOptions, p *plan.Plan) error {
-	if p.Runtime != stack.RuntimeProd || opts.Yes {
+	if !(p.Production || p.Runtime == stack.RuntimeProd) || opts.Yes {
 		return nil
 	}
 	if !opts.IO.CanPrompt() {
-		return UsageErrorf("environment %s runs the prod runtime: pass --yes to reconcile it without a terminal", p.Environment)
+		return UsageErrorf("environment %s is production: pass --yes to reconcile it without a terminal", p.Environment)
 	}
-	answer, err := opts.Prompter.Input(ctx, fmt.Sprintf("Environment %s runs the prod runtime. Type the namespace (%s) to reconcile it:", p.Environment, p.Namespace), "")
+	answer, err := opts.Prompter.Input(ctx, fmt.Sprintf("Environment %s is production. Type the namespace (%s) to reconcile it:", p.Environment, p.Namespace), "")
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()

@@ -48,6 +48,12 @@ spec:
     spec: {containers: [{name: web, image: example.test/web:1}]}
 `,
 	}
+	return writeFiles(t, dir, files)
+}
+
+// writeFiles writes files into dir and returns the path of its services.yaml.
+func writeFiles(t *testing.T, dir string, files map[string]string) string {
+	t.Helper()
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)

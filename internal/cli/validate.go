@@ -70,7 +70,7 @@ Exit codes: 0 valid, 1 problems found, 2 usage error.`,
 }
 
 func runValidate(ctx context.Context, opts *ValidateOptions) error {
-	prj, err := servicescfg.Open(opts.ConfigPath, servicescfg.Options{LookupEnv: opts.LookupEnv})
+	prj, err := servicescfg.OpenContext(ctx, opts.ConfigPath, servicescfg.Options{LookupEnv: opts.LookupEnv})
 	if err != nil {
 		return reportDiagnostics(opts.IO, err)
 	}
@@ -132,8 +132,12 @@ func noteMissing(io IOStreams, prj *servicescfg.Project) {
 }
 
 // reportDiagnostics prints every problem in err, sorted, and returns an
-// error that Run does not print again.
+// error that Run does not print again; an interruption is returned as it
+// is.
 func reportDiagnostics(io IOStreams, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err // interrupted, not a problem of the stack: Main says so (130)
+	}
 	var errs diag.List
 	errs.Append(err)
 	errs.Sort()

@@ -59,7 +59,13 @@ type Project struct {
 // The error is non-nil only when the file cannot be read or is not YAML;
 // every other problem of the stack is reported by Validate and Plan.
 func Open(path string, opts Options) (*Project, error) {
-	s, err := stack.Load(path)
+	return OpenContext(context.Background(), path, opts)
+}
+
+// OpenContext is Open, stopped when ctx is done (an error wrapping
+// ctx.Err()): resolving the paths and globs of a large stack takes time.
+func OpenContext(ctx context.Context, path string, opts Options) (*Project, error) {
+	s, err := stack.LoadContext(ctx, path)
 	if s == nil {
 		return nil, err
 	}

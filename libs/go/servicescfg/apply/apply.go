@@ -54,6 +54,10 @@ const (
 	// AnnotationSpecHash holds the hash of a Job's rendered spec: an
 	// unchanged completed Job is left alone.
 	AnnotationSpecHash = "codex-k8s.dev/spec-hash"
+	// AnnotationExpiresAt is when a slot namespace expires (RFC 3339, UTC):
+	// each reconcile of a slot environment with a ttl moves it to now +
+	// ttl, and PruneExpired deletes the slots past it.
+	AnnotationExpiresAt = "codex-k8s.dev/expires-at"
 	// ManagedBy is the value of LabelManagedBy.
 	ManagedBy = "codex-bootstrap"
 	// PruneAllow is the value of AnnotationPrune that lets a namespace,
@@ -107,6 +111,11 @@ type Options struct {
 	LockWait time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// SlotDeployer, for a slot plan, binds a ClusterRole to the deployer in
+	// the slot namespace right after creating it: how a platform worker
+	// with no rights of its own inside namespaces deploys a slot. Ignored
+	// outside slot environments.
+	SlotDeployer *SlotDeployer
 }
 
 // Action is what happened to one object.
@@ -366,6 +375,9 @@ func (e *reconcileRun) run(ctx context.Context) (*Result, error) {
 		return e.res, err
 	}
 	if err := e.applyNamespace(ctx); err != nil {
+		return e.res, err
+	}
+	if err := e.bindDeployer(ctx); err != nil {
 		return e.res, err
 	}
 	lease, err := e.acquireLease(ctx)

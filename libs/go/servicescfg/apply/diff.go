@@ -194,10 +194,14 @@ func (d *differ) count() {
 // namespace compares the environment's namespace; a missing or
 // terminating one makes everything in it new.
 func (d *differ) namespace(ctx context.Context) error {
-	ns := d.run.namespaceObject()
 	ri := d.run.c.Dynamic.Resource(namespacesGVR)
+	live, err := ri.Get(ctx, d.run.p.Namespace, metav1.GetOptions{})
+	var current *unstructured.Unstructured
+	if err == nil {
+		current = live
+	}
+	ns := d.run.namespaceObject(current)
 	od := ObjectDiff{Object: refOf(ns)}
-	live, err := ri.Get(ctx, ns.GetName(), metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		d.res.NamespaceNew = true
@@ -369,6 +373,12 @@ func (d *differ) item(ctx context.Context, it *item) error {
 	if live != nil && adopted(live) && !neverPruned[refOf(live).gvk().GroupKind()] {
 		markAdopted(it.obj)
 	}
+	if admissionPolicy(refOf(it.obj)) {
+		// A reconcile applies a policy with its spec hash (samePolicy).
+		if _, err := stampSpecHash(it.obj); err != nil {
+			return fmt.Errorf("%s: %w", it.out.Object, err)
+		}
+	}
 	it.out = d.compare(ctx, it.ri, live, it.obj, it.out)
 	it.out.ClientSideApply = live != nil && clientSideApplied(live)
 	return nil
@@ -426,17 +436,11 @@ func (d *differ) dryApply(ctx context.Context, ri dynamic.ResourceInterface, u *
 // cannot be updated in place).
 func (d *differ) job(ctx context.Context, it *item, live *unstructured.Unstructured) ObjectDiff {
 	od := it.out
-	hash, err := specHash(it.obj)
+	hash, err := stampSpecHash(it.obj)
 	if err != nil {
 		od.Change, od.Err = ChangeFail, err.Error()
 		return od
 	}
-	ann := it.obj.GetAnnotations()
-	if ann == nil {
-		ann = map[string]string{}
-	}
-	ann[AnnotationSpecHash] = hash
-	it.obj.SetAnnotations(ann)
 	switch {
 	case live == nil:
 		return d.compare(ctx, it.ri, nil, it.obj, od)

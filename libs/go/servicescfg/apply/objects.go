@@ -106,8 +106,10 @@ type appliedObject struct {
 var namespacesGVR = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
 
 // namespaceObject is the environment's namespace as the engine applies it:
-// labelled with stack, environment and slot.
-func (e *reconcileRun) namespaceObject() *unstructured.Unstructured {
+// labelled with stack, environment and slot, and for a slot with a ttl
+// annotated with when it expires (live is the namespace as it is, nil when
+// absent: see expiresAt).
+func (e *reconcileRun) namespaceObject(live *unstructured.Unstructured) *unstructured.Unstructured {
 	ns := &unstructured.Unstructured{}
 	ns.SetAPIVersion("v1")
 	ns.SetKind("Namespace")
@@ -121,8 +123,15 @@ func (e *reconcileRun) namespaceObject() *unstructured.Unstructured {
 		labels[LabelSlot] = e.p.Slot
 	}
 	ns.SetLabels(labels)
-	if len(e.p.NamespaceAnnotations) > 0 {
-		ns.SetAnnotations(maps.Clone(e.p.NamespaceAnnotations))
+	annotations := maps.Clone(e.p.NamespaceAnnotations)
+	if at := expiresAt(live, e.p.TTL, e.now()); at != "" {
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		annotations[AnnotationExpiresAt] = at
+	}
+	if len(annotations) > 0 {
+		ns.SetAnnotations(annotations)
 	}
 	return ns
 }
@@ -130,10 +139,14 @@ func (e *reconcileRun) namespaceObject() *unstructured.Unstructured {
 // applyNamespace creates or updates the environment's namespace with its
 // labels.
 func (e *reconcileRun) applyNamespace(ctx context.Context) error {
-	ns := e.namespaceObject()
 	ri := e.c.Dynamic.Resource(namespacesGVR)
+	live, err := ri.Get(ctx, e.p.Namespace, metav1.GetOptions{})
+	if err != nil {
+		live = nil
+	}
+	ns := e.namespaceObject(live)
 	// A namespace being deleted accepts nothing new: let it go first.
-	if live, err := ri.Get(ctx, e.p.Namespace, metav1.GetOptions{}); err == nil && live.GetDeletionTimestamp() != nil {
+	if live != nil && live.GetDeletionTimestamp() != nil {
 		// Finalizers can keep a namespace terminating for good: say so
 		// where the operator looks, and give up after a node's timeout.
 		e.log.Warn("namespace is being deleted: waiting until it is gone", "namespace", e.p.Namespace, "timeout", e.opts.Timeout)
@@ -291,6 +304,11 @@ func (e *reconcileRun) applyObject(ctx context.Context, s *plan.Node, in *unstru
 	}
 	if isJob(u) {
 		return e.applyJob(ctx, s, ri, u)
+	}
+	if admissionPolicy(refOf(u)) {
+		if ao, same, err := e.samePolicy(ctx, s, ri, u); err != nil || same {
+			return ao, err
+		}
 	}
 	a, live, err := e.applyOne(ctx, s.Name, ri, u)
 	if err != nil {
@@ -471,13 +489,12 @@ func specHash(u *unstructured.Unstructured) (string, error) {
 	return hex.EncodeToString(sum[:16]), nil
 }
 
-// applyJob leaves an unchanged Job alone and replaces a changed one: a
-// Job's pod template cannot be updated.
-func (e *reconcileRun) applyJob(ctx context.Context, s *plan.Node, ri dynamic.ResourceInterface, u *unstructured.Unstructured) (appliedObject, error) {
-	ref := refOf(u)
+// stampSpecHash sets u's spec-hash annotation to the hash of u as
+// rendered, and returns it.
+func stampSpecHash(u *unstructured.Unstructured) (string, error) {
 	hash, err := specHash(u)
 	if err != nil {
-		return appliedObject{}, fmt.Errorf("%s: %w", ref, err)
+		return "", err
 	}
 	ann := u.GetAnnotations()
 	if ann == nil {
@@ -485,7 +502,17 @@ func (e *reconcileRun) applyJob(ctx context.Context, s *plan.Node, ri dynamic.Re
 	}
 	ann[AnnotationSpecHash] = hash
 	u.SetAnnotations(ann)
+	return hash, nil
+}
 
+// applyJob leaves an unchanged Job alone and replaces a changed one: a
+// Job's pod template cannot be updated.
+func (e *reconcileRun) applyJob(ctx context.Context, s *plan.Node, ri dynamic.ResourceInterface, u *unstructured.Unstructured) (appliedObject, error) {
+	ref := refOf(u)
+	hash, err := stampSpecHash(u)
+	if err != nil {
+		return appliedObject{}, fmt.Errorf("%s: %w", ref, err)
+	}
 	live, err := ri.Get(ctx, u.GetName(), metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
@@ -542,4 +569,71 @@ func (e *reconcileRun) deleteAndWait(ctx context.Context, ri dynamic.ResourceInt
 		return fmt.Errorf("%s: waiting for deletion: %w", ref, err)
 	}
 	return nil
+}
+
+// samePolicy tells whether an admission policy is already as rendered:
+// applied again, the API server rewrites one every time (its status
+// manager's entry moves in managedFields), so a reconcile that changes
+// nothing would change it. It stamps u with its spec hash; the live policy
+// is the same when it carries that hash and every field u sets holds the
+// same value there; anything else (a field changed by hand included) is
+// applied as any object is.
+func (e *reconcileRun) samePolicy(ctx context.Context, s *plan.Node, ri dynamic.ResourceInterface, u *unstructured.Unstructured) (appliedObject, bool, error) {
+	ref := refOf(u)
+	if _, err := stampSpecHash(u); err != nil {
+		return appliedObject{}, false, fmt.Errorf("%s: %w", ref, err)
+	}
+	ann := u.GetAnnotations()
+	live, err := ri.Get(ctx, u.GetName(), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return appliedObject{}, false, nil
+	case err != nil:
+		return appliedObject{}, false, fmt.Errorf("%s: read: %w", ref, err)
+	}
+	if live.GetDeletionTimestamp() != nil || !subset(u.Object["spec"], live.Object["spec"]) ||
+		!subset(toAny(u.GetLabels()), toAny(live.GetLabels())) || !subset(toAny(ann), toAny(live.GetAnnotations())) {
+		return appliedObject{}, false, nil
+	}
+	e.record(s.Name, ref, ActionUnchanged)
+	return appliedObject{ref: ref, ri: ri, live: live}, true, nil
+}
+
+func toAny(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// subset reports whether every value want sets is in got: maps key by key,
+// lists element by element (of the same length), scalars equal.
+func subset(want, got any) bool {
+	switch w := want.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			return len(w) == 0 && got == nil
+		}
+		for k, v := range w {
+			if !subset(v, g[k]) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		g, ok := got.([]any)
+		if !ok || len(g) != len(w) {
+			return len(w) == 0 && got == nil
+		}
+		for i := range w {
+			if !subset(w[i], g[i]) {
+				return false
+			}
+		}
+		return true
+	default:
+		return fmt.Sprint(want) == fmt.Sprint(got)
+	}
 }

@@ -28,7 +28,7 @@ type Target struct {
 // template problems come back as one error listing them all (a diag.List).
 func Deploy(ctx context.Context, cfg *rest.Config, t Target, opts Options) (*Result, error) {
 	fail := func(err error) error { return fmt.Errorf("deploy %s (%s): %w", t.Path, t.Env, err) }
-	prj, err := servicescfg.Open(t.Path, servicescfg.Options{LookupEnv: t.LookupEnv})
+	prj, err := servicescfg.OpenContext(ctx, t.Path, servicescfg.Options{LookupEnv: t.LookupEnv})
 	if err != nil {
 		return nil, fail(err)
 	}
@@ -44,4 +44,24 @@ func Deploy(ctx context.Context, cfg *rest.Config, t Target, opts Options) (*Res
 		opts.Values = values
 	}
 	return Reconcile(ctx, cfg, p, opts)
+}
+
+// Undeploy opens a target's stack and deletes the target's slot namespace
+// with DeleteSlot: what a platform worker calls when a task ends. The
+// target must name a slot of a slot environment.
+func Undeploy(ctx context.Context, cfg *rest.Config, t Target, opts SlotOptions) (*SlotResult, error) {
+	fail := func(err error) error { return fmt.Errorf("undeploy %s (%s, slot %s): %w", t.Path, t.Env, t.Slot, err) }
+	prj, err := servicescfg.OpenContext(ctx, t.Path, servicescfg.Options{LookupEnv: t.LookupEnv})
+	if err != nil {
+		return nil, fail(err)
+	}
+	p, err := prj.Plan(ctx, servicescfg.Target{Env: t.Env, Slot: t.Slot}, servicescfg.IdentityOnly())
+	if err != nil {
+		return nil, fail(err)
+	}
+	res, err := DeleteSlot(ctx, cfg, p, opts)
+	if err != nil {
+		return nil, fail(err)
+	}
+	return res, nil
 }

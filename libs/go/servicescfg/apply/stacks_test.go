@@ -25,6 +25,10 @@ import (
 // checks that nothing changed.
 func TestReconcileStacks(t *testing.T) {
 	cfg := testCluster(t)
+	admin, err := apply.NewClients(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	stacks := map[string]string{
 		"platform":    filepath.Join(repoRoot, "services.yaml"),
 		"new-project": filepath.Join(repoRoot, "examples/new-project/services.yaml"),
@@ -56,6 +60,7 @@ func TestReconcileStacks(t *testing.T) {
 				t.Run(label, func(t *testing.T) {
 					p, values := loadPlan(t, path, tg.env, tg.slot, prefix, nil)
 					cleanup(stackT, cfg, p.Namespace)
+					cleanupClusterScoped(stackT, admin, p)
 					var logs bytes.Buffer
 					opts := apply.Options{Values: values, Holder: "test " + t.Name(),
 						Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}

@@ -234,3 +234,26 @@ func TestPodCannotRun(t *testing.T) {
 		}
 	}
 }
+
+func TestSubset(t *testing.T) {
+	spec := map[string]any{"failurePolicy": "Fail", "validations": []any{map[string]any{"expression": "true"}}, "n": int64(1)}
+	for _, tt := range []struct {
+		name string
+		got  any
+		want bool
+	}{
+		{"the same", map[string]any{"failurePolicy": "Fail", "validations": []any{map[string]any{"expression": "true"}}, "n": int64(1)}, true},
+		{"with defaults added", map[string]any{"failurePolicy": "Fail", "matchPolicy": "Equivalent", "validations": []any{map[string]any{"expression": "true", "reason": "Invalid"}}, "n": int64(1)}, true},
+		{"a value changed by hand", map[string]any{"failurePolicy": "Ignore", "validations": []any{map[string]any{"expression": "true"}}, "n": int64(1)}, false},
+		{"a list element added", map[string]any{"failurePolicy": "Fail", "validations": []any{map[string]any{"expression": "true"}, map[string]any{"expression": "false"}}, "n": int64(1)}, false},
+		{"a field missing", map[string]any{"failurePolicy": "Fail", "n": int64(1)}, false},
+		{"nothing", nil, false},
+	} {
+		if got := subset(spec, tt.got); got != tt.want {
+			t.Errorf("%s: subset = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if !subset(map[string]any{}, nil) || !subset([]any{}, nil) {
+		t.Error("an empty map or list is a subset of nothing")
+	}
+}

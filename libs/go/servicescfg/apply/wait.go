@@ -106,6 +106,15 @@ func evaluate(u *unstructured.Unstructured, conds []plan.Condition) readiness {
 		}
 		return readiness{message: "job not complete"}
 	}
+	if admissionPolicy(ref) {
+		// The API server type-checks a policy after storing it and writes
+		// the result to its status: until then it may change under the
+		// next reconcile, and its expressions are not known to compile.
+		if og, ok, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration"); !ok || og < u.GetGeneration() {
+			return readiness{message: "policy not type-checked yet"}
+		}
+		return readiness{ready: true}
+	}
 	res, err := status.Compute(u)
 	if err != nil {
 		return readiness{message: err.Error()}
@@ -535,4 +544,11 @@ func (e *reconcileRun) bindsOnFirstConsumer(ctx context.Context, o appliedObject
 	}
 	e.log.Info("claim binds when its first pod starts (WaitForFirstConsumer): not waiting for it", "object", o.ref.String(), "storageClass", class)
 	return true
+}
+
+// admissionPolicy reports whether ref is a Validating- or
+// MutatingAdmissionPolicy, whose status the API server writes itself.
+func admissionPolicy(ref ObjectRef) bool {
+	return ref.Group == "admissionregistration.k8s.io" &&
+		(ref.Kind == "ValidatingAdmissionPolicy" || ref.Kind == "MutatingAdmissionPolicy")
 }

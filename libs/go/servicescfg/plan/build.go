@@ -91,9 +91,15 @@ func EngineFor(s *stack.Stack) (*render.Engine, error) {
 			index = append(index, i)
 		}
 	}
-	return render.New(s.Root, partials, render.WithGlob(s.Glob), render.WithPositions(func(entry int) diag.Pos {
+	opts := []render.Option{render.WithGlob(s.Glob), render.WithPositions(func(entry int) diag.Pos {
 		return s.PosOf("spec", "templates", "partials", index[entry])
-	}))
+	})}
+	if files, err := s.Files(); err == nil {
+		// The loader's root and open folders; otherwise the engine opens
+		// the root itself and reports why it cannot.
+		opts = append(opts, render.WithFiles(files))
+	}
+	return render.New(s.Root, partials, opts...)
 }
 
 // Build resolves, renders and orders the stack for one environment. Problems
@@ -201,6 +207,8 @@ func newBuilder(ctx context.Context, s *stack.Stack, opts Options, renv *stack.R
 		HotReload:            b.rt.HotReload,
 		Order:                slices.Clone(s.Spec.Deploy.Order),
 		Timeout:              s.Spec.Deploy.Timeout.Duration,
+		TTL:                  renv.TTL,
+		Production:           renv.Production,
 		NamespaceLabels:      renv.Labels,
 		NamespaceAnnotations: renv.Annotations,
 		Context:              b.tctx,

@@ -33,6 +33,12 @@ type Plan struct {
 	// Timeout is spec.deploy.timeout: the readiness timeout of a node that
 	// sets none of its own (zero: the applier's default).
 	Timeout time.Duration `json:"-"`
+	// TTL is how long a slot namespace lives after its last reconcile
+	// (environments.<name>.ttl): the applier keeps the namespace annotation
+	// codex-k8s.dev/expires-at at most that far ahead. Zero: no expiry.
+	TTL time.Duration `json:"-"`
+	// Production is true for a production environment (stack.IsProduction).
+	Production bool `json:"-"`
 	// NamespaceLabels and NamespaceAnnotations go on the namespace.
 	NamespaceLabels      map[string]string `json:"namespaceLabels,omitempty"`
 	NamespaceAnnotations map[string]string `json:"namespaceAnnotations,omitempty"`

@@ -1,9 +1,9 @@
 package render
 
 import (
+	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"sync/atomic"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
@@ -92,6 +92,16 @@ func WithRun(ctx context.Context) context.Context {
 }
 
 // budget is what one render has spent.
+//
+// Steps and output are counted here, in the render's own goroutine; the
+// run's shared counters and the context are consulted only at checkpoints
+// (every checkEvery steps, every outEvery bytes, and at the render's first
+// step and write), so that the hot path is two additions and two
+// comparisons: an atomic shared by the render workers and a channel receive
+// on every step cost as much as the rest of the charge. A render that runs
+// on is still stopped within checkEvery steps of a cancellation, and a run
+// within a checkpoint's worth per worker of its limits (at most 1/64 of
+// them).
 type budget struct {
 	lim    *Limits
 	ctx    context.Context
@@ -100,12 +110,22 @@ type budget struct {
 	steps  int64
 	alloc  int64
 	output int64
-	err    error // the first limit exceeded: later errors are its consequence
+	// the next checkpoints, and what has been added to the run's counters
+	nextStep, nextOut int64
+	runSteps, runOut  int64
+	err               error // the first limit exceeded: later errors are its consequence
 	// file and line of the last step, where an output limit is reported:
 	// text/template does not place errors of its writer.
 	file string
 	line int
 }
+
+// checkEvery and outEvery bound the steps and output bytes between two
+// checkpoints (see budget); smaller for a run limit below 64 times them.
+const (
+	checkEvery = 1 << 12
+	outEvery   = 1 << 20
+)
 
 // reset starts a new budget under ctx.
 func (b *budget) reset(ctx context.Context, lim *Limits) {
@@ -123,25 +143,50 @@ func (b *budget) exceeded(format string, args ...any) error {
 
 const limitHint = "a template must not loop, recurse or grow values without bound; see docs/architecture.md, render budget"
 
-// step charges n steps and checks whether the render was cancelled.
+// step charges n steps; at a checkpoint it also checks whether the render
+// was cancelled and charges the run.
 func (b *budget) step(n int64) error {
 	if b.err != nil {
 		return b.err
 	}
+	b.steps += n
+	if b.steps > b.lim.Steps {
+		return b.exceeded("render budget exceeded: more than %d steps (loop iterations and template and function calls)", b.lim.Steps)
+	}
+	if b.steps < b.nextStep {
+		return nil
+	}
+	return b.checkpoint()
+}
+
+// checkpoint checks for cancellation and adds the steps since the last
+// checkpoint to the run's.
+func (b *budget) checkpoint() error {
 	select {
 	case <-b.done:
 		b.err = b.ctx.Err()
 		return b.err
 	default:
 	}
-	b.steps += n
-	if b.steps > b.lim.Steps {
-		return b.exceeded("render budget exceeded: more than %d steps (loop iterations and template and function calls)", b.lim.Steps)
-	}
-	if b.run != nil && b.run.steps.Add(n) > b.lim.RunSteps {
-		return b.exceeded("render budget exceeded: more than %d steps in all the templates of this run", b.lim.RunSteps)
+	b.nextStep = b.steps + min(checkEvery, max(b.lim.RunSteps>>6, 1))
+	if b.run != nil {
+		d := b.steps - b.runSteps
+		b.runSteps = b.steps
+		if b.run.steps.Add(d) > b.lim.RunSteps {
+			return b.exceeded("render budget exceeded: more than %d steps in all the templates of this run", b.lim.RunSteps)
+		}
 	}
 	return nil
+}
+
+// flush adds to the run what the render spent since its last checkpoints,
+// when it ends; the run's next checkpoint sees it.
+func (b *budget) flush() {
+	if b.run != nil {
+		b.run.steps.Add(b.steps - b.runSteps)
+		b.run.output.Add(b.output - b.runOut)
+		b.runSteps, b.runOut = b.steps, b.output
+	}
 }
 
 // value checks a value of size bytes that a function returns, and charges
@@ -163,7 +208,13 @@ func (b *budget) write(n int) error {
 	if b.output > b.lim.Output {
 		return b.exceeded("output exceeds %d bytes", b.lim.Output)
 	}
-	if b.run != nil && b.run.output.Add(int64(n)) > b.lim.RunOutput {
+	if b.output < b.nextOut || b.run == nil {
+		return nil
+	}
+	b.nextOut = b.output + min(outEvery, max(b.lim.RunOutput>>6, 1))
+	d := b.output - b.runOut
+	b.runOut = b.output
+	if b.run.output.Add(d) > b.lim.RunOutput {
 		return b.exceeded("output of this run exceeds %d bytes in all", b.lim.RunOutput)
 	}
 	return nil
@@ -172,7 +223,7 @@ func (b *budget) write(n int) error {
 // limitedWriter writes to w what the budget allows, w being the render's
 // output or the buffer of an include (limit: the value an include returns).
 type limitedWriter struct {
-	w     io.Writer
+	w     *bytes.Buffer // concrete: a write is then a direct call
 	b     *budget
 	n     int64
 	limit int64 // 0: only the budget's output limits

@@ -67,6 +67,8 @@
 // and the length of an error message; the renders whose context carries one
 // WithRun share a budget of steps and output too. A template that exceeds one
 // fails at its position, and one that loops over a constant integer too large
-// fails when it is checked. Every charge checks the context: a render whose
-// context is done stops and returns an error wrapping ctx.Err().
+// fails when it is checked. A render checks its context at its first step
+// and then every 4,096 steps: a render whose context is done stops within
+// them and returns an error wrapping ctx.Err(). The run's shared budget is
+// charged at the same checkpoints and when a render ends.
 package render

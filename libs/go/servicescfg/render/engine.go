@@ -80,6 +80,7 @@ type Option func(*options)
 type options struct {
 	glob   func(pattern string) ([]string, error)
 	pos    func(entry int) diag.Pos
+	files  *rootfs.FS
 	limits Limits
 }
 
@@ -90,6 +91,14 @@ type options struct {
 // returns is reported as is when it is a diagnostic.
 func WithGlob(glob func(pattern string) ([]string, error)) Option {
 	return func(o *options) { o.glob = glob }
+}
+
+// WithFiles reads templates through files, the stack root already open
+// (stack.Stack.Files), instead of opening the root again: one os.Root, and
+// its open folders, shared by the loader's globs and the renders. files must
+// be the root given to New.
+func WithFiles(files *rootfs.FS) Option {
+	return func(o *options) { o.files = files }
 }
 
 // WithPositions places errors about templates.partials entry i (a glob that
@@ -121,7 +130,9 @@ func New(root string, partials []string, opts ...Option) (*Engine, error) {
 		lim:        o.limits.orDefault(),
 	}
 	e.cache.seed = maphash.MakeSeed()
-	e.dir, e.dirErr = rootfs.Open(e.root)
+	if e.dir = o.files; e.dir == nil {
+		e.dir, e.dirErr = rootfs.Open(e.root)
+	}
 	var errs diag.List
 	var units []*unit
 	for _, file := range e.resolve(partials, &o, &errs) {

@@ -144,6 +144,35 @@ func TestBudgetLimits(t *testing.T) {
 	}
 }
 
+// TestRunLimitsAcrossRenders: the run's steps and output, charged at
+// checkpoints, stop a run of many small renders once they add up, each
+// render within its own limits.
+func TestRunLimitsAcrossRenders(t *testing.T) {
+	root := writeStack(t, map[string]string{"m.yaml": strings.Repeat("x", 100) + `{{ range until 3 }}{{ end }}`})
+	for _, tt := range []struct {
+		lim  Limits
+		want string
+	}{
+		{Limits{RunOutput: 1000}, "output of this run exceeds 1000 bytes in all"},
+		{Limits{RunSteps: 100}, "more than 100 steps in all the templates of this run"},
+	} {
+		e, err := New(root, nil, WithLimits(tt.lim))
+		if err != nil {
+			t.Fatal(err)
+		}
+		run := WithRun(t.Context())
+		var ok int
+		for ; ok < 100; ok++ {
+			if _, err = e.RenderFile(run, "m.yaml", nil); err != nil {
+				break
+			}
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.want) || ok == 0 || ok > 20 {
+			t.Errorf("%+v: %d renders, then %v", tt.lim, ok, err)
+		}
+	}
+}
+
 // TestRenderStopsWhenCancelled: an endless render (the include fan-out with
 // a budget too large to stop it) ends promptly when its context is
 // cancelled, with an error that wraps the context's.

@@ -68,6 +68,7 @@ func (e *Engine) acquire(ctx context.Context, u *unit) *instance {
 func (in *instance) release() {
 	in.depth = 0
 	in.b = nil
+	in.own.flush()
 	in.own = budget{}
 	in.top = limitedWriter{}
 	clear(in.memo)

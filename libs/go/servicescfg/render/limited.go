@@ -277,48 +277,83 @@ func (in *instance) callLimited(name string, s limitedSpec, args []reflect.Value
 	return res
 }
 
-// typed binds the string functions without a pre-check (most of sprig's)
-// without reflection: manifests call them often. nil for other kinds.
+// typed binds the string functions without a pre-check (most of sprig's),
+// replace, join and merge without reflection: manifests call them often. nil for other kinds. They
+// stop the template with stop rather than return an error (see stop).
 func (in *instance) typed(name string, s limitedSpec) any {
-	if s.pre != nil && name != "replace" {
+	if s.pre != nil && name != "replace" && name != "join" {
 		return nil
 	}
-	check := func(out string, read int) (string, error) {
-		if err := in.b.step(1 + int64(read)>>8); err != nil {
-			return "", err
-		}
-		return out, in.b.value(int64(len(out)), name)
+	check := func(out string, read int) string {
+		stop(in.b.step(1 + int64(read)>>8))
+		stop(in.b.value(int64(len(out)), name))
+		return out
 	}
 	switch f := s.fn.Interface().(type) {
 	case func(int, string) string:
-		return func(n int, a string) (string, error) { return check(f(n, a), len(a)) }
+		return func(n int, a string) string { return check(f(n, a), len(a)) }
 	case func(...any) []any: // list, tuple
-		return func(v ...any) ([]any, error) {
-			if err := in.b.step(1); err != nil {
-				return nil, err
-			}
-			var size int64 = 8
-			for _, x := range v {
-				if size > in.b.lim.Value {
-					break
-				}
-				size += valueSize(x, in.b.lim.Value)
-			}
-			return f(v...), in.b.value(size, name)
+		return func(v ...any) []any {
+			stop(in.b.step(1))
+			stop(in.b.value(argsSize(v, in.b.lim.Value), name))
+			return f(v...)
 		}
 	case func(string) string:
-		return func(a string) (string, error) { return check(f(a), len(a)) }
+		return func(a string) string { return check(f(a), len(a)) }
 	case func(string, string) string:
-		return func(a, b string) (string, error) { return check(f(a, b), len(a)+len(b)) }
+		return func(a, b string) string { return check(f(a, b), len(a)+len(b)) }
+	case func(string, any) string: // join
+		return func(sep string, v any) string {
+			if s.pre != nil && mul(int64(listLen(reflect.ValueOf(v))), int64(len(sep))) > in.b.lim.Value {
+				stop(in.b.exceeded("%s would return more than %d bytes", name, in.b.lim.Value))
+			}
+			return check(f(sep, v), len(sep))
+		}
+	case func(map[string]any, ...map[string]any) any: // merge, mergeOverwrite
+		return func(dst map[string]any, srcs ...map[string]any) any {
+			stop(in.b.step(1))
+			if s.mutates {
+				clear(in.memo)
+			}
+			out := f(dst, srcs...)
+			stop(in.b.value(valueSize(out, in.b.lim.Value), name))
+			return out
+		}
 	case func(string, string, string) string:
-		return func(a, b, c string) (string, error) {
+		return func(a, b, c string) string {
 			if s.pre != nil && replaceSize(a, b, c) > in.b.lim.Value { // replace
-				return "", in.b.exceeded("%s would return more than %d bytes", name, in.b.lim.Value)
+				stop(in.b.exceeded("%s would return more than %d bytes", name, in.b.lim.Value))
 			}
 			return check(f(a, b, c), len(a)+len(b)+len(c))
 		}
 	}
 	return nil
+}
+
+// stop ends the template being executed with err, when there is one.
+// text/template reports a panic of a function it calls exactly as an error
+// the function returns ("error calling NAME: ...", at the call), while a
+// second result costs an allocation on every call (the call goes through
+// reflect, which boxes each result): the functions templates call most
+// return only their value. Only these wrappers stop this way, and only with
+// an error; text/template recovers it before Execute returns.
+func stop(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+// argsSize is what a list or dict built from v takes, counted up to
+// limit+1: the elements' sizes, without walking the result.
+func argsSize(v []any, limit int64) int64 {
+	var size int64 = 8
+	for _, x := range v {
+		if size > limit {
+			break
+		}
+		size += valueSize(x, limit)
+	}
+	return size
 }
 
 // sizeOf is the size of a function's result, counted up to limit+1.
@@ -432,53 +467,45 @@ var hotFuncs = map[string]bool{
 	"indent": true, "nindent": true, "quote": true, "dict": true, "printf": true, "toYaml": true,
 }
 
-// hot returns hotFuncs bound to in's budget.
+// hot returns hotFuncs bound to in's budget; like typed, they stop the
+// template rather than return an error.
 func (in *instance) hot() template.FuncMap {
 	f := sharedFuncs()
 	quote := f["quote"].(func(...any) string)
 	dict := f["dict"].(func(...any) map[string]any)
 	return template.FuncMap{
-		"indent": func(spaces int, v string) (string, error) {
-			if err := in.indentSize(spaces, v, "indent"); err != nil {
-				return "", err
-			}
-			return indent(spaces, v), nil
+		"indent": func(spaces int, v string) string {
+			stop(in.indentSize(spaces, v, "indent"))
+			return indent(spaces, v)
 		},
-		"nindent": func(spaces int, v string) (string, error) {
-			if err := in.indentSize(spaces, v, "nindent"); err != nil {
-				return "", err
-			}
-			return nindent(spaces, v), nil
+		"nindent": func(spaces int, v string) string {
+			stop(in.indentSize(spaces, v, "nindent"))
+			return nindent(spaces, v)
 		},
-		"quote": func(v ...any) (string, error) {
+		"quote": func(v ...any) string {
 			s := quote(v...)
-			return s, in.b.value(int64(len(s)), "quote")
+			stop(in.b.value(int64(len(s)), "quote"))
+			return s
 		},
-		"dict": func(v ...any) (map[string]any, error) {
+		"dict": func(v ...any) map[string]any {
 			// Sized from the arguments: the same sum, without walking
 			// the map.
-			var size int64 = 8
-			for _, x := range v {
-				if size > in.b.lim.Value {
-					break
-				}
-				size += valueSize(x, in.b.lim.Value)
-			}
-			return dict(v...), in.b.value(size, "dict")
+			stop(in.b.value(argsSize(v, in.b.lim.Value), "dict"))
+			return dict(v...)
 		},
-		"printf": func(format string, v ...any) (string, error) {
+		"printf": func(format string, v ...any) string {
 			s := fmt.Sprintf(format, v...)
-			return s, in.b.value(int64(len(s)), "printf")
+			stop(in.b.value(int64(len(s)), "printf"))
+			return s
 		},
-		"toYaml": func(v any) (string, error) {
+		"toYaml": func(v any) string {
 			if size := valueSize(v, in.b.lim.Value); size > in.b.lim.Value {
-				return "", in.b.exceeded("toYaml would return more than %d bytes", in.b.lim.Value)
+				stop(in.b.exceeded("toYaml would return more than %d bytes", in.b.lim.Value))
 			}
 			s, err := toYAML(v)
-			if err != nil {
-				return "", err
-			}
-			return s, in.b.value(int64(len(s)), "toYaml")
+			stop(err)
+			stop(in.b.value(int64(len(s)), "toYaml"))
+			return s
 		},
 	}
 }

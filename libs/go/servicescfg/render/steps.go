@@ -188,16 +188,19 @@ func stepNode(w int64, pos parse.Pos, file int64, line int) *parse.ActionNode {
 	return &parse.ActionNode{NodeType: parse.NodeAction, Pos: pos, Line: line, Pipe: pipe}
 }
 
-// step is stepFunc bound to an instance.
-func (in *instance) step(packed int64) (string, error) {
+// step is stepFunc bound to an instance; it stops the template when the
+// budget is spent (see stop).
+func (in *instance) step(packed int64) string {
 	w, line, file := unpack(packed)
 	in.b.file, in.b.line = in.e.fileName(file), line
-	return "", in.b.step(w)
+	stop(in.b.step(w))
+	return ""
 }
 
 // rangeCharge is rangeFunc bound to an instance: it charges w steps for each
 // iteration of a range over v, and returns v. The range is at line of file.
-func (in *instance) rangeCharge(packed int64, v any) (any, error) {
+// It stops the template when the budget is spent (see stop).
+func (in *instance) rangeCharge(packed int64, v any) any {
 	w, line, file := unpack(packed)
 	in.b.file, in.b.line = in.e.fileName(file), line
 	n := int64(0)
@@ -216,9 +219,10 @@ func (in *instance) rangeCharge(packed int64, v any) (any, error) {
 	case reflect.Slice, reflect.Array, reflect.Map:
 		n = int64(rv.Len())
 	case reflect.Func, reflect.Chan:
-		return nil, userError("range over a function or a channel is not supported: its length is unknown")
+		stop(userError("range over a function or a channel is not supported: its length is unknown"))
 	}
-	return v, in.b.step(mul(n, w) + 1)
+	stop(in.b.step(mul(n, w) + 1))
+	return v
 }
 
 // sizedFuncs are the functions whose constant arguments are checked with

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -69,8 +70,14 @@ func (e *PatternError) Unwrap() error { return e.Err }
 // environment's render resolve the same patterns, and directories are read
 // once. Load the stack again to see files added since.
 func (s *Stack) Glob(pattern string) ([]string, error) {
+	return s.globContext(context.Background(), pattern)
+}
+
+// globContext is Glob, stopped between two folders when ctx is done (an
+// error wrapping ctx.Err(), not cached).
+func (s *Stack) globContext(ctx context.Context, pattern string) ([]string, error) {
 	if s.globs == nil {
-		return s.glob(pattern)
+		return s.glob(ctx, pattern)
 	}
 	type result struct {
 		files []string
@@ -80,12 +87,22 @@ func (s *Stack) Glob(pattern string) ([]string, error) {
 		r := r.(result)
 		return slices.Clone(r.files), r.err
 	}
-	files, err := s.glob(pattern)
-	s.globs.Store(pattern, result{files: slices.Clone(files), err: err})
+	files, err := s.glob(ctx, pattern)
+	if ctx.Err() == nil {
+		s.globs.Store(pattern, result{files: slices.Clone(files), err: err})
+	}
 	return files, err
 }
 
-func (s *Stack) glob(pattern string) ([]string, error) {
+func (s *Stack) glob(ctx context.Context, pattern string) ([]string, error) {
+	files, err := s.globUncached(ctx, pattern)
+	if cerr := ctx.Err(); cerr != nil {
+		return nil, fmt.Errorf("resolve pattern %q: %w", pattern, cerr)
+	}
+	return files, err
+}
+
+func (s *Stack) globUncached(ctx context.Context, pattern string) ([]string, error) {
 	clean, err := checkPattern(pattern)
 	if err != nil {
 		return nil, err
@@ -94,7 +111,7 @@ func (s *Stack) glob(pattern string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolve pattern %q: %w", pattern, err)
 	}
-	return globIn(fsys, pattern, clean)
+	return globIn(ctx.Done(), fsys, pattern, clean)
 }
 
 // GlobRoot is Glob for the stack rooted at root ("" for the working
@@ -114,11 +131,12 @@ func GlobRoot(root, pattern string) ([]string, error) {
 		return nil, fmt.Errorf("resolve pattern %q: %w", pattern, err)
 	}
 	defer fsys.Close()
-	return globIn(fsys, pattern, clean)
+	return globIn(nil, fsys, pattern, clean)
 }
 
-// globIn resolves pattern (checked and cleaned as clean) inside fsys.
-func globIn(fsys *rootfs.FS, pattern, clean string) ([]string, error) {
+// globIn resolves pattern (checked and cleaned as clean) inside fsys; it
+// stops between two folders when done is closed, with errStopped.
+func globIn(done <-chan struct{}, fsys *rootfs.FS, pattern, clean string) ([]string, error) {
 	segs := strings.Split(clean, "/")
 	// Collapse runs of "**": "**/**" matches what "**" does, at a far
 	// higher cost.
@@ -143,7 +161,12 @@ func globIn(fsys *rootfs.FS, pattern, clean string) ([]string, error) {
 				return nil, &PatternError{Pattern: pattern, Err: ErrTooManyFolders,
 					Problem: fmt.Sprintf("reaches more than %d folders (symbolic links that lead back up?): make it narrower", maxGlobFolders)}
 			}
-			if err := expand(fsys, dir, seg, last, next); err != nil {
+			select {
+			case <-done:
+				return nil, errStopped
+			default:
+			}
+			if err := expand(done, fsys, dir, seg, last, next); err != nil {
 				return nil, patternError(pattern, err)
 			}
 		}
@@ -183,10 +206,10 @@ func patternError(pattern string, err error) error {
 
 // expand adds to out what segment seg matches under dir (root-relative): files
 // when seg is the last segment, directories otherwise.
-func expand(fsys *rootfs.FS, dir, seg string, last bool, out map[string]bool) error {
+func expand(done <-chan struct{}, fsys *rootfs.FS, dir, seg string, last bool, out map[string]bool) error {
 	switch {
 	case seg == "**":
-		return walk(fsys, dir, last, out)
+		return walk(done, fsys, dir, last, out)
 	case !hasMeta(seg):
 		p := path.Join(dir, seg)
 		fi, err := fsys.Stat(p)
@@ -230,12 +253,17 @@ func expand(fsys *rootfs.FS, dir, seg string, last bool, out map[string]bool) er
 
 // walk adds what "**" matches under dir: every file below it when it is the
 // last segment, else every directory (dir included).
-func walk(fsys *rootfs.FS, dir string, last bool, out map[string]bool) error {
+func walk(done <-chan struct{}, fsys *rootfs.FS, dir string, last bool, out map[string]bool) error {
 	start := dir
 	if start == "" {
 		start = "."
 	}
 	return fsys.WalkDir(start, func(p string, e fs.DirEntry, err error) error {
+		select {
+		case <-done:
+			return errStopped
+		default:
+		}
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || isNotDir(err) {
 				return nil
@@ -328,6 +356,10 @@ func addFile(p string, mode fs.FileMode, out map[string]bool) error {
 	}
 	return nil
 }
+
+// errStopped ends a glob whose context is done; globContext returns the
+// context's error.
+var errStopped = errors.New("stopped")
 
 func isNotDir(err error) bool { return errors.Is(err, syscall.ENOTDIR) }
 

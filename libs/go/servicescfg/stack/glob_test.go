@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func globTree(t *testing.T) *Stack {
@@ -258,5 +260,47 @@ func TestGlobLinkLoop(t *testing.T) {
 	}
 	if got, err := s.Glob("*/*/*.yaml"); err != nil || len(got) != 4 {
 		t.Errorf("a short pattern over the loop: %q, %v", got, err)
+	}
+}
+
+// TestGlobOverNamedPipe: a named pipe where a pattern expects a folder
+// matches nothing, at once (listing it used to wait for a writer).
+func TestGlobOverNamedPipe(t *testing.T) {
+	s := globTree(t)
+	if err := syscall.Mkfifo(filepath.Join(s.Root, "pipe"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var got []string
+	var err error
+	go func() { got, err = s.Glob("pipe/*.yaml"); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the glob waits on the named pipe")
+	}
+	if err != nil || len(got) != 0 {
+		t.Errorf("got %v, %v; want no match", got, err)
+	}
+}
+
+// TestFilesOfHandBuiltStack: a Stack built by hand opens its root once,
+// like a loaded one, instead of once per call.
+func TestFilesOfHandBuiltStack(t *testing.T) {
+	s := globTree(t)
+	a, err := s.Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := s.Glob("deploy/*.yaml"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.ReadFile("a.yaml"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, err := s.Files(); err != nil || a != b {
+		t.Errorf("Files returned %p then %p (%v)", a, b, err)
 	}
 }

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -40,7 +41,13 @@ const DefaultSecretLength = 32
 // another apiVersion or kind is not decoded further), then strict decoding
 // (every unknown field and every value of the wrong type), then defaults,
 // then Validate.
-func Load(path string) (*Stack, error) {
+func Load(path string) (*Stack, error) { return LoadContext(context.Background(), path) }
+
+// LoadContext is Load, stopped when ctx is done: it then returns a nil
+// stack and an error wrapping ctx.Err(). Resolving the paths and globs of a
+// stack of thousands of nodes is what takes time, and stops between two
+// folders.
+func LoadContext(ctx context.Context, path string) (*Stack, error) {
 	if path == "" {
 		path = DefaultFile
 	}
@@ -67,7 +74,7 @@ func Load(path string) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read stack: %w", err)
 	}
-	return load(displayPath(path, abs), abs, data, files)
+	return load(ctx, displayPath(path, abs), abs, data, files)
 }
 
 // LoadBytes is Load for data already in memory. file names the file in
@@ -81,7 +88,7 @@ func LoadBytes(file, root string, data []byte) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stack root %q: %w", root, err)
 	}
-	return load(file, filepath.Join(abs, filepath.Base(file)), data, &rootFiles{})
+	return load(context.Background(), file, filepath.Join(abs, filepath.Base(file)), data, &rootFiles{})
 }
 
 // displayPath is how a file is named in messages: as given when relative,
@@ -98,8 +105,9 @@ func displayPath(given, abs string) string {
 	return abs
 }
 
-func load(file, abs string, data []byte, files *rootFiles) (*Stack, error) {
-	s := &Stack{Path: abs, Root: filepath.Dir(abs), File: file, globs: &sync.Map{}, files: files}
+func load(ctx context.Context, file, abs string, data []byte, files *rootFiles) (*Stack, error) {
+	s := &Stack{Path: abs, Root: filepath.Dir(abs), File: file, globs: &sync.Map{}}
+	s.files.Store(files)
 	var errs diag.List
 
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -146,7 +154,10 @@ func load(file, abs string, data []byte, files *rootFiles) (*Stack, error) {
 	errs = append(errs, d.errs...)
 	s.setDefaults()
 	if !d.aborted {
-		errs = append(errs, s.Validate()...)
+		errs = append(errs, s.validate(ctx)...)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("load %s: %w", file, err)
 	}
 	return s, errs.Err()
 }

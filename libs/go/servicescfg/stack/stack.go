@@ -73,20 +73,22 @@ type rootFiles struct {
 
 // Files returns the stack root, opened as an os.Root: every file of the
 // stack is read through it (see ReadFile), so no path or symbolic link
-// reaches outside the root.
+// reaches outside the root. It is opened once per Stack, also for a Stack
+// built by hand, and stays open with it.
 func (s *Stack) Files() (*rootfs.FS, error) {
-	open := func() (*rootfs.FS, error) {
+	files := s.files.Load()
+	if files == nil { // a Stack built by hand rather than loaded
+		s.files.CompareAndSwap(nil, &rootFiles{})
+		files = s.files.Load()
+	}
+	files.once.Do(func() {
 		root := s.Root
 		if root == "" {
 			root = "."
 		}
-		return rootfs.Open(root)
-	}
-	if s.files == nil { // a Stack built by hand rather than loaded
-		return open()
-	}
-	s.files.once.Do(func() { s.files.fs, s.files.err = open() })
-	return s.files.fs, s.files.err
+		files.fs, files.err = rootfs.Open(root)
+	})
+	return files.fs, files.err
 }
 
 // ReadFile reads a file of the stack by its root-relative slash path: a

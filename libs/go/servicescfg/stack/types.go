@@ -17,6 +17,7 @@ package stack
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -69,8 +70,9 @@ type Stack struct {
 	doc *yaml.Node
 	// globs caches Glob results for the life of the stack (see Glob).
 	globs *sync.Map
-	// files is the stack root, opened once (see Files).
-	files *rootFiles
+	// files is the stack root, opened once (see Files); set by Load, or
+	// on first use for a Stack built by hand.
+	files atomic.Pointer[rootFiles]
 }
 
 // Metadata names the stack.

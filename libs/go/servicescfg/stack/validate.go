@@ -2,6 +2,7 @@ package stack
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -66,8 +67,14 @@ func IsDNSSubdomain(s string) bool { return len(validation.IsDNS1123Subdomain(s)
 // returns every problem found, sorted, each at the position of the offending
 // value. Load calls it; call it again after changing a stack in Go. It reads
 // the file system to resolve paths and globs.
-func (s *Stack) Validate() diag.List {
-	s.prefetchGlobs()
+func (s *Stack) Validate() diag.List { return s.validate(context.Background()) }
+
+// validate is Validate, which returns nothing once ctx is done: the paths
+// of a large stack are resolved first, and stop with ctx.
+func (s *Stack) validate(ctx context.Context) diag.List {
+	if s.prefetchGlobs(ctx); ctx.Err() != nil {
+		return nil
+	}
 	v := &validator{s: s}
 	v.header()
 	v.spec()
@@ -587,7 +594,7 @@ const (
 // prefetchGlobs resolves the stack's manifest patterns on every core before
 // validation reads them one by one: a large stack has a folder per node,
 // and Glob caches what it finds.
-func (s *Stack) prefetchGlobs() {
+func (s *Stack) prefetchGlobs(ctx context.Context) {
 	if s.globs == nil {
 		return
 	}
@@ -602,12 +609,18 @@ func (s *Stack) prefetchGlobs() {
 	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
 			for p := range work {
-				_, _ = s.Glob(p)
+				_, _ = s.globContext(ctx, p)
 			}
 		})
 	}
+	done := ctx.Done()
+feed:
 	for _, p := range patterns {
-		work <- p
+		select {
+		case work <- p:
+		case <-done:
+			break feed
+		}
 	}
 	close(work)
 	wg.Wait()

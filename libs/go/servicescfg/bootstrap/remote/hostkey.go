@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -96,8 +97,9 @@ func newHostKeys(file, pin string, p Prompter) (*hostKeys, error) {
 }
 
 // probeKey is a key no server has: checking it returns the host's
-// recorded keys in a KeyError.
-var probeKey = func() ssh.PublicKey {
+// recorded keys in a KeyError. Made on first use: every command of the
+// binary would otherwise generate it when the program starts.
+var probeKey = sync.OnceValue(func() ssh.PublicKey {
 	pub, _, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		panic(err)
@@ -107,11 +109,11 @@ var probeKey = func() ssh.PublicKey {
 		panic(err)
 	}
 	return k
-}()
+})
 
 // known returns the keys recorded for addr (host:port).
 func (h *hostKeys) known(addr string) []knownhosts.KnownKey {
-	err := h.db(addr, &net.TCPAddr{IP: net.IPv4zero}, probeKey)
+	err := h.db(addr, &net.TCPAddr{IP: net.IPv4zero}, probeKey())
 	var ke *knownhosts.KeyError
 	if errors.As(err, &ke) {
 		return ke.Want

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -31,8 +32,9 @@ var ErrOutsideRoot = errors.New("path leaves the stack root")
 
 // FS is a stack folder. It is safe for concurrent use.
 type FS struct {
-	root *os.Root
-	dir  string
+	root    *os.Root
+	dir     string
+	folders folders // the folders read from last (folders.go)
 }
 
 // Open opens the folder dir (links in dir itself are followed).
@@ -48,7 +50,10 @@ func Open(dir string) (*FS, error) {
 func (f *FS) Dir() string { return f.dir }
 
 // Close releases the folder.
-func (f *FS) Close() error { return f.root.Close() }
+func (f *FS) Close() error {
+	f.folders.closeAll()
+	return f.root.Close()
+}
 
 // EscapeError is a path whose symbolic link Link (root-relative) points to
 // Target (as written in the link), outside the root or by an absolute path.
@@ -122,10 +127,28 @@ func (f *FS) ReadFile(name string) ([]byte, error) {
 }
 
 func (f *FS) readFile(name string, limit int64) ([]byte, error) {
+	if dir, base, ok := split(name); ok {
+		if d := f.folder(dir); d != nil {
+			if b, err := d.readFile(base, name, limit); err == nil {
+				return b, nil
+			}
+			// Whatever went wrong, the root decides and explains.
+		}
+	}
+	return read(f.root, filepath.FromSlash(name), name, limit, f.explain)
+}
+
+// read reads the regular file rel of r, name being its path from the
+// stack root (for errors); explain, when given, words an error of opening
+// it.
+func read(r *os.Root, rel, name string, limit int64, explain func(name string, err error) error) ([]byte, error) {
 	// O_NONBLOCK: opening a named pipe would otherwise wait for a writer.
-	file, err := f.root.OpenFile(filepath.FromSlash(name), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	file, err := r.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, f.explain(name, err)
+		if explain != nil {
+			err = explain(name, err)
+		}
+		return nil, err
 	}
 	defer file.Close()
 	fi, err := file.Stat()
@@ -178,12 +201,38 @@ func (f *FS) Lstat(name string) (fs.FileInfo, error) {
 	return fi, nil
 }
 
-// ReadDir lists the folder name ("." for the root), sorted by name.
+// ReadDir lists the folder name ("." for the root), sorted by name. A named
+// pipe in a folder's place is refused at once, not waited on.
 func (f *FS) ReadDir(name string) ([]fs.DirEntry, error) {
-	entries, err := fs.ReadDir(f.root.FS(), name)
+	if dir, base, ok := split(name); ok {
+		if d := f.folder(dir); d != nil {
+			if entries, err := d.readDir(f, base, name); err == nil {
+				return entries, nil
+			}
+			// Whatever went wrong, the root decides and explains.
+		}
+	}
+	entries, err := listDir(f.root, filepath.FromSlash(name))
 	if err != nil {
 		return nil, f.explain(name, err)
 	}
+	return entries, nil
+}
+
+// listDir lists the folder name of r, sorted by name. O_DIRECTORY: opening
+// a named pipe would otherwise wait for a writer; O_NONBLOCK spares the
+// poller's setup, which a folder does not use.
+func listDir(r *os.Root, name string) ([]fs.DirEntry, error) {
+	d, err := r.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|oDirectory, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	entries, err := d.ReadDir(-1)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	return entries, nil
 }
 

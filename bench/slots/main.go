@@ -1,0 +1,309 @@
+// Command slots measures the platform worker's case against the local
+// cluster (kwok nodes): one process reconciling many ai-slots at once
+// through the library, as the worker does when tasks start together.
+//
+//  1. one slot alone, into a fresh namespace (the reference time),
+//  2. -n slots at once, each in its own goroutine, sharing one set of
+//     clients (apply.NewClients: one rate limiter, one discovery cache),
+//  3. the same -n slots again with nothing changed (the no-op pass),
+//     through a transport that counts the API requests,
+//  4. every slot deleted through apply.DeleteSlotWith.
+//
+// It prints the wall times, their ratio and the no-op pass's requests per
+// object. Nothing asserts on time: it measures and prints.
+//
+//	go run ./bench/slots --kubeconfig "$(test/cluster/cluster.sh kubeconfig | tail -1)"   # -n 20 -stack examples/new-project/services.yaml
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/apply"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/config"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
+)
+
+// vars are the bootstrap variables of both real stacks.
+var vars = map[string]string{
+	"CODEXK8S_SSH_HOST":   "127.0.0.1",
+	"CODEXK8S_DOMAIN":     "codex.example.test",
+	"CODEXK8S_GITHUB_PAT": "ghp_bench-token-0123456789",
+}
+
+func main() {
+	kubeconfig := flag.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster")
+	path := flag.String("stack", "examples/new-project/services.yaml", "stack whose slot environment is deployed")
+	env := flag.String("env", "ai-slot", "slot environment")
+	n := flag.Int("n", 20, "slots reconciled at once")
+	qps := flag.Float64("qps", 0, "client rate limit in requests per second (0: the library's default)")
+	keep := flag.Bool("keep", false, "keep the namespaces")
+	flag.Parse()
+	klog.SetSlogLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, *kubeconfig, *path, *env, *n, *qps, *keep); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, kubeconfig, path, env string, n int, qps float64, keep bool) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return err
+	}
+	if qps > 0 {
+		cfg.QPS, cfg.Burst = float32(qps), int(2*qps)
+	}
+	prefix := "bs" + randomHex(3)
+	one, values, err := plans(path, env, prefix+"a", 1)
+	if err != nil {
+		return err
+	}
+	many, _, err := plans(path, env, prefix+"b", n)
+	if err != nil {
+		return err
+	}
+	createCfg, created := counting(cfg)
+	c, err := apply.NewClients(createCfg)
+	if err != nil {
+		return err
+	}
+	if !keep {
+		defer cleanup(c, append(one, many...))
+	}
+	t1, _, err := reconcileAll(ctx, c, one, values)
+	if err != nil {
+		return fmt.Errorf("one slot: %w", err)
+	}
+	oneApply, oneWait, oneNodes := takePhases(1)
+	tn, slowest, err := reconcileAll(ctx, c, many, values)
+	if err != nil {
+		return fmt.Errorf("%d slots: %w", n, err)
+	}
+	manyApply, manyWait, manyNodes := takePhases(n)
+	createRequests := created.Load()
+	counted, requests := counting(cfg)
+	cc, err := apply.NewClients(counted)
+	if err != nil {
+		return err
+	}
+	t01, _, err := noop(ctx, c, one, values)
+	if err != nil {
+		return fmt.Errorf("no-op pass of one slot: %w", err)
+	}
+	t0, objects, err := noop(ctx, cc, many, values)
+	if err != nil {
+		return fmt.Errorf("no-op pass: %w", err)
+	}
+	fmt.Printf("stack %s, environment %s, %d objects per slot, client QPS %v\n", path, env, objects/n, effectiveQPS(cfg))
+	fmt.Printf("one slot:             %s\n", t1.Round(time.Millisecond))
+	fmt.Printf("%d slots at once:     %s (%.2fx one slot; slowest slot %s); %d requests for both passes\n", n, tn.Round(time.Millisecond), tn.Seconds()/t1.Seconds(), slowest.Round(time.Millisecond), createRequests)
+	fmt.Printf("  per slot, summed over its nodes: applying %s (one slot %s, %.2fx), waiting for the cluster's controllers %s (one slot %s, %.2fx)\n",
+		manyApply.Round(time.Millisecond), oneApply.Round(time.Millisecond), manyApply.Seconds()/oneApply.Seconds(),
+		manyWait.Round(time.Millisecond), oneWait.Round(time.Millisecond), manyWait.Seconds()/oneWait.Seconds())
+	for _, node := range slices.Sorted(maps.Keys(manyNodes)) {
+		fmt.Printf("  wait for %-16s one slot %7s, longest of %d %7s\n", node, oneNodes[node].Round(time.Millisecond), n, manyNodes[node].Round(time.Millisecond))
+	}
+	fmt.Printf("no-op pass, one slot: %s\n", t01.Round(time.Millisecond))
+	fmt.Printf("no-op pass, %d slots: %s (%.2fx one slot), %d requests for %d objects: %.2f per object\n", n, t0.Round(time.Millisecond), t0.Seconds()/t01.Seconds(), requests.Load(), objects, float64(requests.Load())/float64(objects))
+	return nil
+}
+
+// plans plans slots 1..n of env, with prefix before every namespace, and
+// resolves the stack's config values.
+func plans(path, env, prefix string, n int) ([]*plan.Plan, *config.Values, error) {
+	s, err := stack.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range s.Spec.Environments {
+		if e != nil && e.NamespaceTemplate != "" {
+			e.NamespaceTemplate = prefix + "-" + e.NamespaceTemplate
+		}
+	}
+	values := config.Resolve(s, nil, func(k string) (string, bool) { v, ok := vars[strings.TrimPrefix(k, config.EnvPrefix)]; return v, ok })
+	var out []*plan.Plan
+	for i := 1; i <= n; i++ {
+		p, err := plan.Build(context.Background(), s, plan.Options{Env: env, Slot: strconv.Itoa(i), Config: values.NonSecret()})
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, p)
+	}
+	return out, values, nil
+}
+
+// reconcileAll reconciles every plan at once and returns the wall time and
+// the slowest plan's own time.
+func reconcileAll(ctx context.Context, c *apply.Clients, ps []*plan.Plan, values *config.Values) (time.Duration, time.Duration, error) {
+	times := make([]time.Duration, len(ps))
+	errs := make([]error, len(ps))
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, p := range ps {
+		wg.Go(func() {
+			obs := &phases{started: map[string]time.Time{}}
+			res, err := apply.ReconcileWith(ctx, c, p, apply.Options{Values: values, Holder: "bench", Observer: obs})
+			errs[i] = err
+			if res != nil {
+				times[i] = res.Duration
+				obs.record()
+			}
+		})
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	var slowest time.Duration
+	for i := range ps {
+		if errs[i] != nil {
+			return 0, 0, fmt.Errorf("%s: %w", ps[i].Namespace, errs[i])
+		}
+		slowest = max(slowest, times[i])
+	}
+	return wall, slowest, nil
+}
+
+// noop reconciles every plan at once again, expecting no change, and
+// returns the wall time and the objects looked at.
+func noop(ctx context.Context, c *apply.Clients, ps []*plan.Plan, values *config.Values) (time.Duration, int, error) {
+	var objects atomic.Int64
+	errs := make([]error, len(ps))
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, p := range ps {
+		wg.Go(func() {
+			res, err := apply.ReconcileWith(ctx, c, p, apply.Options{Values: values, Holder: "bench"})
+			switch {
+			case err != nil:
+				errs[i] = err
+			case !res.NoChanges():
+				errs[i] = fmt.Errorf("changed %d, created %d, pruned %d", res.Changed, res.Created, res.Pruned)
+			default:
+				objects.Add(int64(len(res.Objects)))
+			}
+		})
+	}
+	wg.Wait()
+	for i := range ps {
+		if errs[i] != nil {
+			return 0, 0, fmt.Errorf("%s: %w", ps[i].Namespace, errs[i])
+		}
+	}
+	return time.Since(start), int(objects.Load()), nil
+}
+
+// phases splits one slot's reconcile into the engine's requests (from a
+// node's apply started to its wait started) and the wait for the
+// cluster's controllers (from wait started to ready).
+type phases struct {
+	mu          sync.Mutex
+	started     map[string]time.Time
+	apply, wait time.Duration
+}
+
+func (p *phases) Event(e apply.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case e.Phase == apply.PhaseApply && e.Status == apply.StatusStarted:
+		p.started[e.Node] = e.Time
+	case e.Phase == apply.PhaseWait && e.Status == apply.StatusStarted:
+		p.apply += e.Time.Sub(p.started[e.Node])
+		p.started[e.Node] = e.Time
+	case e.Status == apply.StatusReady:
+		d := e.Time.Sub(p.started[e.Node])
+		p.wait += d
+		nodeWait(e.Node, d)
+	}
+}
+
+var (
+	phasesMu          sync.Mutex
+	applySum, waitSum time.Duration
+	// slowestWait is each node's longest wait over the slots of a run.
+	slowestWait = map[string]time.Duration{}
+)
+
+func nodeWait(node string, d time.Duration) {
+	phasesMu.Lock()
+	defer phasesMu.Unlock()
+	slowestWait[node] = max(slowestWait[node], d)
+}
+
+// record adds a slot's phases to the run's totals.
+func (p *phases) record() {
+	phasesMu.Lock()
+	defer phasesMu.Unlock()
+	applySum += p.apply
+	waitSum += p.wait
+}
+
+// takePhases returns the totals so far, per slot, and each node's longest
+// wait, and resets them.
+func takePhases(slots int) (time.Duration, time.Duration, map[string]time.Duration) {
+	phasesMu.Lock()
+	defer phasesMu.Unlock()
+	a, w, nodes := applySum/time.Duration(slots), waitSum/time.Duration(slots), slowestWait
+	applySum, waitSum, slowestWait = 0, 0, map[string]time.Duration{}
+	return a, w, nodes
+}
+
+func cleanup(c *apply.Clients, ps []*plan.Plan) {
+	for _, p := range ps {
+		if _, err := apply.DeleteSlotWith(context.Background(), c, p, apply.SlotOptions{}); err != nil {
+			fmt.Fprintln(os.Stderr, "cleanup:", err)
+		}
+	}
+}
+
+// counting is a copy of cfg that counts its requests.
+func counting(cfg *rest.Config) (*rest.Config, *atomic.Int64) {
+	var n atomic.Int64
+	c := rest.CopyConfig(cfg)
+	c.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			n.Add(1)
+			return rt.RoundTrip(r)
+		})
+	})
+	return c, &n
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func effectiveQPS(cfg *rest.Config) float32 {
+	if cfg.QPS == 0 {
+		return 100 // apply.NewClients' default
+	}
+	return cfg.QPS
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
