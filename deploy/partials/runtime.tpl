@@ -28,20 +28,24 @@ workspace's uid/gid; otherwise it runs the built image's own entrypoint.
 {{- end -}}
 image: {{ include "codex.image.dev" . }}
 imagePullPolicy: IfNotPresent
-workingDir: {{ include "codex.workspace.src" . }}
-{{- if eq .Service.Kind "go" }}
-command: ["air"]
-args:
-  - --tmp_dir
-  - /tmp/air
-  - --build.cmd
-  - go build -o /tmp/air/{{ .Service.Name }} {{ index .Service.Vars "main" | default (printf "./cmd/%s" .Service.Name) }}
-  - --build.bin
-  - /tmp/air/{{ .Service.Name }}
-{{- else }}
+{{- /* The working directory is the workspace's root, and the command waits
+for the sources (sync, or the workspace's git source) before changing into
+them: a missing working directory would be created by the runtime as root,
+where the workspace's owner could not write. Nothing is installed or
+downloaded at start: dependencies come with the dev image or the sources. */}}
+workingDir: {{ .Runtime.Workspace.MountPath }}
 command: ["sh", "-c"]
+{{- if eq .Service.Kind "go" }}
 args:
-  - npm install --no-audit --no-fund && exec npm run dev -- --host 0.0.0.0 --port {{ include "codex.port" . }} --strictPort
+  - 'until [ -d "$0" ]; do sleep 0.5; done; cd "$0" && exec air --tmp_dir /tmp/air --build.cmd "go build -o /tmp/air/$1 $2" --build.bin "/tmp/air/$1"'
+  - {{ include "codex.workspace.src" . }}
+  - {{ .Service.Name }}
+  - {{ index .Service.Vars "main" | default (printf "./cmd/%s" .Service.Name) }}
+{{- else }}
+args:
+  - 'until [ -f "$0/package.json" ]; do sleep 0.5; done; cd "$0" && exec npm run dev -- --host 0.0.0.0 --port "$1" --strictPort'
+  - {{ include "codex.workspace.src" . }}
+  - {{ include "codex.port" . | quote }}
 {{- end }}
 {{- else -}}
 image: {{ include "codex.image" . }}
@@ -60,7 +64,7 @@ resources:
   {{- include "codex.resources" . | nindent 2 }}
 {{- end }}
 
-{{- /* Environment a watcher needs: caches inside the workspace, no toolchain downloads. */ -}}
+{{- /* Environment a watcher needs: caches inside the workspace, no toolchain, module or package downloads. */ -}}
 {{- define "codex.env.runtime" -}}
 - name: HOME
   value: /tmp
@@ -73,9 +77,13 @@ resources:
   value: -buildvcs=false
 - name: GOTOOLCHAIN
   value: local
+- name: GOPROXY
+  value: "off"
 {{- else }}
 - name: npm_config_cache
   value: {{ .Runtime.Workspace.MountPath }}/.cache/npm
+- name: npm_config_offline
+  value: "true"
 {{- end }}
 {{- end }}
 

@@ -224,6 +224,7 @@ Exit codes: 0 success, 1 invalid input or failed operation, 2 usage error,
 		NewCmdValidate(f, cfg, nil),
 		NewCmdReconcile(f, cfg, nil),
 		NewCmdInstall(f, cfg, nil),
+		NewCmdSync(f, cfg, nil),
 		NewCmdVersion(f),
 	)
 	return root

@@ -9,6 +9,7 @@ import (
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/apply"
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
 )
 
 // ReconcileOptions are the inputs of `reconcile`.
@@ -199,15 +200,9 @@ func runReconcile(ctx context.Context, opts *ReconcileOptions) error {
 		// the objects' names, not their content.
 		planOpts = append(planOpts, servicescfg.IdentityOnly())
 	}
-	p, err := prj.Plan(ctx, servicescfg.Target{Env: opts.Env, Slot: opts.Slot}, planOpts...)
+	p, err := planTarget(ctx, opts.IO, prj, servicescfg.Target{Env: opts.Env, Slot: opts.Slot}, planOpts...)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if uerr := targetUsage(err); uerr != nil {
-			return uerr
-		}
-		return reportDiagnostics(opts.IO, err)
+		return err
 	}
 	if opts.Delete {
 		return runDeleteSlot(ctx, opts, prj, p)
@@ -268,4 +263,31 @@ func addReconcileFlags(cmd *cobra.Command, opts *ReconcileOptions) {
 	fl.BoolVar(&opts.Delete, "delete", false, "delete the slot's namespace (--slot) instead of reconciling it")
 	fl.BoolVar(&opts.PruneExpired, "prune-expired", false, "delete every slot of the environment whose ttl ran out")
 	fl.DurationVar(&opts.LockWait, "lock-wait", 0, "wait this long for another reconcile of the namespace to finish (default: fail at once)")
+}
+
+// openPlan opens the stack and plans one target (see planTarget).
+func openPlan(ctx context.Context, io IOStreams, path string, lookup func(string) (string, bool), t servicescfg.Target, opts ...servicescfg.PlanOption) (*servicescfg.Project, *plan.Plan, error) {
+	prj, err := servicescfg.OpenContext(ctx, path, servicescfg.Options{LookupEnv: lookup})
+	if err != nil {
+		return nil, nil, reportDiagnostics(io, err)
+	}
+	p, err := planTarget(ctx, io, prj, t, opts...)
+	return prj, p, err
+}
+
+// planTarget plans one target of an opened stack: the stack's problems
+// reported with their positions, a target it does not have as a usage
+// error.
+func planTarget(ctx context.Context, io IOStreams, prj *servicescfg.Project, t servicescfg.Target, opts ...servicescfg.PlanOption) (*plan.Plan, error) {
+	p, err := prj.Plan(ctx, t, opts...)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if uerr := targetUsage(err); uerr != nil {
+			return nil, uerr
+		}
+		return nil, reportDiagnostics(io, err)
+	}
+	return p, nil
 }

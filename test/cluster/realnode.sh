@@ -28,7 +28,7 @@ REAL_CHAIN=CODEX-REAL-NODE
 IMAGE_REGISTRY=codex.local
 # The images every up builds and imports; CLUSTER_DEV_IMAGES=0 leaves out
 # the (large) dev images.
-REAL_IMAGES=(pause testbox)
+REAL_IMAGES=(pause testbox toolbox)
 [[ "${CLUSTER_DEV_IMAGES:-1}" == 0 ]] || REAL_IMAGES+=(go-dev node-dev)
 
 NODE_DIR="$STATE_DIR/node"
@@ -51,7 +51,8 @@ ctr_() { ctr -a "$CONTAINERD_SOCK" -n k8s.io "$@"; }
 
 realnode_check_host() {
 	local missing=() p
-	for p in containerd:containerd runc:runc iptables:iptables conntrack:conntrack ip:iproute2; do
+	# git goes into the toolbox image (the workspace helper clones with it).
+	for p in containerd:containerd runc:runc iptables:iptables conntrack:conntrack ip:iproute2 git:git; do
 		command -v "${p%%:*}" >/dev/null || missing+=("${p#*:}")
 	done
 	[[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] ||

@@ -6,6 +6,9 @@ metadata:
   labels:
     {{- include "shop.labels" . | nindent 4 }}
 spec:
+  {{- with .Runtime.Workspace.StorageClass | default (index .Config "SHOP_WORKSPACE_STORAGE_CLASS") }}
+  storageClassName: {{ . }}
+  {{- end }}
   accessModes: ["{{ .Runtime.Workspace.AccessMode | default "ReadWriteOnce" }}"]
   resources:
     requests:

@@ -551,6 +551,9 @@ func (e *reconcileRun) runNode(ctx context.Context, name string) error {
 	if err := e.waitAll(ctx, s, applied); err != nil {
 		return fail(PhaseWait, e.explainTimeout(ctx, err))
 	}
+	if err := e.populateWorkspace(ctx, s); err != nil {
+		return fail(PhaseWait, e.explainTimeout(ctx, err))
+	}
 	d := e.now().Sub(start)
 	e.log.Info("node ready", "node", name, "duration", d)
 	e.emit(Event{Node: name, Group: s.Group, Phase: PhaseWait, Status: StatusReady, Objects: objs, Duration: d})

@@ -350,6 +350,9 @@ func runtimeContext(name string, rt *stack.Runtime) render.Runtime {
 		if w.FSGroup != nil {
 			out.Workspace.FSGroup = *w.FSGroup
 		}
+		if src := w.Source; src != nil {
+			out.Workspace.Source = render.WorkspaceSource{Git: src.Git, Ref: src.Ref, CredentialsSecret: src.CredentialsSecret, Image: src.Image}
+		}
 	}
 	return out
 }

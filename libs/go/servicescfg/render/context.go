@@ -40,6 +40,17 @@ type Workspace struct {
 	UID          int64
 	GID          int64
 	FSGroup      int64
+	// Source is the git repository that fills an empty workspace; zero
+	// when none is declared.
+	Source WorkspaceSource
+}
+
+// WorkspaceSource is spec.runtime.<name>.workspace.source.
+type WorkspaceSource struct {
+	Git               string
+	Ref               string
+	CredentialsSecret string
+	Image             string
 }
 
 // Service is the node whose manifests are being rendered (infrastructure

@@ -104,10 +104,11 @@ func isDiag(err error) bool {
 // it, with its fields, for "can't evaluate field" errors: users know
 // .Service, not the Go type behind it.
 var contextFields = map[string]struct{ name, fields string }{
-	"render.Context":   {"the template context", ".Project .Env .Namespace .Slot .Versions .Vars .Config .Runtime .Service"},
-	"render.Service":   {".Service", ".Name .Group .Image .Kind .DependsOn .Vars .HotReload"},
-	"render.Runtime":   {".Runtime", ".Profile .HotReload .Workspace"},
-	"render.Workspace": {".Runtime.Workspace", ".Enabled .MountPath .Size .StorageClass .AccessMode .ClaimName .UID .GID .FSGroup"},
+	"render.Context":         {"the template context", ".Project .Env .Namespace .Slot .Versions .Vars .Config .Runtime .Service"},
+	"render.Service":         {".Service", ".Name .Group .Image .Kind .DependsOn .Vars .HotReload"},
+	"render.Runtime":         {".Runtime", ".Profile .HotReload .Workspace"},
+	"render.Workspace":       {".Runtime.Workspace", ".Enabled .MountPath .Size .StorageClass .AccessMode .ClaimName .UID .GID .FSGroup .Source"},
+	"render.WorkspaceSource": {".Runtime.Workspace.Source", ".Git .Ref .CredentialsSecret .Image"},
 }
 
 var fieldRE = regexp.MustCompile(`^can't evaluate field (\w+) in type \*?(render\.\w+)$`)

@@ -123,7 +123,7 @@ func TestRender(t *testing.T) {
 		name:  "toYaml trims the trailing newline",
 		files: map[string]string{},
 		text:  "w:\n  {{- .Runtime.Workspace | toYaml | nindent 2 }}",
-		want:  "w:\n  AccessMode: \"\"\n  ClaimName: workspace\n  Enabled: true\n  FSGroup: 1000\n  GID: 1000\n  MountPath: /workspace\n  Size: 10Gi\n  StorageClass: \"\"\n  UID: 1000",
+		want:  "w:\n  AccessMode: \"\"\n  ClaimName: workspace\n  Enabled: true\n  FSGroup: 1000\n  GID: 1000\n  MountPath: /workspace\n  Size: 10Gi\n  Source:\n    CredentialsSecret: \"\"\n    Git: \"\"\n    Image: \"\"\n    Ref: \"\"\n  StorageClass: \"\"\n  UID: 1000",
 	}, {
 		name:  "fromYaml and toJson",
 		files: map[string]string{},

@@ -474,6 +474,16 @@ spec:
 			`services.yaml:11:47: workspace mountPath "workspace" of runtime profile "non-prod" must be an absolute path`,
 			`services.yaml:11:70: workspace accessMode "RWX" of runtime profile "non-prod" is not a volume access mode (use ReadWriteOnce, ReadWriteMany, ReadOnlyMany or ReadWriteOncePod)`,
 		}},
+	{"workspace source without git", minimal + "  runtime: {non-prod: {workspace: {source: {ref: main}}}}\n",
+		[]string{`services.yaml:11:44: workspace source of runtime profile "non-prod" needs git (the repository URL)`}},
+	{"workspace source URL", minimal + "  runtime: {non-prod: {workspace: {source: {git: 'git@example.com:shop.git', ref: '-x', credentialsSecret: Bad_Name}}}}\n",
+		[]string{
+			`services.yaml:11:50: workspace source git "git@example.com:shop.git" of runtime profile "non-prod" is not a repository URL (write an https://, http:// or git:// URL)`,
+			`services.yaml:11:83: workspace source ref "-x" of runtime profile "non-prod" is not a branch or tag name`,
+			`services.yaml:11:108: workspace source credentialsSecret "Bad_Name" of runtime profile "non-prod" is not a Secret name`,
+		}},
+	{"workspace source URL with a token", minimal + "  runtime: {non-prod: {workspace: {source: {git: 'https://x:secret@example.com/shop.git'}}}}\n",
+		[]string{`services.yaml:11:50: workspace source git URL of runtime profile "non-prod" must not hold credentials (put the token in a Secret and name it in credentialsSecret)`}},
 
 	// Paths and globs.
 	{"invalid glob", header + `  services:

@@ -278,6 +278,7 @@ func cloneRuntime(rt *Runtime) *Runtime {
 	if w := rt.Workspace; w != nil {
 		cw := *w
 		cw.UID, cw.GID, cw.FSGroup = clonePtr(w.UID), clonePtr(w.GID), clonePtr(w.FSGroup)
+		cw.Source = clonePtr(w.Source)
 		out.Workspace = &cw
 	}
 	return &out

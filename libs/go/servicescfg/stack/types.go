@@ -173,6 +173,26 @@ type Workspace struct {
 	UID          *int64 `yaml:"uid,omitempty" json:"uid,omitempty"`
 	GID          *int64 `yaml:"gid,omitempty" json:"gid,omitempty"`
 	FSGroup      *int64 `yaml:"fsGroup,omitempty" json:"fsGroup,omitempty"`
+	// Source fills an empty workspace from a git repository when the
+	// environment is reconciled, before its services start.
+	Source *WorkspaceSource `yaml:"source,omitempty" json:"source,omitempty"`
+}
+
+// WorkspaceSource is a git repository cloned into an empty workspace by an
+// init container of the engine's helper pod.
+type WorkspaceSource struct {
+	// Git is the repository URL (https://, http:// or git://), without
+	// credentials: those come from CredentialsSecret.
+	Git string `yaml:"git" json:"git"`
+	// Ref is a branch or tag (default: the repository's HEAD).
+	Ref string `yaml:"ref,omitempty" json:"ref,omitempty"`
+	// CredentialsSecret names a Secret of the environment's namespace with
+	// the key token (and optionally username, default x-access-token),
+	// mounted into the clone's container and handed to git by a
+	// credential helper: never in arguments, environment or logs.
+	CredentialsSecret string `yaml:"credentialsSecret,omitempty" json:"credentialsSecret,omitempty"`
+	// Image runs git (default docker.io/alpine/git).
+	Image string `yaml:"image,omitempty" json:"image,omitempty"`
 }
 
 // Deploy configures ordering and waiting.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/url"
 	"os"
 	"path"
 	"regexp"
@@ -450,6 +451,33 @@ func (v *validator) runtimes() {
 				v.errs.Add(v.pos(field(id.key)...), "workspace %s of runtime profile %q must not be negative", id.key, name)
 			}
 		}
+		v.workspaceSource(name, w.Source, field("source"))
+	}
+}
+
+// workspaceSource checks a workspace's git source: a URL git can fetch,
+// with no credentials in it, and a Secret name.
+func (v *validator) workspaceSource(profile string, src *WorkspaceSource, p []any) {
+	if src == nil {
+		return
+	}
+	field := func(f string) []any { return append(slices.Clip(p), f) }
+	u, err := url.Parse(src.Git)
+	switch {
+	case src.Git == "":
+		v.errs.Add(v.pos(p...), "workspace source of runtime profile %q needs git (the repository URL)", profile)
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "git"):
+		v.errs.AddHint(v.pos(field("git")...), "write an https://, http:// or git:// URL",
+			"workspace source git %q of runtime profile %q is not a repository URL", src.Git, profile)
+	case u.User != nil:
+		v.errs.AddHint(v.pos(field("git")...), "put the token in a Secret and name it in credentialsSecret",
+			"workspace source git URL of runtime profile %q must not hold credentials", profile)
+	}
+	if src.CredentialsSecret != "" && len(validation.IsDNS1123Subdomain(src.CredentialsSecret)) > 0 {
+		v.errs.Add(v.pos(field("credentialsSecret")...), "workspace source credentialsSecret %q of runtime profile %q is not a Secret name", src.CredentialsSecret, profile)
+	}
+	if strings.HasPrefix(src.Ref, "-") || strings.ContainsAny(src.Ref, " \t\n~^:?*[\\") {
+		v.errs.Add(v.pos(field("ref")...), "workspace source ref %q of runtime profile %q is not a branch or tag name", src.Ref, profile)
 	}
 }
 

@@ -10,7 +10,8 @@
 //
 // Images: pause (the pod sandbox), testbox (the test program), go-dev (this
 // machine's Go toolchain and a pinned air), node-dev (this machine's Node.js
-// and a pinned Vite with its dependencies).
+// and a pinned Vite with its dependencies), toolbox (this machine's shell, tar
+// and file tools: the engine's workspace helper).
 package main
 
 import (

@@ -33,6 +33,7 @@ var specs = map[string]func(*builder, context.Context) (imagebuild.Spec, error){
 	"testbox":  (*builder).testbox,
 	"go-dev":   (*builder).goDev,
 	"node-dev": (*builder).nodeDev,
+	"toolbox":  (*builder).toolbox,
 }
 
 func names() string {
@@ -88,8 +89,55 @@ func (b *builder) testbox(ctx context.Context) (imagebuild.Spec, error) {
 	}, nil
 }
 
+// toolboxPrograms are what the engine's workspace helper runs (a POSIX
+// shell, tar, xargs and the file tools), as busybox provides them in a
+// cluster.
+var toolboxPrograms = []string{"tar", "xargs", "rm", "rmdir", "mv", "mkdir", "cat", "sleep", "ls", "id", "chmod"}
+
+// toolbox is this machine's shell, file tools and git at their own
+// paths, for the engine's workspace helper pod and its git clone.
+func (b *builder) toolbox(ctx context.Context) (imagebuild.Spec, error) {
+	files, err := hostProgram(ctx, "/bin/sh", "/bin/sh")
+	if err != nil {
+		return imagebuild.Spec{}, err
+	}
+	for _, name := range toolboxPrograms {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			return imagebuild.Spec{}, fmt.Errorf("%s is not installed: %w", name, err)
+		}
+		f, err := hostProgram(ctx, p, "/usr/bin/"+name)
+		if err != nil {
+			return imagebuild.Spec{}, err
+		}
+		files = append(files, f...)
+	}
+	// git and its HTTP transport, for the workspace's git source.
+	for _, p := range [][2]string{{"/usr/bin/git", "/usr/bin/git"}, {"/usr/lib/git-core/git-remote-http", "/usr/lib/git-core/git-remote-http"}} {
+		f, err := hostProgram(ctx, p[0], p[1])
+		if err != nil {
+			return imagebuild.Spec{}, err
+		}
+		files = append(files, f...)
+	}
+	return imagebuild.Spec{
+		Repository: Registry + "/toolbox",
+		Files:      dedupe(files),
+		Dirs:       []imagebuild.Dir{tmpDir},
+		Config: imagebuild.Config{
+			Env: []string{"PATH=/usr/bin:/bin", "HOME=/tmp"},
+			Cmd: []string{"sh"},
+		},
+	}, nil
+}
+
+// devShell is the shell of the dev images and the sleep their commands
+// wait with until the workspace holds the sources, as in any Debian or
+// Alpine based dev image.
+var devShell = [][2]string{{"/bin/sh", "/bin/sh"}, {"/usr/bin/sleep", "/usr/bin/sleep"}}
+
 // goDev is this machine's Go toolchain at its own path, air (the version
-// pinned in test/images/go.mod) and a shell for air's build command. Builds
+// pinned in test/images/go.mod), and a shell for air's build command. Builds
 // in the pod use the modules of the workspace only (GOPROXY=off).
 func (b *builder) goDev(ctx context.Context) (imagebuild.Spec, error) {
 	goroot, err := output(ctx, b.src, "go", "env", "GOROOT")
@@ -100,14 +148,17 @@ func (b *builder) goDev(ctx context.Context) (imagebuild.Spec, error) {
 	if err != nil {
 		return imagebuild.Spec{}, err
 	}
-	sh, err := hostProgram(ctx, "/bin/sh", "/bin/sh")
-	if err != nil {
-		return imagebuild.Spec{}, err
+	files := []imagebuild.File{{Src: air, Dst: "/usr/local/bin/air", Mode: 0o755}}
+	for _, p := range devShell {
+		f, err := hostProgram(ctx, p[0], p[1])
+		if err != nil {
+			return imagebuild.Spec{}, err
+		}
+		files = append(files, f...)
 	}
-	files := append([]imagebuild.File{{Src: air, Dst: "/usr/local/bin/air", Mode: 0o755}}, sh...)
 	return imagebuild.Spec{
 		Repository: Registry + "/go-dev",
-		Files:      files,
+		Files:      dedupe(files),
 		Trees:      []imagebuild.Tree{{Src: goroot, Dst: "/usr/local/go"}},
 		Dirs:       []imagebuild.Dir{tmpDir, {Path: "/workspace", Mode: fs.ModeDir | 0o777}},
 		Config: imagebuild.Config{
@@ -134,7 +185,7 @@ func (b *builder) nodeDev(ctx context.Context) (imagebuild.Spec, error) {
 		return imagebuild.Spec{}, fmt.Errorf("node is not installed: %w", err)
 	}
 	var files []imagebuild.File
-	for _, p := range [][2]string{{nodePath, "/usr/local/bin/node"}, {"/bin/sh", "/bin/sh"}, {"/usr/bin/env", "/usr/bin/env"}} {
+	for _, p := range append([][2]string{{nodePath, "/usr/local/bin/node"}, {"/usr/bin/env", "/usr/bin/env"}}, devShell...) {
 		f, err := hostProgram(ctx, p[0], p[1])
 		if err != nil {
 			return imagebuild.Spec{}, err

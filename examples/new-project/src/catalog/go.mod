@@ -1,0 +1,3 @@
+module example.com/shopfront/catalog
+
+go 1.26

@@ -1,0 +1,2 @@
+// The banner of the shop's front page.
+export const message = "Welcome to the shop";

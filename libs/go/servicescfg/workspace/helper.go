@@ -1,0 +1,295 @@
+package workspace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+)
+
+const (
+	// HelperName is the name of the helper pod in the environment's
+	// namespace, and of its container.
+	HelperName = "workspace-helper"
+	// DefaultHelperImage has the POSIX shell, tar, xargs, rm, rmdir and mv
+	// the helper runs.
+	DefaultHelperImage = "docker.io/library/busybox:1.37"
+	// ComponentLabel marks the engine's own pods.
+	ComponentLabel = "codex-k8s.dev/component"
+
+	helperTimeout = 2 * time.Minute
+)
+
+// ErrSlotMissing: the namespace of the environment (a slot that was never
+// reconciled, or was deleted) does not exist.
+var ErrSlotMissing = errors.New("namespace does not exist")
+
+// helperCommand keeps the helper running and ends it at once on SIGTERM
+// (a shell as PID 1 ignores the signal otherwise).
+var helperCommand = []string{"sh", "-c", `trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done`}
+
+// HelperPod is the engine's helper pod for a workspace: the workspace
+// owner's uid, gid and fsGroup, the claim mounted at its path, pinned to
+// node (when not empty) and tolerating every taint there, since a volume
+// bound to a node can only be used on it.
+func HelperPod(s Spec, image, node string) *corev1.Pod {
+	grace := int64(1)
+	m := PodMount(s)
+	spec := corev1.PodSpec{
+		NodeName:                      node,
+		RestartPolicy:                 corev1.RestartPolicyAlways,
+		TerminationGracePeriodSeconds: &grace,
+		AutomountServiceAccountToken:  new(false),
+		Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+		Containers: []corev1.Container{{
+			Name:            HelperName,
+			Image:           image,
+			ImagePullPolicy: corev1.PullIfNotPresent,
+			Command:         helperCommand,
+			WorkingDir:      s.MountPath,
+		}},
+	}
+	m.Apply(&spec)
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      HelperName,
+			Namespace: s.Namespace,
+			Labels: map[string]string{
+				"app.kubernetes.io/name":       HelperName,
+				"app.kubernetes.io/managed-by": "codex-bootstrap",
+				ComponentLabel:                 HelperName,
+			},
+		},
+		Spec: spec,
+	}
+}
+
+// EnsureHelper returns the running helper pod of a workspace, creating it
+// on the claim's node (and re-creating one that ended or runs another
+// image) and waiting until it runs.
+func EnsureHelper(ctx context.Context, c kubernetes.Interface, s Spec, image string) (*corev1.Pod, error) {
+	if _, err := c.CoreV1().Namespaces().Get(ctx, s.Namespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("namespace %s: %w: reconcile the environment first", s.Namespace, ErrSlotMissing)
+	} else if err != nil {
+		return nil, fmt.Errorf("reading namespace %s: %w", s.Namespace, err)
+	}
+	pods := c.CoreV1().Pods(s.Namespace)
+	pod, err := pods.Get(ctx, HelperName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return nil, fmt.Errorf("reading the workspace helper: %w", err)
+	case pod.DeletionTimestamp == nil && pod.Status.Phase != corev1.PodFailed && pod.Status.Phase != corev1.PodSucceeded &&
+		pod.Spec.Containers[0].Image == image:
+		return waitRunning(ctx, c, pod)
+	default:
+		if err := deleteAndWait(ctx, c, pod); err != nil {
+			return nil, err
+		}
+	}
+	node, err := ClaimNode(ctx, c, s.Namespace, s.ClaimName)
+	if err != nil {
+		return nil, err
+	}
+	pod, err = pods.Create(ctx, HelperPod(s, image, node), metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) { // another sync created it meanwhile
+		pod, err = pods.Get(ctx, HelperName, metav1.GetOptions{})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("creating the workspace helper in %s: %w", s.Namespace, err)
+	}
+	return waitRunning(ctx, c, pod)
+}
+
+// ClaimNode waits until a workspace claim's volume is placed and returns
+// its node: the node of a pod that mounts it, else the node the scheduler
+// chose for it, else the node its volume is pinned to; "" for a bound
+// volume of no particular node. A claim that does not exist yet or waits
+// for its first consumer (a reconcile in progress) is waited for: the
+// helper must not become that consumer and pin the volume to a node the
+// services cannot run on.
+func ClaimNode(ctx context.Context, c kubernetes.Interface, ns, claim string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, helperTimeout)
+	defer cancel()
+	why := ""
+	for {
+		node, placed, err := claimNode(ctx, c, ns, claim)
+		switch {
+		case err != nil && !errors.Is(err, errNoClaim):
+			return "", err
+		case err != nil:
+			why = err.Error()
+		case placed:
+			return node, nil
+		default:
+			why = fmt.Sprintf("workspace claim %s/%s waits for its first pod", ns, claim)
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("%s after %s: reconcile the environment (its services mount the claim): %w", why, helperTimeout, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+var errNoClaim = errors.New("does not exist yet")
+
+// claimNode is one look at where a claim is; placed is false while it
+// waits for a first consumer.
+func claimNode(ctx context.Context, c kubernetes.Interface, ns, claim string) (node string, placed bool, err error) {
+	pvc, err := c.CoreV1().PersistentVolumeClaims(ns).Get(ctx, claim, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", false, fmt.Errorf("workspace claim %s/%s %w", ns, claim, errNoClaim)
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("reading workspace claim %s/%s: %w", ns, claim, err)
+	}
+	list, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "", false, fmt.Errorf("listing pods of %s: %w", ns, err)
+	}
+	for _, p := range list.Items {
+		if p.Spec.NodeName == "" || p.Name == HelperName {
+			continue
+		}
+		for _, v := range p.Spec.Volumes {
+			if v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == claim {
+				return p.Spec.NodeName, true, nil
+			}
+		}
+	}
+	if n := pvc.Annotations["volume.kubernetes.io/selected-node"]; n != "" {
+		return n, true, nil
+	}
+	if pvc.Spec.VolumeName == "" {
+		return "", false, nil
+	}
+	pv, err := c.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
+	if err != nil || pv.Spec.NodeAffinity == nil || pv.Spec.NodeAffinity.Required == nil {
+		return "", true, nil //nolint:nilerr // a volume of no particular node
+	}
+	for _, t := range pv.Spec.NodeAffinity.Required.NodeSelectorTerms {
+		for _, e := range t.MatchExpressions {
+			if e.Key == corev1.LabelHostname && e.Operator == corev1.NodeSelectorOpIn && len(e.Values) == 1 {
+				return e.Values[0], true, nil
+			}
+		}
+	}
+	return "", true, nil
+}
+
+// waitRunning watches the pod until its container runs.
+func waitRunning(ctx context.Context, c kubernetes.Interface, pod *corev1.Pod) (*corev1.Pod, error) {
+	ctx, cancel := context.WithTimeout(ctx, helperTimeout)
+	defer cancel()
+	pods := c.CoreV1().Pods(pod.Namespace)
+	for {
+		if running(pod) {
+			return pod, nil
+		}
+		if msg := initFailed(pod); msg != "" {
+			return nil, fmt.Errorf("workspace helper %s/%s: %s", pod.Namespace, pod.Name, msg)
+		}
+		if pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded {
+			return nil, fmt.Errorf("workspace helper %s/%s ended (%s): %s", pod.Namespace, pod.Name, pod.Status.Phase, pod.Status.Message)
+		}
+		w, err := pods.Watch(ctx, metav1.ListOptions{
+			FieldSelector:   fields.OneTermEqualSelector("metadata.name", pod.Name).String(),
+			ResourceVersion: pod.ResourceVersion,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("watching the workspace helper: %w", err)
+		}
+		pod, err = nextPod(ctx, w, pod)
+		w.Stop()
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// nextPod returns the pod's next state from a watch.
+func nextPod(ctx context.Context, w watch.Interface, last *corev1.Pod) (*corev1.Pod, error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("workspace helper %s/%s not running after %s (%s): %w", last.Namespace, last.Name, helperTimeout, waiting(last), ctx.Err())
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return last, nil // the watch ended: start another
+			}
+			switch ev.Type {
+			case watch.Deleted:
+				return nil, fmt.Errorf("workspace helper %s/%s was deleted while starting", last.Namespace, last.Name)
+			case watch.Added, watch.Modified:
+				if p, ok := ev.Object.(*corev1.Pod); ok {
+					return p, nil
+				}
+			}
+		}
+	}
+}
+
+// initFailed says which init container of the pod ended in failure, ""
+// while none did.
+func initFailed(p *corev1.Pod) string {
+	for _, cs := range p.Status.InitContainerStatuses {
+		for _, t := range []*corev1.ContainerStateTerminated{cs.State.Terminated, cs.LastTerminationState.Terminated} {
+			if t != nil && t.ExitCode != 0 {
+				return fmt.Sprintf("init container %s failed (exit %d)", cs.Name, t.ExitCode)
+			}
+		}
+	}
+	return ""
+}
+
+func running(p *corev1.Pod) bool {
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.Name == HelperName && cs.State.Running != nil {
+			return p.DeletionTimestamp == nil
+		}
+	}
+	return false
+}
+
+// waiting says why a container has not started, for a timeout message.
+func waiting(p *corev1.Pod) string {
+	for _, cs := range p.Status.ContainerStatuses {
+		if w := cs.State.Waiting; w != nil {
+			return w.Reason + ": " + w.Message
+		}
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Status != corev1.ConditionTrue && c.Message != "" {
+			return c.Message
+		}
+	}
+	return "phase " + string(p.Status.Phase)
+}
+
+func deleteAndWait(ctx context.Context, c kubernetes.Interface, pod *corev1.Pod) error {
+	pods := c.CoreV1().Pods(pod.Namespace)
+	err := pods.Delete(ctx, pod.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &pod.UID}})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("deleting the old workspace helper: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, helperTimeout)
+	defer cancel()
+	for {
+		if _, err := pods.Get(ctx, pod.Name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the old workspace helper %s/%s is still there: %w", pod.Namespace, pod.Name, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
