@@ -106,13 +106,14 @@ func run(ctx context.Context, kubeconfig, path, env string, n int, qps float64, 
 	if err != nil {
 		return err
 	}
-	served0 := servedRequests(ctx, plain)
+	served0, cluster0 := servedRequests(ctx, plain), sampleCPU()
 	cpu0, start := cpuTime(), time.Now()
 	tn, slowest, err := reconcileAll(ctx, c, many, values)
 	if err != nil {
 		return fmt.Errorf("%d slots: %w", n, err)
 	}
 	cpuN := cpuTime() - cpu0
+	cluster := sampleCPU()
 	served := servedRequests(ctx, plain) - served0
 	manyApply, manyWait, manyNodes := takePhases(n)
 	manyRequests := created.snapshot()
@@ -137,6 +138,7 @@ func run(ctx context.Context, kubeconfig, path, env string, n int, qps float64, 
 	}
 	fmt.Printf("%d slots at once:     %s (%.2fx one slot; slowest slot %s); %d requests for one slot, %d for %d slots\n", n, tn.Round(time.Millisecond), tn.Seconds()/t1.Seconds(), slowest.Round(time.Millisecond), oneRequests, manyTotal, n)
 	fmt.Printf("  this process's CPU time over the %d slots: %s (from %d to %d ms since the epoch)\n", n, cpuN.Round(time.Millisecond), start.UnixMilli(), start.Add(tn).UnixMilli())
+	printCPU(cluster0, cluster)
 	if served0 > 0 {
 		fmt.Printf("  the API server served %d requests meanwhile (apiserver_request_total), %d of them this process's\n", served, manyTotal)
 	}
