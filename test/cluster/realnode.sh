@@ -110,6 +110,7 @@ realnode_record_host() {
 
 # Every recorded sysctl that differs now is written back (keys that are gone,
 # such as those of removed interfaces, are skipped).
+SYSCTL_NOT_RESTORED=()
 realnode_restore_sysctls() {
 	[[ -f "$SYSCTL_RECORD" ]] || return 0
 	local key value now file n=0 line
@@ -129,7 +130,7 @@ realnode_restore_sysctls() {
 			log "real node: restored $key = $value (was $now)"
 			n=$((n + 1))
 		else
-			log "real node: could not restore $key = $value (now $now)"
+			SYSCTL_NOT_RESTORED+=("$key = $now (was $value)")
 		fi
 	done <"$SYSCTL_RECORD"
 	((n == 0)) || log "real node: $n sysctls restored"
@@ -609,6 +610,52 @@ realnode_clean() {
 	realnode_restore_sysctls
 	realnode_remove_host_paths
 	rm -rf -- "$NODE_DIR"
+	realnode_check_clean
+}
+
+# realnode_check_clean: after the clean-up, what the node could have
+# left on the host, checked: a leftover is named and down fails, so that CI
+# (whose EXIT trap runs down) notices a clean-up that broke.
+realnode_check_clean() {
+	local left=() p arg0 cmdline m line
+	for p in /proc/[0-9]*; do
+		arg0="$(proc_arg0 "${p#/proc/}")" || continue
+		cmdline="$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")" || continue
+		case "$arg0" in
+		*containerd-shim* | */containerd | "$BIN_DIR"/kubelet | "$BIN_DIR"/kube-proxy | "$BIN_DIR"/coredns) ;;
+		*) continue ;;
+		esac
+		[[ "$cmdline" == *"$NODE_DIR"* || "$cmdline" == *"$CONTAINERD_SOCK"* || "$arg0" == "$BIN_DIR"/* ]] &&
+			left+=("process ${p#/proc/} (${cmdline:0:100})")
+	done
+	while IFS= read -r m; do
+		left+=("mount $m")
+	done < <(awk -v a="$NODE_DIR" -v b="$CONTAINERD_ROOT" '
+		$2 == a || index($2, a "/") == 1 || $2 == b || index($2, b "/") == 1 {print $2}' /proc/self/mounts)
+	ip link show "$REAL_BRIDGE" >/dev/null 2>&1 && left+=("bridge $REAL_BRIDGE")
+	while IFS= read -r m; do
+		left+=("network namespace $m")
+	done < <(ip netns list 2>/dev/null | awk '$1 ~ /^cni-/ {print $1}')
+	for p in iptables ip6tables; do
+		command -v "$p" >/dev/null || continue
+		for m in filter nat mangle raw; do
+			while IFS= read -r line; do
+				left+=("$p chain $m/$line")
+			done < <("$p" -w -t "$m" -S 2>/dev/null | sed -n 's/^-N \(\(KUBE\|CODEX\)-[^ ]*\)$/\1/p')
+		done
+	done
+	for p in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/unified/kubepods /sys/fs/cgroup/kubepods; do
+		[[ -d "$p" ]] && left+=("cgroup $p")
+	done
+	[[ -e "$NODE_DIR" ]] && left+=("folder $NODE_DIR (kubelet root, pod logs, CNI state)")
+	for line in "${SYSCTL_NOT_RESTORED[@]}"; do
+		left+=("sysctl $line")
+	done
+	((${#left[@]} == 0)) && return 0
+	for line in "${left[@]}"; do
+		log "real node: left behind: $line"
+	done
+	die "down: the real node left ${#left[@]} things behind (listed above)"
 }
 
 realnode_status() {

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/cache"
@@ -346,7 +347,7 @@ func (e *reconcileRun) watchPods(ctx context.Context, o appliedObject, sel label
 // update revision; for a DaemonSet, its generation. Asked only about a pod
 // that cannot run, so its lookups cost nothing on the way to ready.
 func (e *reconcileRun) currentRevision(ctx context.Context, o appliedObject, p *corev1.Pod) bool {
-	live, err := o.ri.Get(ctx, o.ref.Name, metav1.GetOptions{})
+	live, err := observedLive(ctx, o)
 	if err != nil {
 		return false
 	}
@@ -376,6 +377,29 @@ func (e *reconcileRun) currentRevision(ctx context.Context, o appliedObject, p *
 		return owned && p.Labels["pod-template-generation"] == fmt.Sprint(live.GetGeneration())
 	}
 	return owned // a ReplicaSet has one revision
+}
+
+// observeTimeout bounds the wait for a workload's controller to observe the
+// generation just applied.
+const observeTimeout = 10 * time.Second
+
+// observedLive returns the live workload once its controller has observed
+// its latest generation: until then its revision (a Deployment's annotation,
+// a StatefulSet's update revision) is still the one before the apply, and a
+// failed pod of that earlier revision would pass for a current one.
+func observedLive(ctx context.Context, o appliedObject) (*unstructured.Unstructured, error) {
+	var live *unstructured.Unstructured
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, observeTimeout, true,
+		func(ctx context.Context) (bool, error) {
+			u, err := o.ri.Get(ctx, o.ref.Name, metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			live = u
+			observed, found, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
+			return found && observed >= u.GetGeneration(), nil
+		})
+	return live, err
 }
 
 // stuckReasons are container waiting reasons that waiting will not cure:
