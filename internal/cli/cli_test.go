@@ -90,6 +90,33 @@ func TestFlagsReachOptions(t *testing.T) {
 	}
 }
 
+// TestDiffParallel: --parallel bounds --diff's comparisons only when given;
+// otherwise the library's default applies.
+func TestDiffParallel(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"--env", "dev", "--diff"}, 0},
+		{[]string{"--env", "dev", "--diff", "--parallel", "3"}, 3},
+		{[]string{"--env", "dev", "--parallel", "3"}, 0},
+	} {
+		var got *ReconcileOptions
+		f := &Factory{IO: IOStreams{Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}}
+		cmd := NewCmdReconcile(f, func() string { return "services.yaml" }, func(_ context.Context, o *ReconcileOptions) error {
+			got = o
+			return nil
+		})
+		cmd.SetArgs(tc.args)
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if got.DiffParallel != tc.want {
+			t.Errorf("%v: DiffParallel = %d, want %d", tc.args, got.DiffParallel, tc.want)
+		}
+	}
+}
+
 func TestVersion(t *testing.T) {
 	code, out, _ := run(t, "version")
 	if code != 0 || !strings.HasPrefix(out, "codex-bootstrap ") {

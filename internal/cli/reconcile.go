@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -30,9 +31,12 @@ type ReconcileOptions struct {
 	OutputDir string
 
 	// Cluster access and apply behaviour (without --dry-run).
-	Kubeconfig     string
-	Context        string
-	Parallel       int
+	Kubeconfig string
+	Context    string
+	Parallel   int
+	// DiffParallel bounds the objects --diff compares at once: --parallel
+	// when given, else 0 (the library's default).
+	DiffParallel   int
 	Timeout        time.Duration
 	ForceConflicts bool
 	Recreate       bool
@@ -170,6 +174,9 @@ func NewCmdReconcile(f *Factory, configPath func() string, runF func(context.Con
 			if opts.Parallel < 1 {
 				return UsageErrorf("--parallel must be at least 1, got %d", opts.Parallel)
 			}
+			if opts.Diff && cmd.Flags().Changed("parallel") {
+				opts.DiffParallel = opts.Parallel
+			}
 			if opts.Timeout < 0 || opts.LockWait < 0 {
 				return UsageErrorf("--timeout and --lock-wait must not be negative")
 			}
@@ -250,7 +257,7 @@ func addReconcileFlags(cmd *cobra.Command, opts *ReconcileOptions) {
 	fl.StringVar(&opts.OutputDir, "output-dir", "", "with --dry-run, also write the rendered manifests to this folder")
 	fl.StringVar(&opts.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config; in a pod, its service account)")
 	fl.StringVar(&opts.Context, "context", "", "kubeconfig context (default: the current context)")
-	fl.IntVar(&opts.Parallel, "parallel", apply.DefaultParallel, "nodes applied and waited for at the same time")
+	fl.IntVar(&opts.Parallel, "parallel", apply.DefaultParallel, "nodes applied and waited for at the same time (with --diff: objects compared at once, default "+strconv.Itoa(apply.DefaultDiffParallel)+")")
 	fl.DurationVar(&opts.Timeout, "timeout", 0, "readiness timeout of a node without its own (default: spec.deploy.timeout, else "+apply.DefaultTimeout.String()+")")
 	fl.BoolVar(&opts.ForceConflicts, "force-conflicts", false, "take over fields that another field manager owns")
 	fl.BoolVar(&opts.Recreate, "recreate", false, "delete and re-create objects whose immutable fields changed")

@@ -90,6 +90,7 @@ func runDiff(ctx context.Context, opts *ReconcileOptions, s *stack.Stack, p *pla
 		ForceConflicts: opts.ForceConflicts,
 		Recreate:       opts.Recreate,
 		NoPrune:        opts.NoPrune,
+		Parallel:       opts.DiffParallel,
 		Values:         values,
 		Logger:         logger,
 	})
