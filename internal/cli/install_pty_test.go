@@ -123,12 +123,23 @@ func TestInstallOnARealTerminal(t *testing.T) {
 	// Ctrl-C (the context ends, as on SIGINT) at the secret question.
 	stack = installStack(t, content)
 	cfg = filepath.Join(filepath.Dir(stack), "bootstrap/host/config.env")
-	term = newTerminal(t)
+	interruptAtSecret(t, r, []string{"install", "--config", stack, "--no-deploy"},
+		"DEMO_DOMAIN", "demo.example", "DEMO_TOKEN", cfg, content)
+}
+
+// interruptAtSecret runs install on a new terminal, answers the question
+// field, ends the context (as SIGINT does) at the hidden question secret,
+// and checks the exit code, the terminal's echo and that cfg still holds
+// content.
+func interruptAtSecret(t *testing.T, r *installRun, args []string, field, value, secret, cfg, content string) {
+	t.Helper()
+	term := newTerminal(t)
+	code := make(chan int, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { code <- term.run(ctx, r, "install", "--config", stack, "--no-deploy") }()
-	term.answer(t, "DEMO_DOMAIN", "demo.example")
-	waitFor(t, func() bool { return strings.Contains(term.shown(), "DEMO_TOKEN") && !term.echo(t) }, "the hidden secret question")
+	go func() { code <- term.run(ctx, r, args...) }()
+	term.answer(t, field, value)
+	waitFor(t, func() bool { return strings.Contains(term.shown(), secret) && !term.echo(t) }, "the hidden question "+secret)
 	cancel()
 	if c := <-code; c != ExitInterrupt {
 		t.Errorf("exit %d, want %d", c, ExitInterrupt)
@@ -195,20 +206,5 @@ func TestInstallPlatformOnARealTerminal(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	term = newTerminal(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { code <- term.run(ctx, r, args...) }()
-	term.answer(t, "CODEXK8S_DOMAIN", "platform.example.test")
-	waitFor(t, func() bool { return strings.Contains(term.shown(), "CODEXK8S_GITHUB_PAT") && !term.echo(t) }, "the hidden token question")
-	cancel()
-	if c := <-code; c != ExitInterrupt {
-		t.Errorf("exit %d, want %d", c, ExitInterrupt)
-	}
-	if !term.echo(t) {
-		t.Error("echo is off after the interrupted install")
-	}
-	if b, _ := os.ReadFile(cfg); string(b) != content {
-		t.Errorf("config.env changed by an interrupted install: %q", b)
-	}
+	interruptAtSecret(t, r, args, "CODEXK8S_DOMAIN", "platform.example.test", "CODEXK8S_GITHUB_PAT", cfg, content)
 }
