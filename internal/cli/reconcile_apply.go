@@ -31,16 +31,10 @@ func runApply(ctx context.Context, opts *ReconcileOptions, p *plan.Plan, values 
 		// redraw would overwrite them.
 		logger = slog.New(slog.NewTextHandler(prog.Writer(opts.IO.ErrOut), &slog.HandlerOptions{Level: minLevel(ctx, logger)}))
 	}
-	// client-go logs through klog; route it to our logger so nothing else
-	// writes to the terminal.
-	klog.SetSlogLogger(logger)
-
-	cfg, err := restConfig(opts)
+	cfg, err := clusterConfig(opts, logger)
 	if err != nil {
 		return err
 	}
-	cfg = rest.CopyConfig(cfg)
-	cfg.WarningHandler = slogWarnings{logger}
 
 	observers := apply.Observers{prog}
 	if opts.Events != nil {
@@ -120,6 +114,20 @@ func confirmProd(ctx context.Context, opts *ReconcileOptions, p *plan.Plan) erro
 
 // restConfig loads the cluster config the way kubectl does: --kubeconfig,
 // else $KUBECONFIG, else ~/.kube/config, else the pod's service account.
+// clusterConfig is restConfig with client-go's logs (klog) and the API
+// server's warnings routed to logger, so that nothing else writes to the
+// terminal.
+func clusterConfig(opts *ReconcileOptions, logger *slog.Logger) (*rest.Config, error) {
+	klog.SetSlogLogger(logger)
+	cfg, err := restConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.WarningHandler = slogWarnings{logger}
+	return cfg, nil
+}
+
 func restConfig(opts *ReconcileOptions) (*rest.Config, error) {
 	if opts.RESTConfig != nil {
 		return opts.RESTConfig()

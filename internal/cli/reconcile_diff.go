@@ -9,8 +9,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/rest"
-	"k8s.io/klog/v2"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/apply"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/config"
@@ -79,13 +77,10 @@ func runDiff(ctx context.Context, opts *ReconcileOptions, s *stack.Stack, p *pla
 		defer closeSSH()
 	}
 	logger := opts.Factory.Logger()
-	klog.SetSlogLogger(logger)
-	cfg, err := restConfig(opts)
+	cfg, err := clusterConfig(opts, logger)
 	if err != nil {
 		return err
 	}
-	cfg = rest.CopyConfig(cfg)
-	cfg.WarningHandler = slogWarnings{logger}
 	res, err := apply.Diff(ctx, cfg, p, apply.DiffOptions{
 		ForceConflicts: opts.ForceConflicts,
 		Recreate:       opts.Recreate,

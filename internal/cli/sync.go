@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/klog/v2"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/workspace"
@@ -118,13 +117,10 @@ func runSync(ctx context.Context, opts *SyncOptions) error {
 		return fmt.Errorf("sync refused: %w", err)
 	}
 	logger := opts.Factory.Logger()
-	klog.SetSlogLogger(logger)
-	cfg, err := restConfig(&ReconcileOptions{Kubeconfig: opts.Kubeconfig, Context: opts.Context, LookupEnv: opts.LookupEnv, RESTConfig: opts.RESTConfig})
+	cfg, err := clusterConfig(&ReconcileOptions{Kubeconfig: opts.Kubeconfig, Context: opts.Context, LookupEnv: opts.LookupEnv, RESTConfig: opts.RESTConfig}, logger)
 	if err != nil {
 		return err
 	}
-	cfg = rest.CopyConfig(cfg)
-	cfg.WarningHandler = slogWarnings{logger}
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
