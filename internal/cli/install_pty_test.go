@@ -123,23 +123,26 @@ func TestInstallOnARealTerminal(t *testing.T) {
 	// Ctrl-C (the context ends, as on SIGINT) at the secret question.
 	stack = installStack(t, content)
 	cfg = filepath.Join(filepath.Dir(stack), "bootstrap/host/config.env")
-	interruptAtSecret(t, r, []string{"install", "--config", stack, "--no-deploy"},
-		"DEMO_DOMAIN", "demo.example", "DEMO_TOKEN", cfg, content)
+	interruptAt(t, r, []string{"install", "--config", stack, "--no-deploy"},
+		[][2]string{{"DEMO_DOMAIN", "demo.example"}}, "DEMO_TOKEN", true, cfg, content)
 }
 
-// interruptAtSecret runs install on a new terminal, answers the question
-// field, ends the context (as SIGINT does) at the hidden question secret,
-// and checks the exit code, the terminal's echo and that cfg still holds
-// content.
-func interruptAtSecret(t *testing.T, r *installRun, args []string, field, value, secret, cfg, content string) {
+// interruptAt runs install on a new terminal, answers each question of
+// answers (the text to wait for, then the answer), ends the context (as
+// SIGINT does) once question is shown (and the terminal no longer echoes,
+// when hidden), and checks the exit code, the terminal's echo and that cfg
+// still holds content.
+func interruptAt(t *testing.T, r *installRun, args []string, answers [][2]string, question string, hidden bool, cfg, content string) {
 	t.Helper()
 	term := newTerminal(t)
 	code := make(chan int, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { code <- term.run(ctx, r, args...) }()
-	term.answer(t, field, value)
-	waitFor(t, func() bool { return strings.Contains(term.shown(), secret) && !term.echo(t) }, "the hidden question "+secret)
+	for _, a := range answers {
+		term.answer(t, a[0], a[1])
+	}
+	waitFor(t, func() bool { return strings.Contains(term.shown(), question) && (!hidden || !term.echo(t)) }, "the question "+question)
 	cancel()
 	if c := <-code; c != ExitInterrupt {
 		t.Errorf("exit %d, want %d", c, ExitInterrupt)
@@ -206,5 +209,55 @@ func TestInstallPlatformOnARealTerminal(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	interruptAtSecret(t, r, args, "CODEXK8S_DOMAIN", "platform.example.test", "CODEXK8S_GITHUB_PAT", cfg, content)
+	interruptAt(t, r, args, [][2]string{{"CODEXK8S_DOMAIN", "platform.example.test"}}, "CODEXK8S_GITHUB_PAT", true, cfg, content)
+}
+
+// TestInstallNewProjectOnARealTerminal: examples/new-project with a
+// config.env that names no server, on a real pty: install asks for the
+// target's host (declared in spec.bootstrap.target), saves it with the
+// file's comment at 0600, confirms the unknown host key and runs the
+// example's step on the host; Ctrl-C at the question leaves the file.
+func TestInstallNewProjectOnARealTerminal(t *testing.T) {
+	h := sshhost.Start(t)
+	stack := copyStack(t, filepath.Join(repoRoot, "examples/new-project"), []string{"bootstrap", "k8s", "templates"})
+	cfg := filepath.Join(filepath.Dir(stack), "bootstrap/config.env")
+	content := "# shopfront's server\n"
+	if err := os.WriteFile(cfg, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"install", "--config", stack, "--no-deploy", "--user", sshhost.UserSudo, "-i", h.ClientKeyFile}
+	r := newInstallRun(t)
+
+	term := newTerminal(t)
+	code := make(chan int, 1)
+	go func() { code <- term.run(context.Background(), r, args...) }()
+	term.answer(t, "SHOP_SSH_HOST", h.IP)
+	term.answer(t, "Trust it and continue?", "y")
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Fatalf("exit %d\n%s", c, term.shown())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("install did not finish:\n%s", term.shown())
+	}
+	if out, err := h.Exec(context.Background(), "ls /var/lib/codex-bootstrap/shopfront/steps"); err != nil || out != "tune-node\n" {
+		t.Errorf("finished steps on the host: %q, %v\n%s", out, err, term.shown())
+	}
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := content + "SHOP_SSH_HOST=" + h.IP + "\n"; string(b) != want {
+		t.Errorf("config.env:\n%s\nwant:\n%s", b, want)
+	}
+	if st, _ := os.Stat(cfg); st.Mode().Perm() != 0o600 {
+		t.Errorf("config.env mode %v", st.Mode())
+	}
+
+	// Ctrl-C (the context ends, as on SIGINT) at the host question.
+	if err := os.WriteFile(cfg, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	interruptAt(t, r, args, nil, "SHOP_SSH_HOST", false, cfg, content)
 }
