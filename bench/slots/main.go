@@ -35,6 +35,8 @@ import (
 	"syscall"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -114,7 +116,10 @@ func run(ctx context.Context, kubeconfig, path, env string, n int, qps float64, 
 	}
 	cpuN := cpuTime() - cpu0
 	cluster := sampleCPU()
-	served := servedRequests(ctx, plain) - served0
+	served := servedRequests(ctx, plain)
+	for k, v := range served0 {
+		served[k] -= v
+	}
 	manyApply, manyWait, manyNodes := takePhases(n)
 	manyRequests := created.snapshot()
 	counted, requests := counting(cfg)
@@ -130,6 +135,27 @@ func run(ctx context.Context, kubeconfig, path, env string, n int, qps float64, 
 	if err != nil {
 		return fmt.Errorf("no-op pass: %w", err)
 	}
+	floorOne, _, err := plans(path, env, prefix+"c", 1)
+	if err != nil {
+		return err
+	}
+	floorMany, _, err := plans(path, env, prefix+"d", n)
+	if err != nil {
+		return err
+	}
+	if !keep {
+		defer deleteNamespaces(plain, append(floorOne, floorMany...))
+	}
+	f1, err := floor(ctx, c, floorOne, prefix+"c")
+	if err != nil {
+		return fmt.Errorf("floor, one slot: %w", err)
+	}
+	fcluster0 := sampleCPU()
+	fn, err := floor(ctx, c, floorMany, prefix+"d")
+	if err != nil {
+		return fmt.Errorf("floor, %d slots: %w", n, err)
+	}
+	fcluster := sampleCPU()
 	fmt.Printf("stack %s, environment %s, %d objects per slot, client QPS %v\n", path, env, objects/n, effectiveQPS(cfg))
 	fmt.Printf("one slot:             %s\n", t1.Round(time.Millisecond))
 	manyTotal := 0
@@ -139,8 +165,14 @@ func run(ctx context.Context, kubeconfig, path, env string, n int, qps float64, 
 	fmt.Printf("%d slots at once:     %s (%.2fx one slot; slowest slot %s); %d requests for one slot, %d for %d slots\n", n, tn.Round(time.Millisecond), tn.Seconds()/t1.Seconds(), slowest.Round(time.Millisecond), oneRequests, manyTotal, n)
 	fmt.Printf("  this process's CPU time over the %d slots: %s (from %d to %d ms since the epoch)\n", n, cpuN.Round(time.Millisecond), start.UnixMilli(), start.Add(tn).UnixMilli())
 	printCPU(cluster0, cluster)
-	if served0 > 0 {
-		fmt.Printf("  the API server served %d requests meanwhile (apiserver_request_total), %d of them this process's\n", served, manyTotal)
+	if len(served0) > 0 {
+		total := 0
+		for _, v := range served {
+			total += v
+		}
+		fmt.Printf("  the API server served %d requests meanwhile (apiserver_request_total), %d of them this process's; the most served:\n", total, manyTotal)
+		printRequests(top(served, 12), n)
+		fmt.Println("  this process's:")
 	}
 	printRequests(manyRequests, n)
 	fmt.Printf("  per slot, summed over its nodes: applying %s (one slot %s, %.2fx), waiting for the cluster's controllers %s (one slot %s, %.2fx)\n",
@@ -152,6 +184,9 @@ func run(ctx context.Context, kubeconfig, path, env string, n int, qps float64, 
 	fmt.Printf("no-op pass, one slot: %s\n", t01.Round(time.Millisecond))
 	fmt.Printf("no-op pass, %d slots: %s (%.2fx one slot), %d requests for %d objects: %.2f per object\n", n, t0.Round(time.Millisecond), t0.Seconds()/t01.Seconds(), requests.total(), objects, float64(requests.total())/float64(objects))
 	printRequests(requests.snapshot(), n)
+	fmt.Printf("floor (one apply per object, no order, no read, no wait; then every workload ready): one slot %s, %d slots %s (%.2fx the floor's one slot, %.2fx the engine's one slot)\n",
+		f1.Round(time.Millisecond), n, fn.Round(time.Millisecond), fn.Seconds()/f1.Seconds(), fn.Seconds()/t1.Seconds())
+	printCPU(fcluster0, fcluster)
 	return nil
 }
 
@@ -300,6 +335,36 @@ func cleanup(c *apply.Clients, ps []*plan.Plan) {
 			fmt.Fprintln(os.Stderr, "cleanup:", err)
 		}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	waitGone(ctx, c.Kube, ps)
+}
+
+// deleteNamespaces deletes the plans' namespaces and waits until they are
+// gone, so that the next run does not share the cluster with their
+// deletion.
+func deleteNamespaces(kube kubernetes.Interface, ps []*plan.Plan) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, p := range ps {
+		if err := kube.CoreV1().Namespaces().Delete(ctx, p.Namespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			fmt.Fprintln(os.Stderr, "cleanup:", err)
+		}
+	}
+	waitGone(ctx, kube, ps)
+}
+
+// waitGone waits until the plans' namespaces are gone.
+func waitGone(ctx context.Context, kube kubernetes.Interface, ps []*plan.Plan) {
+	for _, p := range ps {
+		for {
+			_, err := kube.CoreV1().Namespaces().Get(ctx, p.Namespace, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
 }
 
 // counting is a copy of cfg that counts its requests, by verb and resource.
@@ -381,25 +446,54 @@ func requestKind(r *http.Request) string {
 	return verb + " " + res
 }
 
-// servedRequests is the API server's apiserver_request_total summed over
-// its labels (every client's requests), 0 when its metrics are not
+// servedRequests is the API server's apiserver_request_total by verb and
+// resource (every client's requests), empty when its metrics are not
 // readable.
-func servedRequests(ctx context.Context, kube kubernetes.Interface) int {
+func servedRequests(ctx context.Context, kube kubernetes.Interface) map[string]int {
 	raw, err := kube.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
-		return 0
+		return nil
 	}
-	var sum float64
+	out := map[string]int{}
 	for line := range strings.Lines(string(raw)) {
-		if !strings.HasPrefix(line, "apiserver_request_total{") {
+		labels, ok := strings.CutPrefix(line, "apiserver_request_total{")
+		if !ok {
 			continue
 		}
 		fields := strings.Fields(line)
-		if v, err := strconv.ParseFloat(fields[len(fields)-1], 64); err == nil {
-			sum += v
+		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		if err != nil {
+			continue
+		}
+		key := label(labels, "verb") + " " + label(labels, "resource")
+		if sub := label(labels, "subresource"); sub != "" {
+			key += "/" + sub
+		}
+		out[key] += int(v)
+	}
+	return out
+}
+
+// label is the value of name in a metric line's label list.
+func label(labels, name string) string {
+	_, rest, ok := strings.Cut(","+labels, ","+name+`="`)
+	if !ok {
+		return ""
+	}
+	v, _, _ := strings.Cut(rest, `"`)
+	return v
+}
+
+// top keeps the n largest counts.
+func top(by map[string]int, n int) map[string]int {
+	keys := slices.SortedFunc(maps.Keys(by), func(a, b string) int { return by[b] - by[a] })
+	out := map[string]int{}
+	for _, k := range keys[:min(n, len(keys))] {
+		if by[k] > 0 {
+			out[k] = by[k]
 		}
 	}
-	return int(sum)
+	return out
 }
 
 // cpuTime is the CPU time this process has used, user and system.

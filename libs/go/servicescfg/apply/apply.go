@@ -310,6 +310,9 @@ type reconcileRun struct {
 	// invData is the inventory the ConfigMap holds, as read or last
 	// written by this run: writing it again is skipped.
 	invData string
+	// newNamespace is set when this run created the namespace: nothing
+	// in it is read before being applied.
+	newNamespace bool
 }
 
 func newReconcileRun(c *Clients, p *plan.Plan, opts Options) *reconcileRun {

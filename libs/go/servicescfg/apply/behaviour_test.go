@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -900,3 +901,107 @@ func TestReconcileSkipsUnchangedObjects(t *testing.T) {
 type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestReconcileNewNamespaceReadsNothing: a first reconcile into a namespace
+// it creates applies without reading what cannot be there yet (no object,
+// inventory or Secret is read, the namespace once) and releases its lease
+// without reading it; an object someone else made there meanwhile is still
+// taken over as a read would have found it; the next reconcile reads again
+// and changes nothing, the generated Secret value kept.
+func TestReconcileNewNamespaceReadsNothing(t *testing.T) {
+	f := newFixture(t, `
+    - {name: cfg, group: internal, manifests: [cm.yaml]}
+    - {name: web, group: edge, dependsOn: [cfg], manifests: [web.yaml]}
+`, map[string]string{
+		"cm.yaml":  configMapYAML("settings", map[string]string{"k": "v"}),
+		"web.yaml": deploymentYAML("web", ""),
+	})
+	f.write(map[string]string{"services.yaml": stackYAML(`
+    - {name: cfg, group: internal, manifests: [cm.yaml]}
+    - {name: web, group: edge, dependsOn: [cfg], manifests: [web.yaml]}
+`, `  secrets:
+    - name: app-secrets
+      data:
+        KEY: {generate: {length: 24}}`)})
+	p, values := f.plan()
+	counted, reads := countReads(f.cfg, p.Namespace)
+	// Someone else makes the Deployment web as the node starts: the
+	// engine, which did not read it, must still take it over.
+	dyn := f.c.Dynamic.Resource(schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}).Namespace(p.Namespace)
+	theirs := p.Nodes[1].Objects[0].Object.DeepCopy()
+	made := make(chan error, 1)
+	obs := apply.ObserverFunc(func(ev apply.Event) {
+		if ev.Node == "web" && ev.Phase == apply.PhaseApply && ev.Status == apply.StatusStarted {
+			_, err := dyn.Create(f.ctx, theirs, metav1.CreateOptions{FieldManager: "someone-else"})
+			made <- err
+		}
+	})
+	var logs bytes.Buffer
+	res, _, err := run(t, f.ctx, counted, p, apply.Options{Values: values, Observer: obs, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-made; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "taking over an object the engine did not create") {
+		t.Errorf("no warning about the Deployment taken over:\n%s", logs.String())
+	}
+	if got := reads(); len(got) != 1 || !strings.HasSuffix(got[0], "/namespaces/"+p.Namespace) {
+		t.Errorf("a first reconcile into a new namespace read %q, want only the namespace", got)
+	}
+	checkLeaseReleased(t, f.cfg, p.Namespace)
+	web, err := dyn.Get(f.ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if web.GetAnnotations()[apply.AnnotationAdopted] != "true" {
+		t.Errorf("Deployment made by someone else meanwhile not marked adopted: %v", web.GetAnnotations())
+	}
+	if res.Created != 3 || res.Changed != 1 { // namespace, Secret, ConfigMap; web taken over
+		t.Errorf("first reconcile: created %d, changed %d, want 3 and 1", res.Created, res.Changed)
+	}
+	secret, err := f.c.Kube.CoreV1().Secrets(p.Namespace).Get(f.ctx, "app-secrets", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	counted, reads = countReads(f.cfg, p.Namespace)
+	res, _, err = run(t, f.ctx, counted, p, apply.Options{Values: values})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.NoChanges() {
+		t.Errorf("second reconcile changed %d, created %d", res.Changed, res.Created)
+	}
+	if got := reads(); len(got) < 4 {
+		t.Errorf("second reconcile read only %q: the namespace exists, so what is in it must be read", got)
+	}
+	again, err := f.c.Kube.CoreV1().Secrets(p.Namespace).Get(f.ctx, "app-secrets", metav1.GetOptions{})
+	if err != nil || string(again.Data["KEY"]) != string(secret.Data["KEY"]) {
+		t.Errorf("generated value not kept by the second reconcile (%v)", err)
+	}
+}
+
+// countReads is cfg with every GET that is not a watch counted, with
+// its path, when it names ns.
+func countReads(cfg *rest.Config, ns string) (*rest.Config, func() []string) {
+	var mu sync.Mutex
+	var reads []string
+	counted := rest.CopyConfig(cfg)
+	counted.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(r *http.Request) (*http.Response, error) {
+			if r.Method == http.MethodGet && r.URL.Query().Get("watch") != "true" && strings.Contains(r.URL.Path, "/namespaces/"+ns) {
+				mu.Lock()
+				reads = append(reads, r.URL.Path)
+				mu.Unlock()
+			}
+			return rt.RoundTrip(r)
+		})
+	})
+	return counted, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(reads)
+	}
+}

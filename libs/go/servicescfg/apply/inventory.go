@@ -113,6 +113,9 @@ func (e *reconcileRun) plannedInventory() inventory {
 
 func (e *reconcileRun) readInventory(ctx context.Context) (inventory, error) {
 	var inv inventory
+	if e.newNamespace {
+		return inv, nil
+	}
 	cm, err := e.c.Dynamic.Resource(configMapsGVR).Namespace(e.p.Namespace).Get(ctx, InventoryName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return inv, nil

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	coordinationclient "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	"k8s.io/client-go/tools/cache"
@@ -49,6 +50,10 @@ type lease struct {
 	e      *reconcileRun
 	client coordinationclient.LeaseInterface
 	uid    string
+	// rv is the resourceVersion of this run's last write of the lease:
+	// release deletes it without reading it first when nothing else
+	// wrote it since.
+	rv string
 }
 
 func (e *reconcileRun) acquireLease(ctx context.Context) (*lease, error) {
@@ -61,10 +66,11 @@ func (e *reconcileRun) acquireLease(ctx context.Context) (*lease, error) {
 	if e.opts.LockWait > 0 {
 		deadline = e.now().Add(e.opts.LockWait)
 	}
-	for {
+	// A finished run deletes its lease: usually there is none, so it is
+	// created first and read only when it is there.
+	for create := true; ; {
 		now := metav1.NewMicroTime(e.now())
-		cur, err := l.client.Get(ctx, LeaseName, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
+		if create {
 			created, err := l.client.Create(ctx, &coordinationv1.Lease{
 				ObjectMeta: metav1.ObjectMeta{Name: LeaseName, Namespace: e.p.Namespace, Labels: map[string]string{LabelManagedBy: ManagedBy}},
 				Spec: coordinationv1.LeaseSpec{
@@ -72,13 +78,19 @@ func (e *reconcileRun) acquireLease(ctx context.Context) (*lease, error) {
 				},
 			}, metav1.CreateOptions{FieldManager: FieldManager})
 			if apierrors.IsAlreadyExists(err) {
+				create = false
 				continue
 			}
 			if err != nil {
 				return nil, fmt.Errorf("acquire lease %s/%s: %w", e.p.Namespace, LeaseName, err)
 			}
-			l.uid = string(created.UID)
+			l.uid, l.rv = string(created.UID), created.ResourceVersion
 			return l, nil
+		}
+		cur, err := l.client.Get(ctx, LeaseName, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			create = true
+			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("acquire lease %s/%s: %w", e.p.Namespace, LeaseName, err)
@@ -102,7 +114,7 @@ func (e *reconcileRun) acquireLease(ctx context.Context) (*lease, error) {
 			if err != nil {
 				return nil, fmt.Errorf("acquire lease %s/%s: %w", e.p.Namespace, LeaseName, err)
 			}
-			l.uid = string(updated.UID)
+			l.uid, l.rv = string(updated.UID), updated.ResourceVersion
 			return l, nil
 		}
 		locked := &LockedError{Namespace: e.p.Namespace, Holder: holder, Age: e.now().Sub(acquired(cur)), Expires: expiry.Sub(e.now())}
@@ -199,12 +211,26 @@ func (l *lease) renew(ctx context.Context) error {
 	}
 	now := metav1.NewMicroTime(l.e.now())
 	cur.Spec.RenewTime = &now
-	_, err = l.client.Update(ctx, cur, metav1.UpdateOptions{FieldManager: FieldManager})
+	updated, err := l.client.Update(ctx, cur, metav1.UpdateOptions{FieldManager: FieldManager})
+	if err == nil {
+		l.rv = updated.ResourceVersion
+	}
 	return err
 }
 
-// release deletes the lease if this run still holds it.
+// release deletes the lease if this run still holds it: at once when no
+// one wrote it since this run did, else after reading who holds it.
 func (l *lease) release(ctx context.Context) error {
+	if l.rv != "" {
+		uid := types.UID(l.uid)
+		err := l.client.Delete(ctx, LeaseName, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &l.rv}})
+		if !apierrors.IsConflict(err) {
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return err
+		}
+	}
 	cur, err := l.client.Get(ctx, LeaseName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil

@@ -159,10 +159,16 @@ func (e *reconcileRun) applyNamespace(ctx context.Context) error {
 			return fmt.Errorf("namespace %s is being deleted and was not gone within %s (check its finalizers and status.conditions): %w", e.p.Namespace, e.opts.Timeout, err)
 		}
 	}
-	a, _, err := e.applyOne(ctx, "", ri, ns)
+	if live != nil && live.GetDeletionTimestamp() != nil {
+		live = nil // gone now
+	}
+	a, _, err := e.applyOver(ctx, "", ri, ns, live)
 	if err != nil {
 		return fmt.Errorf("namespace %s: %w", e.p.Namespace, err)
 	}
+	// Nothing of the plan can be in a namespace this run just created:
+	// its objects are applied without being read first (readLive).
+	e.newNamespace = a == ActionCreated
 	e.record("", refOf(ns), a)
 	return nil
 }
@@ -334,20 +340,65 @@ func labelled(s *plan.Node, in *unstructured.Unstructured) *unstructured.Unstruc
 // applyOne server-side applies u, taking over client-side apply fields,
 // and tells whether it created, changed or left the object alone.
 func (e *reconcileRun) applyOne(ctx context.Context, node string, ri dynamic.ResourceInterface, u *unstructured.Unstructured) (Action, *unstructured.Unstructured, error) {
-	ref := refOf(u)
+	live, err := e.readLive(ctx, ri, u)
+	if err != nil {
+		return "", nil, err
+	}
+	if live == nil && e.unread(u) {
+		a, out, err := e.applyOver(ctx, node, ri, u, nil)
+		if err != nil || !foreign(out) {
+			return a, out, err
+		}
+		// It was there after all, made by someone else as the namespace
+		// appeared: taken over as if it had been read.
+		e.takeOver(node, u, out)
+		return e.applyOver(ctx, node, ri, u, out)
+	}
+	return e.applyOver(ctx, node, ri, u, live)
+}
+
+// readLive reads u as it is in the cluster, nil when absent; in a
+// namespace this run created it is not read and is taken as absent.
+func (e *reconcileRun) readLive(ctx context.Context, ri dynamic.ResourceInterface, u *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	if e.unread(u) {
+		return nil, nil
+	}
+	return e.read(ctx, ri, u)
+}
+
+// unread tells whether u is in the namespace this run created.
+func (e *reconcileRun) unread(u *unstructured.Unstructured) bool {
+	return e.newNamespace && u.GetNamespace() == e.p.Namespace
+}
+
+func (e *reconcileRun) read(ctx context.Context, ri dynamic.ResourceInterface, u *unstructured.Unstructured) (*unstructured.Unstructured, error) {
 	live, err := ri.Get(ctx, u.GetName(), metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		live = nil
+		return nil, nil
 	case err != nil:
-		return "", nil, fmt.Errorf("%s: read: %w", ref, err)
-	default:
-		if adopted(live) && !neverPruned[ref.gvk().GroupKind()] {
-			// (Kinds never pruned need no mark: prune keeps them anyway.)
-			if live.GetLabels()[LabelManagedBy] != ManagedBy {
-				e.log.Warn("taking over an object the engine did not create; prune will keep it if it leaves the stack", "node", node, "object", ref.String())
-			}
-			markAdopted(u) // every apply keeps saying so: the field is the engine's
+		return nil, fmt.Errorf("%s: read: %w", refOf(u), err)
+	}
+	return live, nil
+}
+
+// foreign tells whether an object the engine applied without reading it
+// carries fields of another manager: it existed before the apply.
+func foreign(out *unstructured.Unstructured) bool {
+	for _, f := range out.GetManagedFields() {
+		if f.Manager != FieldManager {
+			return true
+		}
+	}
+	return false
+}
+
+// applyOver is applyOne with u's live object already read (nil: absent).
+func (e *reconcileRun) applyOver(ctx context.Context, node string, ri dynamic.ResourceInterface, u, live *unstructured.Unstructured) (Action, *unstructured.Unstructured, error) {
+	ref := refOf(u)
+	if live != nil {
+		if adopted(live) {
+			e.takeOver(node, u, live)
 		}
 		if unchanged(u, live) {
 			return ActionUnchanged, live, nil
@@ -387,6 +438,20 @@ func (e *reconcileRun) applyOne(ctx context.Context, node string, ri dynamic.Res
 		e.log.Debug("changed", "node", node, "object", ref.String())
 		return ActionChanged, out, nil
 	}
+}
+
+// takeOver marks u as adopted: live, found before its apply, is an object
+// the engine did not create. (Kinds never pruned need no mark: prune keeps
+// them anyway.)
+func (e *reconcileRun) takeOver(node string, u, live *unstructured.Unstructured) {
+	ref := refOf(u)
+	if neverPruned[ref.gvk().GroupKind()] {
+		return
+	}
+	if live.GetLabels()[LabelManagedBy] != ManagedBy || live.GetAnnotations()[AnnotationAdopted] != "true" {
+		e.log.Warn("taking over an object the engine did not create; prune will keep it if it leaves the stack", "node", node, "object", ref.String())
+	}
+	markAdopted(u) // every apply keeps saying so: the field is the engine's
 }
 
 // adopted reports whether live, found before an apply, is an object the
@@ -516,11 +581,11 @@ func (e *reconcileRun) applyJob(ctx context.Context, s *plan.Node, ri dynamic.Re
 	if err != nil {
 		return appliedObject{}, fmt.Errorf("%s: %w", ref, err)
 	}
-	live, err := ri.Get(ctx, u.GetName(), metav1.GetOptions{})
+	live, err := e.readLive(ctx, ri, u)
 	switch {
-	case apierrors.IsNotFound(err):
 	case err != nil:
-		return appliedObject{}, fmt.Errorf("%s: read: %w", ref, err)
+		return appliedObject{}, err
+	case live == nil:
 	case live.GetAnnotations()[AnnotationSpecHash] == hash && live.GetDeletionTimestamp() == nil && !jobFailed(live):
 		e.record(s.Name, ref, ActionUnchanged)
 		return appliedObject{ref: ref, ri: ri, live: live}, nil

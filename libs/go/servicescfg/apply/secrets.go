@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/config"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
@@ -43,11 +44,11 @@ func (e *reconcileRun) applySecrets(ctx context.Context) error {
 		return err
 	}
 	for _, s := range e.p.Secrets {
-		u, err := e.secretObject(ctx, ri, s)
+		u, live, err := e.secretObject(ctx, ri, s)
 		if err != nil {
 			return err
 		}
-		a, _, err := e.applyOne(ctx, secretsNode, ri, u)
+		a, _, err := e.applyOver(ctx, secretsNode, ri, u, live)
 		if err != nil {
 			// applyOne's errors name the object and fields, never data.
 			return err
@@ -76,18 +77,26 @@ func (e *reconcileRun) checkSecretValues() error {
 	return nil
 }
 
-func (e *reconcileRun) secretObject(ctx context.Context, ri interface {
-	Get(context.Context, string, metav1.GetOptions, ...string) (*unstructured.Unstructured, error)
-}, s plan.Secret) (*unstructured.Unstructured, error) {
-	live, err := ri.Get(ctx, s.Name, metav1.GetOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("secret %s: read: %w", s.Name, err)
+// secretObject is the Secret s as an apply writes it, and the live one
+// (nil when absent).
+func (e *reconcileRun) secretObject(ctx context.Context, ri dynamic.ResourceInterface, s plan.Secret) (*unstructured.Unstructured, *unstructured.Unstructured, error) {
+	var live *unstructured.Unstructured
+	if !e.newNamespace {
+		var err error
+		live, err = ri.Get(ctx, s.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			live = nil
+		case err != nil:
+			return nil, nil, fmt.Errorf("secret %s: read: %w", s.Name, err)
+		}
 	}
 	var existing map[string]any
-	if err == nil {
+	if live != nil {
 		existing, _, _ = unstructured.NestedMap(live.Object, "data")
 	}
-	return e.buildSecret(s, existing, true)
+	u, err := e.buildSecret(s, existing, true)
+	return u, live, err
 }
 
 // generatedPlaceholder stands, in a diff, for a value a reconcile would
