@@ -253,11 +253,11 @@ type Clients struct {
 // (objects, their watches) and again for the typed one (namespace, lease,
 // pods). A process that reconciles many namespaces at once through the
 // same Clients (the platform worker's slots) shares those limits: a
-// reconcile that changes nothing takes about 2 requests per object (26 for
-// a slot of 14 objects), a first one about 50 a slot (applies, watches,
-// lease, inventory), so such a worker sets QPS and Burst on cfg to what it
-// starts at once, e.g. QPS 500 and Burst 1000 for 20 slots; the API
-// server's own flow control still shares it with other clients.
+// reconcile that changes nothing takes about 1.4 requests per object (19
+// for a slot of 14 objects), a first one into a new namespace about 30 a
+// slot (applies, watches, lease), so such a worker sets QPS and Burst on
+// cfg to what it starts at once, e.g. QPS 300 and Burst 600 for 20 slots;
+// the API server's own flow control still shares it with other clients.
 func NewClients(cfg *rest.Config) (*Clients, error) {
 	cfg = rest.CopyConfig(cfg)
 	if cfg.QPS == 0 {
