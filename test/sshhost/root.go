@@ -57,6 +57,7 @@ func Root(ctx context.Context) (string, error) {
 	}
 	root := filepath.Join(dir, rootVersion)
 	if complete(root) {
+		removeStaleRoots(dir)
 		return root, nil
 	}
 	unlock, err := lockFile(ctx, filepath.Join(dir, rootVersion+".lock"))
@@ -81,7 +82,24 @@ func Root(ctx context.Context) (string, error) {
 	if err := os.Rename(tmp, root); err != nil {
 		return "", fmt.Errorf("keep the built root: %w", err)
 	}
+	removeStaleRoots(dir)
 	return root, nil
+}
+
+// removeStaleRoots deletes the roots of earlier rootVersions (a few hundred
+// MB each) once the current one is there; they are never used again.
+func removeStaleRoots(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	family, _, _ := strings.Cut(rootVersion, "-v")
+	for _, e := range entries {
+		name := strings.TrimSuffix(e.Name(), ".lock")
+		if strings.HasPrefix(name, family+"-v") && name != rootVersion && name != rootVersion+".tmp" {
+			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 func complete(root string) bool {
