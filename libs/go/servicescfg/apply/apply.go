@@ -310,9 +310,11 @@ type reconcileRun struct {
 	// invData is the inventory the ConfigMap holds, as read or last
 	// written by this run: writing it again is skipped.
 	invData string
-	// newNamespace is set when this run created the namespace: nothing
-	// in it is read before being applied.
-	newNamespace bool
+	// createdNamespace is set when this run's apply created the
+	// namespace; newNamespace when, besides, no inventory was there once
+	// the lease was held (no other reconcile wrote anything in it): then
+	// nothing in it is read before being applied (readLive).
+	createdNamespace, newNamespace bool
 }
 
 func newReconcileRun(c *Clients, p *plan.Plan, opts Options) *reconcileRun {

@@ -903,11 +903,11 @@ type roundTripper func(*http.Request) (*http.Response, error)
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // TestReconcileNewNamespaceReadsNothing: a first reconcile into a namespace
-// it creates applies without reading what cannot be there yet (no object,
-// inventory or Secret is read, the namespace once) and releases its lease
-// without reading it; an object someone else made there meanwhile is still
-// taken over as a read would have found it; the next reconcile reads again
-// and changes nothing, the generated Secret value kept.
+// it creates applies without reading what cannot be there yet (no object is
+// read; the namespace, the inventory and the Secret once each) and releases
+// its lease without reading it; an object someone else made there meanwhile
+// is still taken over as a read would have found it; the next reconcile
+// reads again and changes nothing, the generated Secret value kept.
 func TestReconcileNewNamespaceReadsNothing(t *testing.T) {
 	f := newFixture(t, `
     - {name: cfg, group: internal, manifests: [cm.yaml]}
@@ -947,8 +947,13 @@ func TestReconcileNewNamespaceReadsNothing(t *testing.T) {
 	if !strings.Contains(logs.String(), "taking over an object the engine did not create") {
 		t.Errorf("no warning about the Deployment taken over:\n%s", logs.String())
 	}
-	if got := reads(); len(got) != 1 || !strings.HasSuffix(got[0], "/namespaces/"+p.Namespace) {
-		t.Errorf("a first reconcile into a new namespace read %q, want only the namespace", got)
+	want := []string{
+		"/api/v1/namespaces/" + p.Namespace,
+		"/api/v1/namespaces/" + p.Namespace + "/configmaps/" + apply.InventoryName,
+		"/api/v1/namespaces/" + p.Namespace + "/secrets/app-secrets",
+	}
+	if got := reads(); !slices.Equal(got, want) {
+		t.Errorf("a first reconcile into a new namespace read %q, want %q", got, want)
 	}
 	checkLeaseReleased(t, f.cfg, p.Namespace)
 	web, err := dyn.Get(f.ctx, "web", metav1.GetOptions{})
@@ -980,6 +985,55 @@ func TestReconcileNewNamespaceReadsNothing(t *testing.T) {
 	again, err := f.c.Kube.CoreV1().Secrets(p.Namespace).Get(f.ctx, "app-secrets", metav1.GetOptions{})
 	if err != nil || string(again.Data["KEY"]) != string(secret.Data["KEY"]) {
 		t.Errorf("generated value not kept by the second reconcile (%v)", err)
+	}
+}
+
+// TestReconcileNewNamespaceTakenFirst: a reconcile that created the
+// namespace but finds another one's inventory once it holds the lease (the
+// other took the lease and finished in between) reads everything, and the
+// Secret value the other generated is kept.
+func TestReconcileNewNamespaceTakenFirst(t *testing.T) {
+	f := newFixture(t, "", nil)
+	f.write(map[string]string{"services.yaml": stackYAML(`
+    - {name: cfg, group: internal, manifests: [cm.yaml]}
+`, `  secrets:
+    - name: app-secrets
+      data:
+        KEY: {generate: {length: 24}}`), "cm.yaml": configMapYAML("settings", map[string]string{"k": "v"})})
+	p, values := f.plan()
+	var other error
+	var once sync.Once
+	counted, reads := countReads(f.cfg, p.Namespace)
+	counted.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(r *http.Request) (*http.Response, error) {
+			resp, err := rt.RoundTrip(r)
+			if err == nil && r.Method == http.MethodPatch && r.URL.Path == "/api/v1/namespaces/"+p.Namespace && resp.StatusCode == http.StatusCreated {
+				// The namespace is there: another reconcile goes all the
+				// way before this one's answer arrives.
+				once.Do(func() { _, _, other = run(t, f.ctx, f.cfg, p, apply.Options{Values: values, Holder: "other"}) })
+			}
+			return resp, err
+		})
+	})
+	if _, _, err := run(t, f.ctx, counted, p, apply.Options{Values: values}); err != nil {
+		t.Fatal(err)
+	}
+	if other != nil {
+		t.Fatalf("the other reconcile: %v", other)
+	}
+	if got := reads(); !slices.Contains(got, "/api/v1/namespaces/"+p.Namespace+"/configmaps/settings") {
+		t.Errorf("reads %q: the ConfigMap the other reconcile applied was not read", got)
+	}
+	secrets, err := f.c.Kube.CoreV1().Secrets(p.Namespace).Get(f.ctx, "app-secrets", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _, err := run(t, f.ctx, f.cfg, p, apply.Options{Values: values})
+	if err != nil || !res.NoChanges() {
+		t.Fatalf("third reconcile: %v, changes %+v", err, res)
+	}
+	if again, _ := f.c.Kube.CoreV1().Secrets(p.Namespace).Get(f.ctx, "app-secrets", metav1.GetOptions{}); string(again.Data["KEY"]) != string(secrets.Data["KEY"]) {
+		t.Error("the generated value changed")
 	}
 }
 

@@ -113,11 +113,12 @@ func (e *reconcileRun) plannedInventory() inventory {
 
 func (e *reconcileRun) readInventory(ctx context.Context) (inventory, error) {
 	var inv inventory
-	if e.newNamespace {
-		return inv, nil
-	}
 	cm, err := e.c.Dynamic.Resource(configMapsGVR).Namespace(e.p.Namespace).Get(ctx, InventoryName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
+		// A reconcile writes its inventory before anything else: in a
+		// namespace this run created, none means no other reconcile
+		// (one that took the lease first) has written anything there.
+		e.newNamespace = e.createdNamespace
 		return inv, nil
 	}
 	if err != nil {

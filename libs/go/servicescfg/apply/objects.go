@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"regexp"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/util/csaupgrade"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
@@ -141,8 +143,11 @@ func (e *reconcileRun) namespaceObject(live *unstructured.Unstructured) *unstruc
 func (e *reconcileRun) applyNamespace(ctx context.Context) error {
 	ri := e.c.Dynamic.Resource(namespacesGVR)
 	live, err := ri.Get(ctx, e.p.Namespace, metav1.GetOptions{})
-	if err != nil {
+	switch {
+	case apierrors.IsNotFound(err):
 		live = nil
+	case err != nil:
+		return fmt.Errorf("namespace %s: read: %w", e.p.Namespace, err)
 	}
 	ns := e.namespaceObject(live)
 	// A namespace being deleted accepts nothing new: let it go first.
@@ -162,15 +167,43 @@ func (e *reconcileRun) applyNamespace(ctx context.Context) error {
 	if live != nil && live.GetDeletionTimestamp() != nil {
 		live = nil // gone now
 	}
-	a, _, err := e.applyOver(ctx, "", ri, ns, live)
+	var a Action
+	if live == nil {
+		a, err = e.createNamespace(ctx, ns)
+	} else {
+		a, _, err = e.applyOver(ctx, "", ri, ns, live)
+	}
 	if err != nil {
 		return fmt.Errorf("namespace %s: %w", e.p.Namespace, err)
 	}
-	// Nothing of the plan can be in a namespace this run just created:
-	// its objects are applied without being read first (readLive).
-	e.newNamespace = a == ActionCreated
 	e.record("", refOf(ns), a)
 	return nil
+}
+
+// createNamespace applies the namespace found absent, and tells from the
+// API server's answer (201) whether this apply created it: only then can
+// readInventory find it new.
+func (e *reconcileRun) createNamespace(ctx context.Context, ns *unstructured.Unstructured) (Action, error) {
+	body, err := ns.MarshalJSON()
+	if err != nil {
+		return "", err
+	}
+	force := e.opts.ForceConflicts
+	res := e.c.Kube.CoreV1().RESTClient().Patch(types.ApplyPatchType).Resource("namespaces").Name(ns.GetName()).
+		VersionedParams(&metav1.PatchOptions{FieldManager: FieldManager, Force: &force}, scheme.ParameterCodec).
+		Body(body).Do(ctx)
+	if err := res.Error(); err != nil {
+		if ce := conflictError(refOf(ns), err); ce != nil {
+			return "", ce
+		}
+		return "", fmt.Errorf("%s: apply: %w", refOf(ns), err)
+	}
+	var code int
+	if res.StatusCode(&code); code == http.StatusCreated {
+		e.createdNamespace = true
+		return ActionCreated, nil
+	}
+	return ActionChanged, nil // made by someone else since it was read
 }
 
 // applyNode applies a node's objects: namespaces and CRDs first (CRDs

@@ -80,16 +80,14 @@ func (e *reconcileRun) checkSecretValues() error {
 // secretObject is the Secret s as an apply writes it, and the live one
 // (nil when absent).
 func (e *reconcileRun) secretObject(ctx context.Context, ri dynamic.ResourceInterface, s plan.Secret) (*unstructured.Unstructured, *unstructured.Unstructured, error) {
-	var live *unstructured.Unstructured
-	if !e.newNamespace {
-		var err error
-		live, err = ri.Get(ctx, s.Name, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			live = nil
-		case err != nil:
-			return nil, nil, fmt.Errorf("secret %s: read: %w", s.Name, err)
-		}
+	// Read even in a new namespace: a generated value must never be
+	// drawn again over one that exists.
+	live, err := ri.Get(ctx, s.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		live = nil
+	case err != nil:
+		return nil, nil, fmt.Errorf("secret %s: read: %w", s.Name, err)
 	}
 	var existing map[string]any
 	if live != nil {
