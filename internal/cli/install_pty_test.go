@@ -70,10 +70,29 @@ func (term *terminal) answer(t *testing.T, question, answer string) {
 	}
 }
 
-func (term *terminal) run(ctx context.Context, r *installRun, args ...string) int {
-	ios := IOStreams{In: term.tty, Out: term.tty, ErrOut: term.tty}
-	f := &Factory{IO: ios, LookupEnv: func(k string) (string, bool) { v, ok := r.env[k]; return v, ok }}
-	return Run(ctx, f, args)
+// start runs the command on the terminal; its exit code arrives on the
+// channel.
+func (term *terminal) start(ctx context.Context, r *installRun, args ...string) <-chan int {
+	code := make(chan int, 1)
+	go func() {
+		ios := IOStreams{In: term.tty, Out: term.tty, ErrOut: term.tty}
+		f := &Factory{IO: ios, LookupEnv: func(k string) (string, bool) { v, ok := r.env[k]; return v, ok }}
+		code <- Run(ctx, f, args)
+	}()
+	return code
+}
+
+// succeed waits until the command started exits 0.
+func (term *terminal) succeed(t *testing.T, code <-chan int, within time.Duration) {
+	t.Helper()
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Fatalf("exit %d\n%s", c, term.shown())
+		}
+	case <-time.After(within):
+		t.Fatalf("install did not finish:\n%s", term.shown())
+	}
 }
 
 // TestInstallOnARealTerminal: an install with an incomplete config.env on a
@@ -88,20 +107,12 @@ func TestInstallOnARealTerminal(t *testing.T) {
 	r := newInstallRun(t)
 
 	term := newTerminal(t)
-	code := make(chan int, 1)
-	go func() { code <- term.run(context.Background(), r, "install", "--config", stack, "--no-deploy") }()
+	code := term.start(context.Background(), r, "install", "--config", stack, "--no-deploy")
 	term.answer(t, "DEMO_DOMAIN", "demo.example")
 	waitFor(t, func() bool { return strings.Contains(term.shown(), "DEMO_TOKEN") && !term.echo(t) }, "the hidden secret question")
 	term.answer(t, "DEMO_TOKEN", "pty-canary-secret")
 	term.answer(t, "Trust it and continue?", "y")
-	select {
-	case c := <-code:
-		if c != 0 {
-			t.Fatalf("exit %d\n%s", c, term.shown())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("install did not finish:\n%s", term.shown())
-	}
+	term.succeed(t, code, 60*time.Second)
 	screen := term.shown()
 	if strings.Contains(screen, "pty-canary-secret") {
 		t.Errorf("the secret was shown:\n%s", screen)
@@ -135,10 +146,9 @@ func TestInstallOnARealTerminal(t *testing.T) {
 func interruptAt(t *testing.T, r *installRun, args []string, answers [][2]string, question string, hidden bool, cfg, content string) {
 	t.Helper()
 	term := newTerminal(t)
-	code := make(chan int, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { code <- term.run(ctx, r, args...) }()
+	code := term.start(ctx, r, args...)
 	for _, a := range answers {
 		term.answer(t, a[0], a[1])
 	}
@@ -172,21 +182,13 @@ func TestInstallPlatformOnARealTerminal(t *testing.T) {
 	args := []string{"install", "--config", stack, "-i", h.ClientKeyFile, "--no-deploy"}
 
 	term := newTerminal(t)
-	code := make(chan int, 1)
-	go func() { code <- term.run(context.Background(), r, args...) }()
+	code := term.start(context.Background(), r, args...)
 	term.answer(t, "CODEXK8S_DOMAIN", "Not A Domain")
 	term.answer(t, "CODEXK8S_DOMAIN does not match the pattern", "platform.example.test")
 	waitFor(t, func() bool { return strings.Contains(term.shown(), "CODEXK8S_GITHUB_PAT") && !term.echo(t) }, "the hidden token question")
 	term.answer(t, "CODEXK8S_GITHUB_PAT", platformCanary)
 	term.answer(t, "Trust it and continue?", "y")
-	select {
-	case c := <-code:
-		if c != 0 {
-			t.Fatalf("exit %d\n%s", c, term.shown())
-		}
-	case <-time.After(3 * time.Minute):
-		t.Fatalf("install did not finish:\n%s", term.shown())
-	}
+	term.succeed(t, code, 3*time.Minute)
 	screen := term.shown()
 	if strings.Contains(screen, platformCanary) {
 		t.Errorf("the token was shown:\n%s", screen)
@@ -229,18 +231,10 @@ func TestInstallNewProjectOnARealTerminal(t *testing.T) {
 	r := newInstallRun(t)
 
 	term := newTerminal(t)
-	code := make(chan int, 1)
-	go func() { code <- term.run(context.Background(), r, args...) }()
+	code := term.start(context.Background(), r, args...)
 	term.answer(t, "SHOP_SSH_HOST", h.IP)
 	term.answer(t, "Trust it and continue?", "y")
-	select {
-	case c := <-code:
-		if c != 0 {
-			t.Fatalf("exit %d\n%s", c, term.shown())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("install did not finish:\n%s", term.shown())
-	}
+	term.succeed(t, code, 60*time.Second)
 	if out, err := h.Exec(context.Background(), "ls /var/lib/codex-bootstrap/shopfront/steps"); err != nil || out != "tune-node\n" {
 		t.Errorf("finished steps on the host: %q, %v\n%s", out, err, term.shown())
 	}
