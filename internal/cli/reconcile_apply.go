@@ -31,7 +31,7 @@ func runApply(ctx context.Context, opts *ReconcileOptions, p *plan.Plan, values 
 		// redraw would overwrite them.
 		logger = slog.New(slog.NewTextHandler(prog.Writer(opts.IO.ErrOut), &slog.HandlerOptions{Level: minLevel(ctx, logger)}))
 	}
-	cfg, err := clusterConfig(opts, logger)
+	cfg, err := clusterConfig(opts.cluster(), logger)
 	if err != nil {
 		return err
 	}
@@ -112,14 +112,25 @@ func confirmProd(ctx context.Context, opts *ReconcileOptions, p *plan.Plan) erro
 	return nil
 }
 
-// restConfig loads the cluster config the way kubectl does: --kubeconfig,
-// else $KUBECONFIG, else ~/.kube/config, else the pod's service account.
+// clusterAccess is how a command reaches the cluster: its --kubeconfig
+// and --context, KUBECONFIG from its environment, or a config its caller
+// made (install's SSH tunnel, tests).
+type clusterAccess struct {
+	kubeconfig, context string
+	lookupEnv           func(string) (string, bool)
+	restConfig          func() (*rest.Config, error)
+}
+
+func (o *ReconcileOptions) cluster() clusterAccess {
+	return clusterAccess{o.Kubeconfig, o.Context, o.LookupEnv, o.RESTConfig}
+}
+
 // clusterConfig is restConfig with client-go's logs (klog) and the API
 // server's warnings routed to logger, so that nothing else writes to the
 // terminal.
-func clusterConfig(opts *ReconcileOptions, logger *slog.Logger) (*rest.Config, error) {
+func clusterConfig(a clusterAccess, logger *slog.Logger) (*rest.Config, error) {
 	klog.SetSlogLogger(logger)
-	cfg, err := restConfig(opts)
+	cfg, err := restConfig(a)
 	if err != nil {
 		return nil, err
 	}
@@ -128,18 +139,20 @@ func clusterConfig(opts *ReconcileOptions, logger *slog.Logger) (*rest.Config, e
 	return cfg, nil
 }
 
-func restConfig(opts *ReconcileOptions) (*rest.Config, error) {
-	if opts.RESTConfig != nil {
-		return opts.RESTConfig()
+// restConfig loads the cluster config the way kubectl does: --kubeconfig,
+// else $KUBECONFIG, else ~/.kube/config, else the pod's service account.
+func restConfig(a clusterAccess) (*rest.Config, error) {
+	if a.restConfig != nil {
+		return a.restConfig()
 	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	if opts.LookupEnv != nil {
-		if v, ok := opts.LookupEnv(clientcmd.RecommendedConfigPathEnvVar); ok && v != "" {
+	if a.lookupEnv != nil {
+		if v, ok := a.lookupEnv(clientcmd.RecommendedConfigPathEnvVar); ok && v != "" {
 			rules.Precedence = filepath.SplitList(v)
 		}
 	}
-	rules.ExplicitPath = opts.Kubeconfig
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: opts.Context}
+	rules.ExplicitPath = a.kubeconfig
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: a.context}
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes config: %w (pass --kubeconfig or set KUBECONFIG)", err)

@@ -77,7 +77,7 @@ func runDiff(ctx context.Context, opts *ReconcileOptions, s *stack.Stack, p *pla
 		defer closeSSH()
 	}
 	logger := opts.Factory.Logger()
-	cfg, err := clusterConfig(opts, logger)
+	cfg, err := clusterConfig(opts.cluster(), logger)
 	if err != nil {
 		return err
 	}

@@ -54,7 +54,7 @@ func slotClients(ctx context.Context, opts *ReconcileOptions, prj *servicescfg.P
 			return nil, nil, err
 		}
 	}
-	cfg, err := restConfig(opts)
+	cfg, err := restConfig(opts.cluster())
 	if err != nil {
 		closeSSH()
 		return nil, nil, err

@@ -117,7 +117,7 @@ func runSync(ctx context.Context, opts *SyncOptions) error {
 		return fmt.Errorf("sync refused: %w", err)
 	}
 	logger := opts.Factory.Logger()
-	cfg, err := clusterConfig(&ReconcileOptions{Kubeconfig: opts.Kubeconfig, Context: opts.Context, LookupEnv: opts.LookupEnv, RESTConfig: opts.RESTConfig}, logger)
+	cfg, err := clusterConfig(clusterAccess{opts.Kubeconfig, opts.Context, opts.LookupEnv, opts.RESTConfig}, logger)
 	if err != nil {
 		return err
 	}
