@@ -107,9 +107,6 @@ func floorReady(ctx context.Context, c *apply.Clients, mark string) (bool, error
 		}
 		for i := range list.Items {
 			u := &list.Items[i]
-			if u.GetKind() == "" {
-				u.SetKind(list.GetKind()[:len(list.GetKind())-len("List")])
-			}
 			if gvr.Resource == "jobs" {
 				if !jobComplete(u) {
 					return false, nil
