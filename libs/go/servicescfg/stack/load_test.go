@@ -456,6 +456,13 @@ spec:
   services:
     - {name: web, kind: frontend, manifests: [deploy/base/web/deployment.yaml.tpl]}
 `, []string{`services.yaml:7:20: environment "dev" deploys frontend service "web" but its runtime profile "non-prod" lacks a workspace (runtime parity: production never hot-reloads nor mounts a workspace, every other environment hot-reloads its go and frontend services from one; set them on the profile, or mark the environment production: true)`, `services.yaml:8:5: environment "ai-slot" deploys frontend service "web" but its runtime profile "non-prod" lacks a workspace (runtime parity: production never hot-reloads nor mounts a workspace, every other environment hot-reloads its go and frontend services from one; set them on the profile, or mark the environment production: true)`}},
+	{"go service disabled by a parent's overlay, enabled again by a child", header + `    qa: {runtime: batch, namespaceTemplate: "{{ .Project }}-qa", overlays: {api: {enabled: false}}}
+    qa-eu: {from: qa, namespaceTemplate: "{{ .Project }}-qa-eu"}
+    qa-us: {from: qa-eu, namespaceTemplate: "{{ .Project }}-qa-us", overlays: {api: {enabled: true}}}
+  runtime: {non-prod: {hotReload: true, workspace: {mountPath: /src}}, batch: {hotReload: false}}
+  services:
+    - {name: api, kind: go, manifests: [deploy/base/api/deployment.yaml.tpl]}
+`, []string{`services.yaml:10:5: environment "qa-us" deploys go service "api" but its runtime profile "batch" lacks hotReload: true and a workspace (runtime parity: production never hot-reloads nor mounts a workspace, every other environment hot-reloads its go and frontend services from one; set them on the profile, or mark the environment production: true)`}},
 	{"environment named prod on the non-prod runtime", header + `    prod: {runtime: non-prod, namespaceTemplate: "{{ .Project }}"}
   runtime: {non-prod: {workspace: {mountPath: /src}}}
 ` + services, []string{`services.yaml:8:21: environment "prod" is production (it is named prod) but its runtime profile "non-prod" enables hotReload and declares a workspace (runtime parity: production never hot-reloads nor mounts a workspace, every other environment hot-reloads its go and frontend services from one; use runtime: prod or a profile without them)`}},

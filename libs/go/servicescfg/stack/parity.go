@@ -3,6 +3,8 @@ package stack
 import (
 	"slices"
 	"strings"
+
+	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
 )
 
 // parityHint is the rule every parity problem names.
@@ -19,10 +21,13 @@ func (v *validator) parity(name string, eff envSummary) {
 	if rt == nil {
 		return // an unknown profile, reported by environments
 	}
-	p := []any{"spec", "environments", name}
-	at := v.keyPos(p...)
-	if e := v.s.Spec.Environments[name]; e != nil && e.Runtime != "" {
-		at = v.pos(append(p, "runtime")...)
+	// Where a problem is reported, looked up only then.
+	at := func() diag.Pos {
+		p := []any{"spec", "environments", name}
+		if e := v.s.Spec.Environments[name]; e != nil && e.Runtime != "" {
+			return v.pos(append(p, "runtime")...)
+		}
+		return v.keyPos(p...)
 	}
 	label := "environment " + quote(name)
 	profile := "runtime profile " + quote(eff.runtime)
@@ -35,13 +40,9 @@ func (v *validator) parity(name string, eff envSummary) {
 			bad = append(bad, "declares a workspace")
 		}
 		if len(bad) > 0 {
-			v.errs.AddHint(at, parityHint+"; use runtime: prod or a profile without them",
+			v.errs.AddHint(at(), parityHint+"; use runtime: prod or a profile without them",
 				"%s is production (%s) but its %s %s", label, v.productionReason(name, eff), profile, strings.Join(bad, " and "))
 		}
-		return
-	}
-	node := v.reloadable(name)
-	if node == nil {
 		return
 	}
 	var missing []string
@@ -51,8 +52,11 @@ func (v *validator) parity(name string, eff envSummary) {
 	if rt.Workspace == nil {
 		missing = append(missing, "a workspace")
 	}
-	if len(missing) > 0 {
-		v.errs.AddHint(at, parityHint+"; set them on the profile, or mark the environment production: true",
+	if len(missing) == 0 {
+		return
+	}
+	if node := v.reloadable(eff); node != nil {
+		v.errs.AddHint(at(), parityHint+"; set them on the profile, or mark the environment production: true",
 			"%s deploys %s service %q but its %s lacks %s", label, node.Kind, node.Name, profile, strings.Join(missing, " and "))
 	}
 }
@@ -71,17 +75,13 @@ func (v *validator) productionReason(name string, eff envSummary) string {
 
 // reloadable returns the first go or frontend node the environment deploys
 // (its overlays may disable some), or nil.
-func (v *validator) reloadable(env string) *Node {
-	var overlays map[string]*Overlay
-	if chain, err := v.s.chain(env); err == nil {
-		overlays = merge(chain).Overlays
-	}
+func (v *validator) reloadable(eff envSummary) *Node {
 	i := slices.IndexFunc(v.s.Nodes(), func(n *Node) bool {
 		if n.Kind != KindGo && n.Kind != KindFrontend {
 			return false
 		}
-		ov := overlays[n.Name]
-		return ov == nil || ov.Enabled == nil || *ov.Enabled
+		on, set := eff.enabled[n.Name]
+		return !set || on
 	})
 	if i < 0 {
 		return nil
@@ -90,7 +90,7 @@ func (v *validator) reloadable(env string) *Node {
 }
 
 // ttl checks an environment's ttl: positive, on a slot environment.
-func (v *validator) ttl(name string, e *Environment) {
+func (v *validator) ttl(name string, e *Environment, eff envSummary) {
 	if e.TTL.Duration == 0 {
 		return
 	}
@@ -99,7 +99,9 @@ func (v *validator) ttl(name string, e *Environment) {
 		v.errs.Add(at, "ttl of environment %q must not be negative", name)
 		return
 	}
-	if r, err := v.s.ResolveEnvironment(name); err == nil && !r.Slots {
+	// (An environment that cannot resolve, reported already, is not.)
+	resolves := eff.namespaceTemplate != "" && v.s.Spec.Runtime[eff.runtime] != nil
+	if resolves && (eff.slots == nil || !*eff.slots) {
 		v.errs.AddHint(at, "set slots: true, or drop ttl: only slot namespaces expire",
 			"environment %q sets ttl but is not a slot environment", name)
 	}

@@ -186,7 +186,10 @@ func IsProduction(env, runtime string, production *bool) bool {
 // envSummary is what the validator needs of an environment's chain.
 type envSummary struct {
 	runtime, namespaceTemplate string
-	production                 *bool
+	production, slots          *bool
+	// enabled holds the overlays' enabled switches along the chain, by
+	// node (shared with the environment it comes from until it sets one).
+	enabled map[string]bool
 	// broken: the chain runs into a cycle or an unknown environment.
 	broken bool
 }
@@ -235,11 +238,32 @@ func (s *Stack) summarize() (map[string]envSummary, [][]string) {
 				if e.Production != nil {
 					base.production = e.Production
 				}
+				if e.Slots != nil {
+					base.slots = e.Slots
+				}
+				base.enabled = overlayEnabled(base.enabled, e.Overlays)
 			}
 			out[path[i]] = base
 		}
 	}
 	return out, cycles
+}
+
+// overlayEnabled is base with the enabled switches of overlays over it:
+// base itself when they set none, else a copy.
+func overlayEnabled(base map[string]bool, overlays map[string]*Overlay) map[string]bool {
+	out, copied := base, false
+	for node, ov := range overlays {
+		if ov == nil || ov.Enabled == nil {
+			continue
+		}
+		if !copied {
+			out, copied = make(map[string]bool, len(base)+1), true
+			maps.Copy(out, base)
+		}
+		out[node] = *ov.Enabled
+	}
+	return out
 }
 
 // overlay returns a new map: base with top's entries over it.

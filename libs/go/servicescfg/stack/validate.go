@@ -538,7 +538,7 @@ func (v *validator) environments() {
 			continue
 		}
 		v.parity(name, eff)
-		v.ttl(name, e)
+		v.ttl(name, e, eff)
 	}
 }
 
