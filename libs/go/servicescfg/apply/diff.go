@@ -308,19 +308,32 @@ func (d *differ) items(ctx context.Context) ([]*item, error) {
 			out: ObjectDiff{Node: SecretsNode, Object: refOf(u)}}
 		items = append(items, it)
 	}
+	// One mapping per kind: an unknown kind refreshes discovery each time.
+	mappings := map[schema.GroupVersionKind]mapped{}
 	for _, s := range d.run.p.Nodes {
 		for _, o := range s.Objects {
-			items = append(items, d.nodeItem(s, o.Object, newKinds))
+			items = append(items, d.nodeItem(s, o.Object, newKinds, mappings))
 		}
 	}
 	return items, nil
 }
 
+// mapped is a kind's REST mapping, or why there is none.
+type mapped struct {
+	m   *meta.RESTMapping
+	err error
+}
+
 // nodeItem resolves one object of a node.
-func (d *differ) nodeItem(s *plan.Node, in *unstructured.Unstructured, newKinds map[schema.GroupVersionKind]bool) *item {
+func (d *differ) nodeItem(s *plan.Node, in *unstructured.Unstructured, newKinds map[schema.GroupVersionKind]bool, mappings map[schema.GroupVersionKind]mapped) *item {
 	u := labelled(s, in)
 	it := &item{node: s, obj: u, out: ObjectDiff{Node: s.Name, Group: s.Group, Object: refOf(u)}}
-	m, err := d.run.mapping(u.GroupVersionKind())
+	r, ok := mappings[u.GroupVersionKind()]
+	if !ok {
+		r.m, r.err = d.run.mapping(u.GroupVersionKind())
+		mappings[u.GroupVersionKind()] = r
+	}
+	m, err := r.m, r.err
 	switch {
 	case err != nil && meta.IsNoMatchError(err) && newKinds[u.GroupVersionKind()]:
 		it.done = true
@@ -333,7 +346,7 @@ func (d *differ) nodeItem(s *plan.Node, in *unstructured.Unstructured, newKinds 
 		it.out.Err = err.Error()
 		return it
 	}
-	ri, err := d.run.resourceFor(s.Name, s.ClusterScoped, u)
+	ri, err := d.run.resourceOf(m, s.Name, s.ClusterScoped, u)
 	if err != nil {
 		it.done = true
 		it.out.Change = ChangeFail
@@ -445,7 +458,7 @@ func (d *differ) job(ctx context.Context, it *item, live *unstructured.Unstructu
 	switch {
 	case live == nil:
 		return d.compare(ctx, it.ri, nil, it.obj, od)
-	case live.GetAnnotations()[AnnotationSpecHash] == hash && live.GetDeletionTimestamp() == nil && !jobFailed(live):
+	case jobKept(live, hash):
 		od.Change = ChangeNone
 	case jobFailed(live):
 		od.Change, od.Reason = ChangeRecreate, "the Job failed: a reconcile deletes it and runs it again"
@@ -497,14 +510,15 @@ func (d *differ) pruneObject(ctx context.Context, n inventoryNode, ref ObjectRef
 	if err != nil {
 		return od, false, fmt.Errorf("prune %s: %w", ref, err)
 	}
-	switch {
-	case live == nil:
+	if live == nil {
 		return od, false, nil
-	case live.GetLabels()[LabelManagedBy] != ManagedBy:
+	}
+	switch pruneHoldOf(live, ref) {
+	case holdNotOurs:
 		od.Change, od.Reason = ChangeKeep, "not managed by the engine"
-	case neverPruned[schema.GroupKind{Group: ref.Group, Kind: ref.Kind}] && live.GetAnnotations()[AnnotationPrune] != PruneAllow:
+	case holdKind:
 		od.Change, od.Reason = ChangeKeep, "kept unless annotated "+AnnotationPrune+"="+PruneAllow
-	case live.GetAnnotations()[AnnotationAdopted] == "true" && live.GetAnnotations()[AnnotationPrune] != PruneAllow:
+	case holdAdopted:
 		od.Change, od.Reason = ChangeKeep, "taken over, not created, by the engine: kept unless annotated "+AnnotationPrune+"="+PruneAllow
 	}
 	return od, true, nil

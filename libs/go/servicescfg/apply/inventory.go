@@ -219,6 +219,30 @@ func (e *reconcileRun) prune(ctx context.Context, prev, planned inventory) (inve
 	return next, nil
 }
 
+// pruneHold is why prune keeps an object that left the stack.
+type pruneHold int
+
+const (
+	holdNone    pruneHold = iota // prune deletes it
+	holdNotOurs                  // not managed by the engine
+	holdKind                     // a kind never pruned, not annotated prune: allow
+	holdAdopted                  // taken over, not created, and not annotated prune: allow
+)
+
+// pruneHoldOf says whether and why prune keeps live, the object ref.
+func pruneHoldOf(live *unstructured.Unstructured, ref ObjectRef) pruneHold {
+	allowed := live.GetAnnotations()[AnnotationPrune] == PruneAllow
+	switch {
+	case live.GetLabels()[LabelManagedBy] != ManagedBy:
+		return holdNotOurs
+	case neverPruned[ref.gvk().GroupKind()] && !allowed:
+		return holdKind
+	case live.GetAnnotations()[AnnotationAdopted] == "true" && !allowed:
+		return holdAdopted
+	}
+	return holdNone
+}
+
 // pruneObject deletes one object if the engine manages it; protected says
 // it was kept only for being a never-pruned kind.
 func (e *reconcileRun) pruneObject(ctx context.Context, node string, ref ObjectRef) (done, protected bool, err error) {
@@ -237,15 +261,14 @@ func (e *reconcileRun) pruneObject(ctx context.Context, node string, ref ObjectR
 	if err != nil {
 		return false, false, fmt.Errorf("prune %s: %w", ref, err)
 	}
-	if live.GetLabels()[LabelManagedBy] != ManagedBy {
+	switch pruneHoldOf(live, ref) {
+	case holdNotOurs:
 		e.log.Warn("not pruning an object the engine does not manage", "node", node, "object", ref.String())
 		return false, false, nil
-	}
-	if neverPruned[schema.GroupKind{Group: ref.Group, Kind: ref.Kind}] && live.GetAnnotations()[AnnotationPrune] != PruneAllow {
+	case holdKind:
 		e.log.Warn("kept an object that left the stack: annotate it "+AnnotationPrune+"="+PruneAllow+" to let prune delete it", "node", node, "object", ref.String())
 		return false, true, nil
-	}
-	if live.GetAnnotations()[AnnotationAdopted] == "true" && live.GetAnnotations()[AnnotationPrune] != PruneAllow {
+	case holdAdopted:
 		e.log.Warn("kept an object that left the stack: the engine took it over but did not create it; delete it by hand, or annotate it "+AnnotationPrune+"="+PruneAllow+" to let prune delete it", "node", node, "object", ref.String())
 		return false, true, nil
 	}

@@ -317,6 +317,11 @@ func (e *reconcileRun) resourceFor(node string, clusterScoped bool, u *unstructu
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", refOf(u), err)
 	}
+	return e.resourceOf(m, node, clusterScoped, u)
+}
+
+// resourceOf is resourceFor with the object's mapping already resolved.
+func (e *reconcileRun) resourceOf(m *meta.RESTMapping, node string, clusterScoped bool, u *unstructured.Unstructured) (dynamic.ResourceInterface, error) {
 	slots := e.p.Slot != ""
 	if m.Scope.Name() == meta.RESTScopeNameRoot {
 		u.SetNamespace("") // the planner defaulted one onto a kind it did not know
@@ -619,7 +624,7 @@ func (e *reconcileRun) applyJob(ctx context.Context, s *plan.Node, ri dynamic.Re
 	case err != nil:
 		return appliedObject{}, err
 	case live == nil:
-	case live.GetAnnotations()[AnnotationSpecHash] == hash && live.GetDeletionTimestamp() == nil && !jobFailed(live):
+	case jobKept(live, hash):
 		e.record(s.Name, ref, ActionUnchanged)
 		return appliedObject{ref: ref, ri: ri, live: live}, nil
 	default:
@@ -653,6 +658,12 @@ func (e *reconcileRun) applyJob(ctx context.Context, s *plan.Node, ri dynamic.Re
 	}
 	e.record(s.Name, ref, a)
 	return appliedObject{ref: ref, ri: ri, live: out}, nil
+}
+
+// jobKept tells whether a reconcile leaves the live Job alone: it has the
+// rendered hash, is not being deleted and has not failed.
+func jobKept(live *unstructured.Unstructured, hash string) bool {
+	return live.GetAnnotations()[AnnotationSpecHash] == hash && live.GetDeletionTimestamp() == nil && !jobFailed(live)
 }
 
 func jobFailed(u *unstructured.Unstructured) bool {
@@ -699,14 +710,6 @@ func unchanged(u, live *unstructured.Unstructured) bool {
 		want["metadata"] = meta
 	}
 	return subset(want, live.Object)
-}
-
-func toAny(m map[string]string) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // subset reports whether every value want sets is in got: maps key by key,
