@@ -22,15 +22,11 @@ fi
 [ "$firewall" != missing ] || die "the firewall (table inet $TABLE) is not in place: run install --only firewall"
 owner=$(getent passwd {{ .Runtime.Workspace.UID | default 1000 }} | cut -d: -f1 || true)
 
-install -d -m 0700 "$(dirname "$REPORT")"
-tmp=$(mktemp)
-cat >"$tmp" <<REPORT
+write_file "$REPORT" 0600 <<REPORT
 project:   {{ .Project }} ({{ .Env }})
 cluster:   $cluster
 api:       $api (through SSH only)
 firewall:  $firewall
 workspace: ${owner:-none} ({{ .Runtime.Workspace.UID | default 1000 }}:{{ .Runtime.Workspace.GID | default 1000 }})
 REPORT
-install -m 0600 "$tmp" "$REPORT"
-rm -f "$tmp"
 while IFS= read -r line; do log "$line"; done <"$REPORT"
