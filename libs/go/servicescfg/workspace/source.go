@@ -1,6 +1,7 @@
 package workspace
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -199,11 +200,20 @@ func Populate(ctx context.Context, c kubernetes.Interface, s Spec, helperImage s
 // cloneFailure adds the clone's own words (git's last lines; never a
 // credential, which git does not print) to a helper that did not start.
 func cloneFailure(ctx context.Context, c kubernetes.Interface, s Spec, err error) error {
-	raw, lerr := c.CoreV1().Pods(s.Namespace).GetLogs(HelperName, &corev1.PodLogOptions{Container: cloneContainer}).DoRaw(ctx)
-	if lerr != nil || len(raw) == 0 {
+	var raw []byte
+	// The kubelet may already be running the clone again: then its words
+	// are the previous run's.
+	for _, previous := range []bool{false, true} {
+		out, lerr := c.CoreV1().Pods(s.Namespace).GetLogs(HelperName, &corev1.PodLogOptions{Container: cloneContainer, Previous: previous}).DoRaw(ctx)
+		if out = bytes.TrimSpace(out); lerr == nil && len(out) > 0 {
+			raw = out
+			break
+		}
+	}
+	if len(raw) == 0 {
 		return fmt.Errorf("cloning %s into the workspace: %w", s.Source.Git, err)
 	}
-	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	lines := strings.Split(string(raw), "\n")
 	if len(lines) > 5 {
 		lines = lines[len(lines)-5:]
 	}
