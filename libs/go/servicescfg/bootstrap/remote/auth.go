@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
 
 	"golang.org/x/crypto/ssh"
@@ -24,39 +25,66 @@ type Prompter interface {
 
 const passphraseTries = 3
 
-// signers collects the keys to offer: the agent's, then the key files'.
-// Encrypted key files are offered by their public half and decrypted (the
-// passphrase asked) only when the server accepts that key.
-func signers(ctx context.Context, cfg Config) (list []ssh.Signer, closeAgent func(), err error) {
-	closeAgent = func() {}
-	if cfg.AgentSocket != "" {
+// keyring holds the keys of one Dial: the agent's, read once over one
+// connection kept until the Dial ends, and each identity file loaded once,
+// so that a ProxyJump hop and the server offering the same encrypted key
+// ask its passphrase once.
+type keyring struct {
+	ctx        context.Context
+	agentConn  net.Conn
+	agentKeys  []ssh.Signer
+	agentTried bool
+	files      map[string]ssh.Signer
+}
+
+func newKeyring(ctx context.Context) *keyring {
+	return &keyring{ctx: ctx, files: map[string]ssh.Signer{}}
+}
+
+// close ends the agent connection.
+func (k *keyring) close() {
+	if k.agentConn != nil {
+		_ = k.agentConn.Close()
+	}
+}
+
+// signers collects the keys to offer to cfg.Target: the agent's, then the
+// key files'. Encrypted key files are offered by their public half and
+// decrypted (the passphrase asked) only when a server accepts that key.
+func (k *keyring) signers(cfg Config) ([]ssh.Signer, error) {
+	if !k.agentTried && cfg.AgentSocket != "" {
+		k.agentTried = true
 		conn, err := net.Dial("unix", cfg.AgentSocket)
 		if err == nil {
-			closeAgent = func() { _ = conn.Close() }
+			k.agentConn = conn
 			if s, err := agent.NewClient(conn).Signers(); err == nil {
-				list = append(list, s...)
+				k.agentKeys = s
 			}
 		}
 		// An agent that cannot be reached is not an error: the key
 		// files may do, and an authentication failure says what was tried.
 	}
+	list := slices.Clone(k.agentKeys)
 	files := cfg.Target.IdentityFiles
 	explicit := len(files) > 0
 	if !explicit {
 		files = DefaultIdentityFiles(cfg.Home)
 	}
 	for _, f := range files {
-		s, err := loadKey(ctx, f, cfg.Prompter)
-		if err != nil {
-			if !explicit && errors.Is(err, os.ErrNotExist) {
-				continue
+		s, ok := k.files[f]
+		if !ok {
+			var err error
+			if s, err = loadKey(k.ctx, f, cfg.Prompter); err != nil {
+				if !explicit && errors.Is(err, os.ErrNotExist) {
+					continue
+				}
+				return nil, err
 			}
-			closeAgent()
-			return nil, nil, err
+			k.files[f] = s
 		}
 		list = append(list, s)
 	}
-	return list, closeAgent, nil
+	return list, nil
 }
 
 func loadKey(ctx context.Context, file string, p Prompter) (ssh.Signer, error) {

@@ -96,6 +96,19 @@ func TestEncryptedKeyFile(t *testing.T) {
 	if p.asked != 0 {
 		t.Errorf("asked for a passphrase although the first key was enough")
 	}
+	// Through a jump host that takes the same key: asked once.
+	cfg.Target.IdentityFiles = []string{key}
+	cfg.Target.Jumps = []remote.Target{{Host: e.h.IP, Port: 22, User: "root", IdentityFiles: []string{key}}}
+	p = &passphrase{answers: []string{"right"}}
+	cfg.Prompter = p
+	c, err = remote.Dial(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Close()
+	if p.asked != 1 {
+		t.Errorf("through a jump host, asked %d times, want 1", p.asked)
+	}
 }
 
 func TestAgentKeys(t *testing.T) {

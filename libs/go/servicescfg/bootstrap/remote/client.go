@@ -78,6 +78,8 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if dial == nil {
 		dial = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
 	}
+	keys := newKeyring(ctx)
+	defer keys.close()
 	var jumps []*ssh.Client
 	closeJumps := func() {
 		for i := len(jumps) - 1; i >= 0; i-- {
@@ -87,7 +89,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	for _, j := range cfg.Target.Jumps {
 		hop := cfg
 		hop.Target, hop.HostKeyPin = j, "" // a pin names the server's key
-		sc, err := connect(ctx, hop, dial)
+		sc, err := connect(ctx, hop, dial, keys)
 		if err != nil {
 			closeJumps()
 			return nil, &JumpHostError{Jump: j, Of: cfg.Target.Host, Err: err}
@@ -95,7 +97,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		jumps = append(jumps, sc)
 		dial = sc.DialContext
 	}
-	sc, err := connect(ctx, cfg, dial)
+	sc, err := connect(ctx, cfg, dial, keys)
 	if err != nil {
 		closeJumps()
 		return nil, err
@@ -112,16 +114,15 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 
 // connect makes one SSH connection to cfg.Target over a connection from
 // dial: host key checked, keys offered.
-func connect(ctx context.Context, cfg Config, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (*ssh.Client, error) {
+func connect(ctx context.Context, cfg Config, dial func(ctx context.Context, network, addr string) (net.Conn, error), ring *keyring) (*ssh.Client, error) {
 	hk, err := newHostKeys(cfg.KnownHosts, cfg.HostKeyPin, cfg.Prompter)
 	if err != nil {
 		return nil, err
 	}
-	keys, closeAgent, err := signers(ctx, cfg)
+	keys, err := ring.signers(cfg)
 	if err != nil {
 		return nil, err
 	}
-	defer closeAgent()
 	addr := cfg.Target.Addr()
 	conn, err := dial(ctx, "tcp", addr)
 	if err != nil {
