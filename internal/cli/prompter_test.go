@@ -73,7 +73,7 @@ func TestConfirmProdInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	opts := &ReconcileOptions{IO: ios, Prompter: blockingPrompter{}}
-	err := confirmProd(ctx, opts, &plan.Plan{Environment: "prod", Namespace: "p", Runtime: stack.RuntimeProd})
+	err := confirmProd(ctx, opts, &plan.Plan{Environment: "prod", Namespace: "p", Runtime: stack.RuntimeProd, Production: true})
 	if !errors.Is(err, context.Canceled) || ExitCode(err) != ExitInterrupt {
 		t.Errorf("confirmProd = %v (exit %d), want context.Canceled (exit %d)", err, ExitCode(err), ExitInterrupt)
 	}

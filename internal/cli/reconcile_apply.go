@@ -15,7 +15,6 @@ import (
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/apply"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/config"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
-	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
 )
 
 // runApply applies the plan to the cluster and reports progress.
@@ -92,7 +91,7 @@ func envLabel(p *plan.Plan) string {
 // confirmProd asks before touching a production environment: on a
 // terminal the operator types the namespace; without one, --yes is needed.
 func confirmProd(ctx context.Context, opts *ReconcileOptions, p *plan.Plan) error {
-	if !(p.Production || p.Runtime == stack.RuntimeProd) || opts.Yes {
+	if !p.Production || opts.Yes {
 		return nil
 	}
 	if !opts.IO.CanPrompt() {

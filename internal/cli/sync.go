@@ -108,11 +108,11 @@ func runSync(ctx context.Context, opts *SyncOptions) error {
 	if _, err := tree.Scan(); err != nil {
 		return err
 	}
-	prj, p, err := openPlan(ctx, opts.IO, opts.ConfigPath, opts.LookupEnv, servicescfg.Target{Env: opts.Env, Slot: opts.Slot}, servicescfg.IdentityOnly())
+	_, p, err := openPlan(ctx, opts.IO, opts.ConfigPath, opts.LookupEnv, servicescfg.Target{Env: opts.Env, Slot: opts.Slot}, servicescfg.IdentityOnly())
 	if err != nil {
 		return err
 	}
-	spec, err := workspace.FromPlan(prj.Stack(), p)
+	spec, err := workspace.FromPlan(p)
 	if err != nil {
 		return fmt.Errorf("sync refused: %w", err)
 	}

@@ -132,7 +132,7 @@ func slotWorkspace(t testing.TB, s *slot) workspace.Spec {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec, err := workspace.FromPlan(prj.Stack(), p)
+	spec, err := workspace.FromPlan(p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,6 @@ import (
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/render"
-	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
 )
 
 var (
@@ -46,15 +45,11 @@ type Spec struct {
 	Source render.WorkspaceSource
 }
 
-// FromPlan returns the workspace of a planned environment of s. It refuses
-// a production environment (see stack.IsProduction) and an environment
+// FromPlan returns the workspace of a planned environment. It refuses a
+// production environment (see stack.IsProduction) and an environment
 // without a workspace.
-func FromPlan(s *stack.Stack, p *plan.Plan) (Spec, error) {
-	env, err := s.ResolveEnvironment(p.Environment)
-	if err != nil {
-		return Spec{}, err
-	}
-	if env.Production {
+func FromPlan(p *plan.Plan) (Spec, error) {
+	if p.Production {
 		return Spec{}, fmt.Errorf("environment %s: %w: it runs built images and has no workspace", p.Environment, ErrProduction)
 	}
 	spec, ok := SpecOf(p)
