@@ -17,12 +17,8 @@ func (e *reconcileRun) populateWorkspace(ctx context.Context, n *plan.Node) erro
 	if !ok || spec.Source.Git == "" || !appliesClaim(n, spec.ClaimName) {
 		return nil
 	}
-	image := spec.Source.Image
-	if image == "" {
-		image = workspace.DefaultGitImage
-	}
 	e.log.Info("filling the workspace from its git source", "node", n.Name, "claim", spec.ClaimName, "git", spec.Source.Git, "ref", spec.Source.Ref)
-	if err := workspace.Populate(ctx, e.c.Kube, spec, image, workspace.SchedulingFor(e.p, spec.ClaimName)); err != nil {
+	if err := workspace.Populate(ctx, e.c.Kube, spec, workspace.SchedulingFor(e.p, spec.ClaimName)); err != nil {
 		return fmt.Errorf("workspace source: %w", err)
 	}
 	return nil

@@ -52,10 +52,7 @@ const credentialHelper = `!f() { test "$1" = get || exit 0; echo "username=$(cat
 
 // cloneInit is the helper's init container that clones the source.
 func cloneInit(s Spec, m Mount) corev1.Container {
-	img := s.Source.Image
-	if img == "" {
-		img = DefaultGitImage
-	}
+	img := gitImage(s)
 	// The volume's root belongs to root (its group is fsGroup): git would
 	// call the repository's ownership dubious. Configuration goes through
 	// GIT_CONFIG_* variables: it holds no secret, only where to read it.
@@ -155,12 +152,21 @@ func podSpecOf(u *unstructured.Unstructured) (*corev1.PodSpec, bool) {
 	return &spec, true
 }
 
+// gitImage is the image that runs git for s's source.
+func gitImage(s Spec) string {
+	if s.Source.Image != "" {
+		return s.Source.Image
+	}
+	return DefaultGitImage
+}
+
 // Populate fills an empty workspace from its git source: it starts the
-// helper pod with the clone as its init container, through the scheduler
-// with sched (see SchedulingFor) when the claim is on no node yet, and
-// waits until the clone is done. A workspace that holds sources already
-// is left as it is. It does nothing for a workspace without a source.
-func Populate(ctx context.Context, c kubernetes.Interface, s Spec, helperImage string, sched Scheduling) error {
+// helper pod (on the source's git image) with the clone as its init
+// container, through the scheduler with sched (see SchedulingFor) when the
+// claim is on no node yet, and waits until the clone is done. A workspace
+// that holds sources already is left as it is. It does nothing for a
+// workspace without a source.
+func Populate(ctx context.Context, c kubernetes.Interface, s Spec, sched Scheduling) error {
 	if s.Source.Git == "" {
 		return nil
 	}
@@ -168,7 +174,7 @@ func Populate(ctx context.Context, c kubernetes.Interface, s Spec, helperImage s
 	if err != nil {
 		return err
 	}
-	pod := HelperPod(s, helperImage, node)
+	pod := HelperPod(s, gitImage(s), node)
 	withSource(pod, s)
 	if !placed {
 		pod.Spec.NodeSelector, pod.Spec.Affinity = sched.NodeSelector, sched.Affinity
