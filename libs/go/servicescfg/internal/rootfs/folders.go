@@ -4,7 +4,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -127,15 +126,14 @@ func (f *FS) folder(dir string) *folder {
 	return d
 }
 
-// readFile reads the regular file base of the folder; name is its path
-// from the root, for errors.
-func (d *folder) readFile(base, name string, limit int64) ([]byte, error) {
+// readFile reads the regular file base of the folder.
+func (d *folder) readFile(base string, limit int64) ([]byte, error) {
 	// O_NONBLOCK: opening a named pipe would otherwise wait for a writer.
 	fd, err := d.openat(base, syscall.O_RDONLY|syscall.O_NONBLOCK)
 	if err != nil {
 		return nil, err
 	}
-	return readFd(fd, name, limit)
+	return readFd(fd, limit)
 }
 
 // readDir lists the folder base of the folder, sorted by name; name is its
@@ -147,13 +145,10 @@ func (d *folder) readDir(f *FS, base, name string) ([]fs.DirEntry, error) {
 	}
 	// A file of its own, not of a root: entries are typed from the folder
 	// itself, not each by a stat.
-	dir := os.NewFile(uintptr(fd), base)
-	defer dir.Close()
-	entries, err := dir.ReadDir(-1)
+	entries, err := sortedEntries(os.NewFile(uintptr(fd), base))
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	for i, e := range entries {
 		entries[i] = entry{DirEntry: e, fsys: f, name: path.Join(name, e.Name())}
 	}

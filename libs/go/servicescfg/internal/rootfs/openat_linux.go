@@ -28,7 +28,7 @@ var errNotRead = errors.New("not read from a kept folder")
 
 // readFd reads and closes fd when it is a regular file of at most limit
 // bytes.
-func readFd(fd int, name string, limit int64) ([]byte, error) {
+func readFd(fd int, limit int64) ([]byte, error) {
 	defer syscall.Close(fd)
 	var st syscall.Stat_t
 	if err := syscall.Fstat(fd, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Size > limit {

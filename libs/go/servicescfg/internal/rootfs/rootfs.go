@@ -129,26 +129,21 @@ func (f *FS) ReadFile(name string) ([]byte, error) {
 func (f *FS) readFile(name string, limit int64) ([]byte, error) {
 	if dir, base, ok := split(name); ok {
 		if d := f.folder(dir); d != nil {
-			if b, err := d.readFile(base, name, limit); err == nil {
+			if b, err := d.readFile(base, limit); err == nil {
 				return b, nil
 			}
 			// Whatever went wrong, the root decides and explains.
 		}
 	}
-	return read(f.root, filepath.FromSlash(name), name, limit, f.explain)
+	return f.readRoot(name, limit)
 }
 
-// read reads the regular file rel of r, name being its path from the
-// stack root (for errors); explain, when given, words an error of opening
-// it.
-func read(r *os.Root, rel, name string, limit int64, explain func(name string, err error) error) ([]byte, error) {
+// readRoot reads the regular file name through the root.
+func (f *FS) readRoot(name string, limit int64) ([]byte, error) {
 	// O_NONBLOCK: opening a named pipe would otherwise wait for a writer.
-	file, err := r.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	file, err := f.root.OpenFile(filepath.FromSlash(name), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		if explain != nil {
-			err = explain(name, err)
-		}
-		return nil, err
+		return nil, f.explain(name, err)
 	}
 	defer file.Close()
 	fi, err := file.Stat()
@@ -212,21 +207,22 @@ func (f *FS) ReadDir(name string) ([]fs.DirEntry, error) {
 			// Whatever went wrong, the root decides and explains.
 		}
 	}
-	entries, err := listDir(f.root, filepath.FromSlash(name))
+	// O_DIRECTORY: opening a named pipe would otherwise wait for a
+	// writer; O_NONBLOCK spares the poller's setup, which a folder does
+	// not use.
+	d, err := f.root.OpenFile(filepath.FromSlash(name), os.O_RDONLY|syscall.O_NONBLOCK|oDirectory, 0)
+	if err != nil {
+		return nil, f.explain(name, err)
+	}
+	entries, err := sortedEntries(d)
 	if err != nil {
 		return nil, f.explain(name, err)
 	}
 	return entries, nil
 }
 
-// listDir lists the folder name of r, sorted by name. O_DIRECTORY: opening
-// a named pipe would otherwise wait for a writer; O_NONBLOCK spares the
-// poller's setup, which a folder does not use.
-func listDir(r *os.Root, name string) ([]fs.DirEntry, error) {
-	d, err := r.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|oDirectory, 0)
-	if err != nil {
-		return nil, err
-	}
+// sortedEntries lists the open folder d, sorted by name, and closes it.
+func sortedEntries(d *os.File) ([]fs.DirEntry, error) {
 	defer d.Close()
 	entries, err := d.ReadDir(-1)
 	if err != nil {
