@@ -225,15 +225,15 @@ func runReconcile(ctx context.Context, opts *ReconcileOptions) error {
 		if err != nil {
 			return reportDiagnostics(opts.IO, err)
 		}
-		if opts.Diff {
-			return runDiff(ctx, opts, prj.Stack(), p, values)
-		}
 		if opts.SSH.Host != "" {
 			closeSSH, err := reconcileOverSSH(ctx, opts, prj.Stack(), values)
 			if err != nil {
 				return err
 			}
 			defer closeSSH()
+		}
+		if opts.Diff {
+			return runDiff(ctx, opts, p, values)
 		}
 		return runApply(ctx, opts, p, values)
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/config"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/diag"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
-	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
 )
 
 // ErrChanges is the outcome of `reconcile --diff --exit-code` when an
@@ -68,14 +67,7 @@ func writePlan(w io.Writer, p *plan.Plan, format string) error {
 
 // runDiff compares the plan with the cluster and prints what an apply
 // would change. It writes nothing to the cluster.
-func runDiff(ctx context.Context, opts *ReconcileOptions, s *stack.Stack, p *plan.Plan, values *config.Values) error {
-	if opts.SSH.Host != "" {
-		closeSSH, err := reconcileOverSSH(ctx, opts, s, values)
-		if err != nil {
-			return err
-		}
-		defer closeSSH()
-	}
+func runDiff(ctx context.Context, opts *ReconcileOptions, p *plan.Plan, values *config.Values) error {
 	logger := opts.Factory.Logger()
 	cfg, err := clusterConfig(opts.cluster(), logger)
 	if err != nil {

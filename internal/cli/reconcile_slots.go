@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/klog/v2"
 
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/apply"
@@ -43,7 +42,6 @@ func slotOptions(opts *ReconcileOptions) apply.SlotOptions {
 
 // slotClients prepares cluster access for --delete and --prune-expired.
 func slotClients(ctx context.Context, opts *ReconcileOptions, prj *servicescfg.Project) (*apply.Clients, func(), error) {
-	klog.SetSlogLogger(opts.Factory.Logger())
 	closeSSH := func() {}
 	if opts.SSH.Host != "" {
 		values, err := prj.Config()
@@ -54,7 +52,7 @@ func slotClients(ctx context.Context, opts *ReconcileOptions, prj *servicescfg.P
 			return nil, nil, err
 		}
 	}
-	cfg, err := restConfig(opts.cluster())
+	cfg, err := clusterConfig(opts.cluster(), opts.Factory.Logger())
 	if err != nil {
 		closeSSH()
 		return nil, nil, err
