@@ -198,6 +198,11 @@ EOF
 # iptables chains of ours (CODEX-REAL-NODE) and of the kubelet and
 # kube-proxy (KUBE-*), in every table, IPv4 and IPv6: the jumps to them from
 # the built-in chains first, then the chains.
+# realnode_chains IPT TABLE: the KUBE-* and CODEX-* chains of TABLE.
+realnode_chains() {
+	"$1" -w -t "$2" -S 2>/dev/null | sed -n 's/^-N \(\(KUBE\|CODEX\)-[^ ]*\)$/\1/p'
+}
+
 realnode_iptables_clean() {
 	local ipt t rule chain
 	for ipt in iptables ip6tables; do
@@ -207,10 +212,10 @@ realnode_iptables_clean() {
 			while IFS= read -r rule; do
 				eval "$ipt -w -t $t -D ${rule#-A }" 2>/dev/null || true
 			done < <("$ipt" -w -t "$t" -S | grep -E '^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) .*-j (KUBE-|CODEX-)')
-			for chain in $("$ipt" -w -t "$t" -S | sed -n 's/^-N \(\(KUBE\|CODEX\)-[^ ]*\)$/\1/p'); do
+			for chain in $(realnode_chains "$ipt" "$t"); do
 				"$ipt" -w -t "$t" -F "$chain" 2>/dev/null || true
 			done
-			for chain in $("$ipt" -w -t "$t" -S | sed -n 's/^-N \(\(KUBE\|CODEX\)-[^ ]*\)$/\1/p'); do
+			for chain in $(realnode_chains "$ipt" "$t"); do
 				"$ipt" -w -t "$t" -X "$chain" 2>/dev/null || log "real node: could not remove $ipt chain $t/$chain"
 			done
 		done
@@ -229,12 +234,27 @@ realnode_network_clean() {
 
 # --- files and processes --------------------------------------------------
 
+# realnode_mounts_under DIR: the mounts at or below DIR.
+realnode_mounts_under() {
+	awk -v d="$1" '$2 == d || index($2, d "/") == 1 {print $2}' /proc/self/mounts
+}
+
 # realnode_unmount_under DIR: every mount at or below DIR, deepest first.
 realnode_unmount_under() {
-	local dir="$1" m
+	local m
 	while IFS= read -r m; do
 		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || log "real node: could not unmount $m"
-	done < <(awk -v d="$dir" '$2 == d || index($2, d "/") == 1 {print $2}' /proc/self/mounts | sort -r)
+	done < <(realnode_mounts_under "$1" | sort -r)
+}
+
+# realnode_cgroups: the kubelet's cgroup trees that exist (cgroup v1
+# controllers, v1's unified hierarchy, v2).
+realnode_cgroups() {
+	local d
+	for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/unified/kubepods /sys/fs/cgroup/kubepods; do
+		[[ -d "$d" ]] && printf '%s\n' "$d"
+	done
+	return 0
 }
 
 # Processes started by containerd for the node: shims (their command line
@@ -250,7 +270,7 @@ realnode_kill_leftovers() {
 			kill -KILL "$pid" 2>/dev/null && n=$((n + 1))
 		fi
 	done
-	for f in $(find /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/unified/kubepods -name cgroup.procs 2>/dev/null); do
+	for f in $(realnode_cgroups | xargs -r -I{} find {} -name cgroup.procs 2>/dev/null); do
 		while read -r pid; do
 			kill -KILL "$pid" 2>/dev/null && n=$((n + 1))
 		done <"$f"
@@ -261,8 +281,7 @@ realnode_kill_leftovers() {
 
 realnode_cgroups_clean() {
 	local d
-	for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/unified/kubepods; do
-		[[ -d "$d" ]] || continue
+	for d in $(realnode_cgroups); do
 		find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
 		[[ -d "$d" ]] && log "real node: cgroup $d is still there (processes left in it?)"
 	done
@@ -630,8 +649,7 @@ realnode_check_clean() {
 	done
 	while IFS= read -r m; do
 		left+=("mount $m")
-	done < <(awk -v a="$NODE_DIR" -v b="$CONTAINERD_ROOT" '
-		$2 == a || index($2, a "/") == 1 || $2 == b || index($2, b "/") == 1 {print $2}' /proc/self/mounts)
+	done < <(realnode_mounts_under "$NODE_DIR"; realnode_mounts_under "$CONTAINERD_ROOT")
 	ip link show "$REAL_BRIDGE" >/dev/null 2>&1 && left+=("bridge $REAL_BRIDGE")
 	while IFS= read -r m; do
 		left+=("network namespace $m")
@@ -641,12 +659,12 @@ realnode_check_clean() {
 		for m in filter nat mangle raw; do
 			while IFS= read -r line; do
 				left+=("$p chain $m/$line")
-			done < <("$p" -w -t "$m" -S 2>/dev/null | sed -n 's/^-N \(\(KUBE\|CODEX\)-[^ ]*\)$/\1/p')
+			done < <(realnode_chains "$p" "$m")
 		done
 	done
-	for p in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/unified/kubepods /sys/fs/cgroup/kubepods; do
-		[[ -d "$p" ]] && left+=("cgroup $p")
-	done
+	while IFS= read -r p; do
+		left+=("cgroup $p")
+	done < <(realnode_cgroups)
 	[[ -e "$NODE_DIR" ]] && left+=("folder $NODE_DIR (kubelet root, pod logs, CNI state)")
 	for line in "${SYSCTL_NOT_RESTORED[@]}"; do
 		left+=("sysctl $line")
