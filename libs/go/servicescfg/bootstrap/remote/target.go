@@ -83,31 +83,22 @@ func ResolveTarget(src TargetSources) (Target, error) {
 	if t.Host == "" {
 		return Target{}, errors.New("no server to install on: give its address (the host variable of spec.bootstrap.target, or --host)")
 	}
-	if src.SSHConfig != nil {
-		fromFile, err := sshConfigTarget(src, t.Host)
-		if err != nil {
-			return Target{}, err
-		}
-		alias := t.Host
-		merge(&t, fromFile)
-		if fromFile.Host != "" {
-			t.Host = fromFile.Host
-		} else {
-			t.Host = alias
-		}
+	conf, err := decodeSSHConfig(src)
+	if err != nil {
+		return Target{}, err
+	}
+	if _, err := fromSSHConfig(src, conf, &t); err != nil {
+		return Target{}, err
 	}
 	merge(&t, src.Defaults)
-	merge(&t, Target{Port: 22, User: src.CurrentUser})
+	finish(src, &t)
 	if t.User == "" {
 		return Target{}, errors.New("no SSH user: give one (the user variable of spec.bootstrap.target, or --user)")
 	}
 	if t.Port < 1 || t.Port > 65535 {
 		return Target{}, fmt.Errorf("SSH port %d is out of range 1-65535", t.Port)
 	}
-	for i, f := range t.IdentityFiles {
-		t.IdentityFiles[i] = expandHome(f, src.Home)
-	}
-	jumps, err := resolveJumps(src, t)
+	jumps, err := resolveJumps(src, conf, t)
 	if err != nil {
 		return Target{}, err
 	}
@@ -117,7 +108,7 @@ func ResolveTarget(src TargetSources) (Target, error) {
 
 // resolveJumps turns ProxyJump ("[user@]host[:port]", comma-separated)
 // into targets, each looked up in the SSH configuration as ssh(1) does.
-func resolveJumps(src TargetSources, t Target) ([]Target, error) {
+func resolveJumps(src TargetSources, conf *ssh_config.Config, t Target) ([]Target, error) {
 	if t.ProxyJump == "" {
 		return nil, nil
 	}
@@ -127,26 +118,44 @@ func resolveJumps(src TargetSources, t Target) ([]Target, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ProxyJump %q of host %s: %w", t.ProxyJump, t.Host, err)
 		}
-		if src.SSHConfig != nil {
-			fromFile, err := sshConfigTarget(src, j.Host)
-			if err != nil {
-				return nil, err
-			}
-			if fromFile.ProxyJump != "" {
-				return nil, fmt.Errorf("%s: jump host %s has a ProxyJump of its own (%s), which install does not follow: list every hop in the ProxyJump of %s instead", src.SSHConfigPath, j.Host, fromFile.ProxyJump, t.Host)
-			}
-			merge(&j, fromFile)
-			if fromFile.Host != "" {
-				j.Host = fromFile.Host
-			}
+		fromFile, err := fromSSHConfig(src, conf, &j)
+		if err != nil {
+			return nil, err
 		}
-		merge(&j, Target{Port: 22, User: src.CurrentUser})
-		for i, f := range j.IdentityFiles {
-			j.IdentityFiles[i] = expandHome(f, src.Home)
+		if fromFile.ProxyJump != "" {
+			return nil, fmt.Errorf("%s: jump host %s has a ProxyJump of its own (%s), which install does not follow: list every hop in the ProxyJump of %s instead", src.SSHConfigPath, fromFile.alias, fromFile.ProxyJump, t.Host)
 		}
+		finish(src, &j)
 		out = append(out, j)
 	}
 	return out, nil
+}
+
+// fromSSHConfig fills what t leaves empty from the SSH configuration's
+// entry for its host, whose HostName then replaces the alias; it returns
+// that entry (empty without a configuration).
+func fromSSHConfig(src TargetSources, conf *ssh_config.Config, t *Target) (sshEntry, error) {
+	if conf == nil {
+		return sshEntry{}, nil
+	}
+	fromFile, err := sshConfigTarget(src, conf, t.Host)
+	if err != nil {
+		return sshEntry{}, err
+	}
+	merge(t, fromFile.Target) // the host stays: t has one
+	if fromFile.Host != "" {
+		t.Host = fromFile.Host
+	}
+	return fromFile, nil
+}
+
+// finish gives t the defaults of ssh(1) (port 22, the current user) and
+// expands ~ in its identity files.
+func finish(src TargetSources, t *Target) {
+	merge(t, Target{Port: 22, User: src.CurrentUser})
+	for i, f := range t.IdentityFiles {
+		t.IdentityFiles[i] = expandHome(f, src.Home)
+	}
 }
 
 // parseJump reads one hop of ProxyJump: [user@]host[:port], the host
@@ -196,13 +205,27 @@ func merge(t *Target, s Target) {
 	}
 }
 
-// sshConfigTarget reads what the SSH configuration says about alias. Its
-// Host field is the HostName, when one is given.
-func sshConfigTarget(src TargetSources, alias string) (Target, error) {
+// decodeSSHConfig parses the SSH configuration, nil when there is none.
+func decodeSSHConfig(src TargetSources) (*ssh_config.Config, error) {
+	if src.SSHConfig == nil {
+		return nil, nil
+	}
 	cfg, err := ssh_config.Decode(bytes.NewReader(src.SSHConfig))
 	if err != nil {
-		return Target{}, fmt.Errorf("read %s: %w", src.SSHConfigPath, err)
+		return nil, fmt.Errorf("read %s: %w", src.SSHConfigPath, err)
 	}
+	return cfg, nil
+}
+
+// sshEntry is what the SSH configuration says about an alias. Its Host
+// field is the HostName, when one is given.
+type sshEntry struct {
+	Target
+	alias string
+}
+
+// sshConfigTarget reads what the SSH configuration cfg says about alias.
+func sshConfigTarget(src TargetSources, cfg *ssh_config.Config, alias string) (sshEntry, error) {
 	get := func(key string) (string, error) {
 		v, err := cfg.Get(alias, key)
 		if err != nil {
@@ -218,7 +241,7 @@ func sshConfigTarget(src TargetSources, alias string) (Target, error) {
 	}{{"HostName", &t.Host}, {"Port", &port}, {"User", &t.User}, {"ProxyJump", &t.ProxyJump}} {
 		v, err := get(kv.key)
 		if err != nil {
-			return Target{}, err
+			return sshEntry{}, err
 		}
 		*kv.dst = v
 	}
@@ -229,19 +252,19 @@ func sshConfigTarget(src TargetSources, alias string) (Target, error) {
 	if port != "" {
 		p, err := strconv.Atoi(port)
 		if err != nil {
-			return Target{}, fmt.Errorf("%s: host %s: Port %q is not a number", src.SSHConfigPath, alias, port)
+			return sshEntry{}, fmt.Errorf("%s: host %s: Port %q is not a number", src.SSHConfigPath, alias, port)
 		}
 		t.Port = p
 	}
 	files, err := cfg.GetAll(alias, "IdentityFile")
 	if err != nil {
-		return Target{}, fmt.Errorf("read %s for host %s: %w", src.SSHConfigPath, alias, err)
+		return sshEntry{}, fmt.Errorf("read %s for host %s: %w", src.SSHConfigPath, alias, err)
 	}
 	for _, f := range files {
 		f = strings.NewReplacer("%d", src.Home, "%h", alias, "%%", "%").Replace(f)
 		t.IdentityFiles = append(t.IdentityFiles, f)
 	}
-	return t, nil
+	return sshEntry{Target: t, alias: alias}, nil
 }
 
 func expandHome(p, home string) string {
