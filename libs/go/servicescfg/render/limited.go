@@ -60,8 +60,7 @@ var preChecks = map[string]preCheck{
 		return mul(str+1, sep) + str, 0
 	},
 	"join": func(a []reflect.Value) (int64, int64) {
-		n := int64(listLen(a[1]))
-		return mul(n, int64(strArg(a, 0))), 0
+		return joinSize(strArg(a, 0), a[1]), 0
 	},
 	"uniq":        quadratic,
 	"mustUniq":    quadratic,
@@ -75,6 +74,11 @@ func replaceSize(old, repl, src string) int64 {
 		return mul(int64(len(src))+1, int64(len(repl))) + int64(len(src))
 	}
 	return mul(int64(strings.Count(src, old)), int64(len(repl))) + int64(len(src))
+}
+
+// joinSize bounds what join's separators add: one per element of list.
+func joinSize(sep int, list reflect.Value) int64 {
+	return mul(int64(listLen(list)), int64(sep))
 }
 
 func untilStepSize(a []reflect.Value) (int64, int64) {
@@ -304,7 +308,7 @@ func (in *instance) typed(name string, s limitedSpec) any {
 		return func(a, b string) string { return check(f(a, b), len(a)+len(b)) }
 	case func(string, any) string: // join
 		return func(sep string, v any) string {
-			if s.pre != nil && mul(int64(listLen(reflect.ValueOf(v))), int64(len(sep))) > in.b.lim.Value {
+			if s.pre != nil && joinSize(len(sep), reflect.ValueOf(v)) > in.b.lim.Value {
 				stop(in.b.exceeded("%s would return more than %d bytes", name, in.b.lim.Value))
 			}
 			return check(f(sep, v), len(sep))
