@@ -20,8 +20,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -44,6 +42,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/codex-k8s/codex-bootstrap/bench/internal/benchkit"
 	renderbench "github.com/codex-k8s/codex-bootstrap/bench/render"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/apply"
@@ -101,7 +100,7 @@ func (b *bench) run(ctx context.Context, n int, keep bool) error {
 	for k, v := range platformVars {
 		b.environ = append(b.environ, "CODEX_VAR_"+k+"="+v)
 	}
-	prefix := "bd" + randomHex(3)
+	prefix := "bd" + benchkit.RandomHex(3)
 	stacks, err := b.stacks(prefix, n)
 	if err != nil {
 		return err
@@ -284,30 +283,13 @@ func (b *bench) cleanup(stacks []benchStack) {
 // counting is a copy of cfg that counts its requests.
 func counting(cfg *rest.Config) (*rest.Config, *atomic.Int64) {
 	var n atomic.Int64
-	c := rest.CopyConfig(cfg)
-	c.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			n.Add(1)
-			return rt.RoundTrip(r)
-		})
-	})
-	return c, &n
+	return benchkit.Observed(cfg, func(*http.Request) { n.Add(1) }), &n
 }
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func bestMedian(ds []time.Duration) string {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return fmt.Sprintf("%s / %s", s[0].Round(time.Millisecond), s[len(s)/2].Round(time.Millisecond))
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 func lastLines(s string, n int) string {

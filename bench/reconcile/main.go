@@ -18,8 +18,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -36,6 +34,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/codex-k8s/codex-bootstrap/bench/internal/benchkit"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/apply"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/stack"
@@ -85,7 +84,7 @@ func run(ctx context.Context, kubeconfig, kubectl string, parallel int, skipBase
 		return err
 	}
 	defer os.RemoveAll(dir)
-	suffix := randomSuffix()
+	suffix := benchkit.RandomHex(2)
 	path, weight, err := writeStack(dir, "bench"+suffix)
 	if err != nil {
 		return err
@@ -112,7 +111,7 @@ func run(ctx context.Context, kubeconfig, kubectl string, parallel int, skipBase
 		}
 	}()
 
-	fmt.Printf("stack: %d services in %d groups, readiness delays 1..5 s (sum %d s), --parallel %d\n", len(p.Nodes), len(groups), sum(weight), parallel)
+	fmt.Printf("stack: %d services in %d groups, readiness delays 1..5 s (sum %d s), --parallel %d\n", len(p.Nodes), len(groups), benchkit.Sum(weight), parallel)
 	fmt.Printf("critical-path bound (DAG + group barriers, weighted by delay): %s\n", bound)
 
 	namespaces = append(namespaces, p.Namespace)
@@ -266,18 +265,4 @@ spec:
 	}
 	path := filepath.Join(dir, "services.yaml")
 	return path, weight, os.WriteFile(path, []byte(b.String()), 0o644)
-}
-
-func sum(m map[string]int) int {
-	n := 0
-	for _, v := range m {
-		n += v
-	}
-	return n
-}
-
-func randomSuffix() string {
-	b := make([]byte, 2)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

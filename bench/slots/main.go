@@ -17,8 +17,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -42,6 +40,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/codex-k8s/codex-bootstrap/bench/internal/benchkit"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/apply"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/config"
 	"github.com/codex-k8s/codex-bootstrap/libs/go/servicescfg/plan"
@@ -80,7 +79,7 @@ func run(ctx context.Context, kubeconfig, path, env string, n int, qps float64, 
 	if qps > 0 {
 		cfg.QPS, cfg.Burst = float32(qps), int(2*qps)
 	}
-	prefix := "bs" + randomHex(3)
+	prefix := "bs" + benchkit.RandomHex(3)
 	one, values, err := plans(path, env, prefix+"a", 1)
 	if err != nil {
 		return err
@@ -158,19 +157,12 @@ func run(ctx context.Context, kubeconfig, path, env string, n int, qps float64, 
 	fcluster := sampleCPU()
 	fmt.Printf("stack %s, environment %s, %d objects per slot, client QPS %v\n", path, env, objects/n, effectiveQPS(cfg))
 	fmt.Printf("one slot:             %s\n", t1.Round(time.Millisecond))
-	manyTotal := 0
-	for _, v := range manyRequests {
-		manyTotal += v
-	}
+	manyTotal := benchkit.Sum(manyRequests)
 	fmt.Printf("%d slots at once:     %s (%.2fx one slot; slowest slot %s); %d requests for one slot, %d for %d slots\n", n, tn.Round(time.Millisecond), tn.Seconds()/t1.Seconds(), slowest.Round(time.Millisecond), oneRequests, manyTotal, n)
 	fmt.Printf("  this process's CPU time over the %d slots: %s (from %d to %d ms since the epoch)\n", n, cpuN.Round(time.Millisecond), start.UnixMilli(), start.Add(tn).UnixMilli())
 	printCPU(cluster0, cluster)
 	if len(served0) > 0 {
-		total := 0
-		for _, v := range served {
-			total += v
-		}
-		fmt.Printf("  the API server served %d requests meanwhile (apiserver_request_total), %d of them this process's; the most served:\n", total, manyTotal)
+		fmt.Printf("  the API server served %d requests meanwhile (apiserver_request_total), %d of them this process's; the most served:\n", benchkit.Sum(served), manyTotal)
 		printRequests(top(served, 12), n)
 		fmt.Println("  this process's:")
 	}
@@ -370,14 +362,7 @@ func waitGone(ctx context.Context, kube kubernetes.Interface, ps []*plan.Plan) {
 // counting is a copy of cfg that counts its requests, by verb and resource.
 func counting(cfg *rest.Config) (*rest.Config, *requestCounter) {
 	rc := &requestCounter{by: map[string]int{}}
-	c := rest.CopyConfig(cfg)
-	c.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			rc.add(requestKind(r))
-			return rt.RoundTrip(r)
-		})
-	})
-	return c, rc
+	return benchkit.Observed(cfg, func(r *http.Request) { rc.add(requestKind(r)) }), rc
 }
 
 // requestCounter counts requests by kind ("LIST pods", "WATCH deployments").
@@ -395,11 +380,7 @@ func (rc *requestCounter) add(kind string) {
 func (rc *requestCounter) total() int {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	n := 0
-	for _, v := range rc.by {
-		n += v
-	}
-	return n
+	return benchkit.Sum(rc.by)
 }
 
 func (rc *requestCounter) reset() {
@@ -518,19 +499,9 @@ func printRequests(by map[string]int, slots int) {
 	}
 }
 
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
 func effectiveQPS(cfg *rest.Config) float32 {
 	if cfg.QPS == 0 {
 		return 100 // apply.NewClients' default
 	}
 	return cfg.QPS
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
