@@ -118,11 +118,9 @@ func (e *reconcileRun) namespaceObject(live *unstructured.Unstructured) *unstruc
 	ns.SetName(e.p.Namespace)
 	labels := map[string]string{}
 	maps.Copy(labels, e.p.NamespaceLabels)
-	labels[LabelManagedBy] = ManagedBy
-	labels[LabelStack] = e.p.Stack
-	labels[LabelEnv] = e.p.Environment
-	if e.p.Slot != "" {
-		labels[LabelSlot] = e.p.Slot
+	maps.Copy(labels, SlotLabels(e.p.Stack, e.p.Environment, e.p.Slot))
+	if e.p.Slot == "" {
+		delete(labels, LabelSlot) // not a slot environment
 	}
 	ns.SetLabels(labels)
 	annotations := maps.Clone(e.p.NamespaceAnnotations)

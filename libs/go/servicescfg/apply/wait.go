@@ -111,7 +111,7 @@ func evaluate(u *unstructured.Unstructured, conds []plan.Condition) readiness {
 		// The API server type-checks a policy after storing it and writes
 		// the result to its status: until then it may change under the
 		// next reconcile, and its expressions are not known to compile.
-		if og, ok, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration"); !ok || og < u.GetGeneration() {
+		if !observedGeneration(u) {
 			return readiness{message: "policy not type-checked yet"}
 		}
 		return readiness{ready: true}
@@ -396,10 +396,16 @@ func observedLive(ctx context.Context, o appliedObject) (*unstructured.Unstructu
 				return false, err
 			}
 			live = u
-			observed, found, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
-			return found && observed >= u.GetGeneration(), nil
+			return observedGeneration(u), nil
 		})
 	return live, err
+}
+
+// observedGeneration tells whether u's controller has seen its current
+// generation (status.observedGeneration).
+func observedGeneration(u *unstructured.Unstructured) bool {
+	og, found, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
+	return found && og >= u.GetGeneration()
 }
 
 // stuckReasons are container waiting reasons that waiting will not cure:
