@@ -10,8 +10,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 )
 
 const (
@@ -189,51 +192,62 @@ func claimNode(ctx context.Context, c kubernetes.Interface, ns, claim string) (n
 func waitRunning(ctx context.Context, c kubernetes.Interface, pod *corev1.Pod) (*corev1.Pod, error) {
 	ctx, cancel := context.WithTimeout(ctx, helperTimeout)
 	defer cancel()
-	pods := c.CoreV1().Pods(pod.Namespace)
-	for {
-		if running(pod) {
-			return pod, nil
+	last := pod
+	// started says whether p runs, and fails on a pod that never will.
+	started := func(p *corev1.Pod) (bool, error) {
+		last = p
+		if running(p) {
+			return true, nil
 		}
-		if msg := initFailed(pod); msg != "" {
-			return nil, fmt.Errorf("workspace helper %s/%s: %s", pod.Namespace, pod.Name, msg)
+		if msg := initFailed(p); msg != "" {
+			return false, fmt.Errorf("workspace helper %s/%s: %s", p.Namespace, p.Name, msg)
 		}
-		if pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded {
-			return nil, fmt.Errorf("workspace helper %s/%s ended (%s): %s", pod.Namespace, pod.Name, pod.Status.Phase, pod.Status.Message)
+		if p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded {
+			return false, fmt.Errorf("workspace helper %s/%s ended (%s): %s", p.Namespace, p.Name, p.Status.Phase, p.Status.Message)
 		}
-		w, err := pods.Watch(ctx, metav1.ListOptions{
-			FieldSelector:   fields.OneTermEqualSelector("metadata.name", pod.Name).String(),
-			ResourceVersion: pod.ResourceVersion,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("watching the workspace helper: %w", err)
-		}
-		pod, err = nextPod(ctx, w, pod)
-		w.Stop()
-		if err != nil {
-			return nil, err
-		}
+		return false, nil
 	}
+	gone := fmt.Errorf("workspace helper %s/%s was deleted while starting", pod.Namespace, pod.Name)
+	_, err := watchtools.UntilWithSync(ctx, podWatch(c, pod), &corev1.Pod{},
+		func(store cache.Store) (bool, error) {
+			items := store.List()
+			if len(items) == 0 {
+				return false, gone
+			}
+			return started(items[0].(*corev1.Pod))
+		},
+		func(ev watch.Event) (bool, error) {
+			p, ok := ev.Object.(*corev1.Pod)
+			switch {
+			case ev.Type == watch.Deleted:
+				return false, gone
+			case !ok:
+				return false, nil
+			}
+			return started(p)
+		})
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("workspace helper %s/%s not running after %s (%s): %w", pod.Namespace, pod.Name, helperTimeout, waiting(last), ctx.Err())
+	}
+	if err != nil {
+		return nil, err
+	}
+	return last, nil
 }
 
-// nextPod returns the pod's next state from a watch.
-func nextPod(ctx context.Context, w watch.Interface, last *corev1.Pod) (*corev1.Pod, error) {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("workspace helper %s/%s not running after %s (%s): %w", last.Namespace, last.Name, helperTimeout, waiting(last), ctx.Err())
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				return last, nil // the watch ended: start another
-			}
-			switch ev.Type {
-			case watch.Deleted:
-				return nil, fmt.Errorf("workspace helper %s/%s was deleted while starting", last.Namespace, last.Name)
-			case watch.Added, watch.Modified:
-				if p, ok := ev.Object.(*corev1.Pod); ok {
-					return p, nil
-				}
-			}
-		}
+// podWatch lists and watches the one pod named as pod.
+func podWatch(c kubernetes.Interface, pod *corev1.Pod) cache.ListerWatcher {
+	pods := c.CoreV1().Pods(pod.Namespace)
+	sel := fields.OneTermEqualSelector("metadata.name", pod.Name).String()
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return pods.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return pods.Watch(ctx, o)
+		},
 	}
 }
 
@@ -275,21 +289,20 @@ func waiting(p *corev1.Pod) string {
 }
 
 func deleteAndWait(ctx context.Context, c kubernetes.Interface, pod *corev1.Pod) error {
-	pods := c.CoreV1().Pods(pod.Namespace)
-	err := pods.Delete(ctx, pod.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &pod.UID}})
+	err := c.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &pod.UID}})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		return fmt.Errorf("deleting the old workspace helper: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, helperTimeout)
 	defer cancel()
-	for {
-		if _, err := pods.Get(ctx, pod.Name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-			return nil
+	_, err = watchtools.UntilWithSync(ctx, podWatch(c, pod), &corev1.Pod{},
+		func(store cache.Store) (bool, error) { return len(store.List()) == 0, nil },
+		func(ev watch.Event) (bool, error) { return ev.Type == watch.Deleted, nil })
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err() // the watch says only "timed out waiting for the condition"
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the old workspace helper %s/%s is still there: %w", pod.Namespace, pod.Name, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
+		return fmt.Errorf("the old workspace helper %s/%s is still there: %w", pod.Namespace, pod.Name, err)
 	}
+	return nil
 }
