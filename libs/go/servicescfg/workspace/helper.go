@@ -83,32 +83,53 @@ func EnsureHelper(ctx context.Context, c kubernetes.Interface, s Spec, image str
 	} else if err != nil {
 		return nil, fmt.Errorf("reading namespace %s: %w", s.Namespace, err)
 	}
-	pods := c.CoreV1().Pods(s.Namespace)
-	pod, err := pods.Get(ctx, HelperName, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-	case err != nil:
-		return nil, fmt.Errorf("reading the workspace helper: %w", err)
-	case pod.DeletionTimestamp == nil && pod.Status.Phase != corev1.PodFailed && pod.Status.Phase != corev1.PodSucceeded &&
-		pod.Spec.Containers[0].Image == image:
-		return waitRunning(ctx, c, pod)
-	default:
-		if err := deleteAndWait(ctx, c, pod); err != nil {
+	reuse := func(p *corev1.Pod) bool {
+		return p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodFailed && p.Status.Phase != corev1.PodSucceeded &&
+			p.Spec.Containers[0].Image == image
+	}
+	build := func() (*corev1.Pod, error) {
+		node, err := ClaimNode(ctx, c, s.Namespace, s.ClaimName)
+		if err != nil {
 			return nil, err
 		}
+		return HelperPod(s, image, node), nil
 	}
-	node, err := ClaimNode(ctx, c, s.Namespace, s.ClaimName)
+	pod, _, err := replaceHelper(ctx, c, s.Namespace, reuse, build)
 	if err != nil {
 		return nil, err
 	}
-	pod, err = pods.Create(ctx, HelperPod(s, image, node), metav1.CreateOptions{})
+	return waitRunning(ctx, c, pod)
+}
+
+// replaceHelper keeps the helper pod of namespace ns when reuse accepts it,
+// else deletes it (and waits until it is gone) and creates the one build
+// makes; kept tells which. It does not wait for the pod to run.
+func replaceHelper(ctx context.Context, c kubernetes.Interface, ns string, reuse func(*corev1.Pod) bool, build func() (*corev1.Pod, error)) (pod *corev1.Pod, kept bool, err error) {
+	pods := c.CoreV1().Pods(ns)
+	old, err := pods.Get(ctx, HelperName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return nil, false, fmt.Errorf("reading the workspace helper: %w", err)
+	case reuse(old):
+		return old, true, nil
+	default:
+		if err := deleteAndWait(ctx, c, old); err != nil {
+			return nil, false, err
+		}
+	}
+	want, err := build()
+	if err != nil {
+		return nil, false, err
+	}
+	pod, err = pods.Create(ctx, want, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) { // another sync created it meanwhile
 		pod, err = pods.Get(ctx, HelperName, metav1.GetOptions{})
 	}
 	if err != nil {
-		return nil, fmt.Errorf("creating the workspace helper in %s: %w", s.Namespace, err)
+		return nil, false, fmt.Errorf("creating the workspace helper in %s: %w", ns, err)
 	}
-	return waitRunning(ctx, c, pod)
+	return pod, false, nil
 }
 
 // ClaimNode waits until a workspace claim's volume is placed and returns

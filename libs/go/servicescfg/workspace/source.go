@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
@@ -180,22 +178,10 @@ func Populate(ctx context.Context, c kubernetes.Interface, s Spec, sched Schedul
 		pod.Spec.NodeSelector, pod.Spec.Affinity = sched.NodeSelector, sched.Affinity
 		pod.Spec.Tolerations = sched.Tolerations
 	}
-	pods := c.CoreV1().Pods(s.Namespace)
-	old, err := pods.Get(ctx, HelperName, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-	case err != nil:
-		return fmt.Errorf("reading the workspace helper: %w", err)
-	case len(old.Spec.InitContainers) > 0 && running(old):
-		return nil // cloned by an earlier reconcile
-	default:
-		if err := deleteAndWait(ctx, c, old); err != nil {
-			return err
-		}
-	}
-	created, err := pods.Create(ctx, pod, metav1.CreateOptions{})
-	if err != nil {
-		return fmt.Errorf("creating the workspace helper in %s: %w", s.Namespace, err)
+	cloned := func(p *corev1.Pod) bool { return len(p.Spec.InitContainers) > 0 && running(p) } // by an earlier reconcile
+	created, kept, err := replaceHelper(ctx, c, s.Namespace, cloned, func() (*corev1.Pod, error) { return pod, nil })
+	if err != nil || kept {
+		return err
 	}
 	if _, err := waitRunning(ctx, c, created); err != nil {
 		return cloneFailure(ctx, c, s, err)
