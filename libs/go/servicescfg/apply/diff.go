@@ -390,8 +390,8 @@ func (d *differ) item(ctx context.Context, it *item) error {
 			return fmt.Errorf("%s: %w", it.out.Object, err)
 		}
 	}
-	if live != nil && adopted(live) && !neverPruned[refOf(live).gvk().GroupKind()] {
-		markAdopted(it.obj)
+	if live != nil && adopted(live) {
+		markTakenOver(it.obj)
 	}
 	it.out = d.compare(ctx, it.ri, live, it.obj, it.out)
 	it.out.ClientSideApply = live != nil && clientSideApplied(live)

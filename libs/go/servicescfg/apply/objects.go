@@ -480,14 +480,23 @@ func (e *reconcileRun) applyOver(ctx context.Context, node string, ri dynamic.Re
 // the engine did not create. (Kinds never pruned need no mark: prune keeps
 // them anyway.)
 func (e *reconcileRun) takeOver(node string, u, live *unstructured.Unstructured) {
-	ref := refOf(u)
-	if neverPruned[ref.gvk().GroupKind()] {
+	if !markTakenOver(u) {
 		return
 	}
 	if live.GetLabels()[LabelManagedBy] != ManagedBy || live.GetAnnotations()[AnnotationAdopted] != "true" {
-		e.log.Warn("taking over an object the engine did not create; prune will keep it if it leaves the stack", "node", node, "object", ref.String())
+		e.log.Warn("taking over an object the engine did not create; prune will keep it if it leaves the stack", "node", node, "object", refOf(u).String())
 	}
-	markAdopted(u) // every apply keeps saying so: the field is the engine's
+}
+
+// markTakenOver marks u, an object the engine takes over, as adopted
+// unless its kind is never pruned anyway; it tells whether it did. Every
+// apply keeps saying so: the field is the engine's.
+func markTakenOver(u *unstructured.Unstructured) bool {
+	if neverPruned[refOf(u).gvk().GroupKind()] {
+		return false
+	}
+	markAdopted(u)
+	return true
 }
 
 // adopted reports whether live, found before an apply, is an object the
